@@ -1,0 +1,130 @@
+"""Policy x switch x OpenFlow version -> flow specifications (pure).
+
+The output is plain data (`FlowSpec`, `FlowDelete`); `qosapp.ofmsgs` turns it
+into Ryu parser messages. Keeping the encoding here means every policy shape
+has an exact, testable expected flow for OF1.0 and OF1.3.
+
+Encoding rules that the seed got wrong and that are easy to get wrong again:
+- OF1.0 `set_nw_tos` takes the ToS byte (DSCP << 2); OF1.3 `set_field
+  ip_dscp` takes the DSCP itself.
+- A marking policy must also forward (output NORMAL), or it black-holes.
+- OF1.0 `enqueue(port, queue)` is one action; OF1.3 is `set_queue` + `output`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from qosapp.model import Match, Policy
+
+OF10 = 0x01
+OF13 = 0x04
+SUPPORTED_VERSIONS = {OF10: "1.0", OF13: "1.3"}
+
+#: Top byte of every cookie qos-sdn writes ('Q'); the rest is the policy id.
+COOKIE_PREFIX = 0x51 << 56
+COOKIE_PREFIX_MASK = 0xFF << 56
+COOKIE_EXACT_MASK = 2**64 - 1
+#: Cookie of the forwarding (table-miss) flows; policy ids start at 1.
+FORWARDING_COOKIE = COOKIE_PREFIX
+NORMAL = "NORMAL"
+
+Action = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """One flow to add: OXM-style match fields and an action list."""
+
+    cookie: int
+    priority: int
+    match: tuple[tuple[str, Any], ...]
+    actions: tuple[Action, ...]
+    table_id: int = 0
+
+    def match_dict(self) -> dict[str, Any]:
+        return dict(self.match)
+
+
+@dataclass(frozen=True)
+class FlowDelete:
+    """Remove flows: by exact cookie (OF1.3) or by strict match (OF1.0).
+
+    OF1.0 flow_mod has no cookie mask, so a policy's flows are removed there
+    with DELETE_STRICT on the very match and priority that installed them.
+    """
+
+    cookie: int
+    strict: FlowSpec | None = None
+
+
+def policy_cookie(policy_id: int) -> int:
+    """The cookie that identifies a policy's flows on every switch."""
+    if not 0 < policy_id < 2**56:
+        raise ValueError(f"policy id {policy_id} out of cookie range")
+    return COOKIE_PREFIX | policy_id
+
+
+def policy_id_of(cookie: int) -> int | None:
+    """Inverse of `policy_cookie`; None for cookies that are not a policy's."""
+    if cookie & COOKIE_PREFIX_MASK != COOKIE_PREFIX or cookie == FORWARDING_COOKIE:
+        return None
+    return cookie & ~COOKIE_PREFIX_MASK
+
+
+def compile_match(match: Match) -> tuple[tuple[str, Any], ...]:
+    """OXM-style (name, value) pairs; prefixes stay as 'a.b.c.d/len'."""
+    return tuple(match.items())
+
+
+def compile_actions(policy: Policy, version: int, dscp: int | None) -> tuple[Action, ...]:
+    """The action list for one policy on one OpenFlow version."""
+    if policy.queue is not None:
+        if version == OF10:
+            return (("enqueue", policy.enqueue_port, policy.queue),)
+        return (("set_queue", policy.queue), ("output", policy.enqueue_port))
+    if dscp is None:
+        raise ValueError(f"policy {policy.name!r}: service {policy.service!r} has no DSCP")
+    if version == OF10:
+        return (("set_nw_tos", dscp << 2), ("output", NORMAL))
+    return (("set_field", "ip_dscp", dscp), ("output", NORMAL))
+
+
+def compile_policy(policy: Policy, dpid: int, version: int,
+                   services: Mapping[str, int]) -> list[FlowSpec]:
+    """The flows `policy` needs on switch `dpid` speaking `version`.
+
+    `services` maps service name -> DSCP. Returns [] where the policy does
+    not apply (another switch, or sw 'none').
+    """
+    _check_version(version)
+    if policy.id is None:
+        raise ValueError(f"policy {policy.name!r} has no id; store it first")
+    if not policy.applies_to(dpid):
+        return []
+    dscp = services.get(policy.service) if policy.service is not None else None
+    return [FlowSpec(cookie=policy_cookie(policy.id), priority=policy.priority,
+                     match=compile_match(policy.match),
+                     actions=compile_actions(policy, version, dscp))]
+
+
+def delete_policy(policy: Policy, dpid: int, version: int,
+                  services: Mapping[str, int]) -> list[FlowDelete]:
+    """How to remove exactly `policy`'s flows from `dpid`."""
+    specs = compile_policy(policy, dpid, version, services)
+    if not specs:
+        return []
+    if version == OF13:
+        return [FlowDelete(cookie=specs[0].cookie)]
+    return [FlowDelete(cookie=spec.cookie, strict=spec) for spec in specs]
+
+
+def forwarding_flows(version: int) -> list[FlowSpec]:
+    """Base forwarding for traffic no policy matches: table-miss -> NORMAL."""
+    _check_version(version)
+    return [FlowSpec(cookie=FORWARDING_COOKIE, priority=0, match=(), actions=(("output", NORMAL),))]
+
+
+def _check_version(version: int) -> None:
+    if version not in SUPPORTED_VERSIONS:
+        raise ValueError(f"unsupported OpenFlow version {version:#x}; qos-sdn speaks 1.0 and 1.3")

@@ -1,0 +1,322 @@
+"""The QoS decision logic: validated requests -> store -> flow operations.
+
+`QosCore` owns the in-memory view (services, policies by name and by id,
+connected switches, per-switch install state) and writes through to the
+`Store` before anything reaches a switch. It never imports Ryu: flow
+operations leave through the `send(dpid, ops)` callable it is given, which
+the Ryu shell (`qosapp.app`) implements and tests replace with a recorder.
+
+Like Faucet, a (re)connecting switch gets a cold start: wipe, then install
+everything that belongs there. Simple and correct beats incremental.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Mapping
+
+from qosapp import compiler
+from qosapp.compiler import FlowDelete, FlowSpec
+from qosapp.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
+                          parse_policy, parse_service)
+from qosapp.store import Store
+
+FlowOp = FlowSpec | FlowDelete
+Sender = Callable[[int, list[FlowOp]], None]
+
+#: FlowDelete meaning "every flow in every table" (cold start of a switch).
+WIPE = FlowDelete(cookie=0)
+
+
+class NotFound(LookupError):
+    """A named object does not exist (becomes HTTP 404)."""
+
+
+@dataclass
+class SwitchInfo:
+    """A connected switch as the core needs to know it."""
+
+    dpid: int
+    version: int
+    ports: dict[int, str] = field(default_factory=dict)
+    address: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dpid": format_dpid(self.dpid), "openflow": compiler.SUPPORTED_VERSIONS.get(self.version, hex(self.version)),
+                "address": self.address,
+                "ports": [{"port": no, "name": name} for no, name in sorted(self.ports.items())]}
+
+
+@dataclass
+class InstallState:
+    """Where one policy's flows stand on one switch."""
+
+    state: str  # pending | installed | error
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.state, **({"reason": self.reason} if self.reason else {})}
+
+
+class QosCore:
+    """Services, policies and switches; the single writer of the store."""
+
+    def __init__(self, store: Store, send: Sender | None = None) -> None:
+        self.store = store
+        self.send: Sender = send or (lambda dpid, ops: None)
+        self.switches: dict[int, SwitchInfo] = {}
+        self.install: dict[tuple[int, int], InstallState] = {}
+        self.services: dict[str, Service] = {}
+        self.policies: dict[str, Policy] = {}
+        self.policies_by_id: dict[int, Policy] = {}
+        self._load()
+
+    def _load(self) -> None:
+        """Read the store; seed 'Best Effort' on first start."""
+        if not self.store.services():
+            self.store.insert_service(BEST_EFFORT, 0)
+        for sid, name, dscp in self.store.services():
+            self.services[name] = Service(name=name, dscp=dscp, id=sid)
+        for pid, _name, body in self.store.policies():
+            body = {k: v for k, v in body.items() if k != "id"}
+            self._index(_with_id(parse_policy(body), pid))
+
+    def _index(self, policy: Policy) -> None:
+        assert policy.id is not None
+        self.policies[policy.name] = policy
+        self.policies_by_id[policy.id] = policy
+
+    def _unindex(self, policy: Policy) -> None:
+        self.policies.pop(policy.name, None)
+        self.policies_by_id.pop(policy.id, None)  # type: ignore[arg-type]
+        for dpid in list(self.switches):
+            self.install.pop((policy.id, dpid), None)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ tool state
+    @property
+    def enabled(self) -> bool:
+        return self.store.get_setting("enabled", "false") == "true"
+
+    def status(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "services": len(self.services),
+                "policies": len(self.policies), "switches": len(self.switches)}
+
+    def enable(self) -> bool:
+        """Store the flag, then install every policy everywhere. Returns whether it changed."""
+        if self.enabled:
+            return False
+        self.store.set_setting("enabled", "true")
+        for info in self.switches.values():
+            self._push(info.dpid, self._policy_flows(info, self.policies.values()))
+        return True
+
+    def disable(self) -> bool:
+        """Store the flag, then remove every policy flow; forwarding stays."""
+        if not self.enabled:
+            return False
+        self.store.set_setting("enabled", "false")
+        for info in self.switches.values():
+            self._push(info.dpid, self._policy_deletes(info, self.policies.values()))
+        self.install.clear()
+        return True
+
+    # ------------------------------------------------------------ services
+    def service_dscps(self) -> dict[str, int]:
+        return {name: svc.dscp for name, svc in self.services.items()}
+
+    def get_service(self, name: str) -> Service:
+        try:
+            return self.services[name]
+        except KeyError:
+            raise NotFound(f"no service named {name!r}") from None
+
+    def add_service(self, data: Any) -> Service:
+        service = parse_service(data)
+        if service.name in self.services:
+            raise ValidationError("name", f"a service named {service.name!r} exists", status=409)
+        sid = self.store.insert_service(service.name, service.dscp)
+        service = Service(name=service.name, dscp=service.dscp, id=sid)
+        self.services[service.name] = service
+        return service
+
+    def delete_service(self, name: str) -> Service:
+        service = self.get_service(name)
+        users = sorted(p.name for p in self.policies.values() if p.service == name)
+        if users:
+            raise ValidationError("name", f"service {name!r} is used by policies: {', '.join(users)}", status=409)
+        self.store.delete_service(name)
+        del self.services[name]
+        return service
+
+    # ------------------------------------------------------------ policies
+    def get_policy(self, name: str) -> Policy:
+        try:
+            return self.policies[name]
+        except KeyError:
+            raise NotFound(f"no policy named {name!r}") from None
+
+    def policy_by_cookie(self, cookie: int) -> Policy | None:
+        pid = compiler.policy_id_of(cookie)
+        return self.policies_by_id.get(pid) if pid is not None else None
+
+    def add_policy(self, data: Any) -> Policy:
+        return self.add_policies([data], batch=False)[0]
+
+    def add_policies(self, items: list[Any], batch: bool = True) -> list[Policy]:
+        """Validate all, store all in one transaction, then install.
+
+        All-or-nothing: the first bad item rejects the batch (its index is in
+        the error) and nothing is stored.
+        """
+        parsed: list[Policy] = []
+        seen: set[str] = set()
+        for index, data in enumerate(items):
+            try:
+                policy = parse_policy(data, self.services)
+                if policy.name in self.policies or policy.name in seen:
+                    raise ValidationError("name", f"a policy named {policy.name!r} exists", status=409)
+            except ValidationError as err:
+                if batch:
+                    err.index = index
+                raise
+            seen.add(policy.name)
+            parsed.append(policy)
+        try:
+            ids = self.store.insert_policies([(p.name, p.to_dict()) for p in parsed])
+        except sqlite3.IntegrityError as err:  # a race with another writer
+            raise ValidationError("name", f"conflict in store: {err}", status=409) from None
+        stored = [_with_id(p, pid) for p, pid in zip(parsed, ids)]
+        for policy in stored:
+            self._index(policy)
+        self._install(stored)
+        return stored
+
+    def replace_policy(self, name: str, data: Any) -> Policy:
+        """PUT: the new body replaces the old one; id and cookie stay."""
+        old = self.get_policy(name)
+        if isinstance(data, Mapping) and "name" not in data:
+            data = {**data, "name": name}
+        new = parse_policy(data, self.services)
+        if new.name != name and new.name in self.policies:
+            raise ValidationError("name", f"a policy named {new.name!r} exists", status=409)
+        new = _with_id(new, old.id)  # type: ignore[arg-type]
+        self.store.update_policy(old.id, new.name, new.to_dict())  # type: ignore[arg-type]
+        self._uninstall([old])
+        self._unindex(old)
+        self._index(new)
+        self._install([new])
+        return new
+
+    def delete_policy(self, name: str) -> Policy:
+        policy = self.get_policy(name)
+        self.store.delete_policies([policy.id])  # type: ignore[list-item]
+        self._uninstall([policy])
+        self._unindex(policy)
+        return policy
+
+    def delete_policy_by_id(self, policy_id: int) -> Policy:
+        policy = self.policies_by_id.get(policy_id)
+        if policy is None:
+            raise NotFound(f"no policy with id {policy_id}")
+        return self.delete_policy(policy.name)
+
+    def install_state(self, policy: Policy) -> dict[str, Any]:
+        """Per switch: installed / pending / error + reason (or why not)."""
+        out: dict[str, Any] = {}
+        for dpid, info in sorted(self.switches.items()):
+            if not policy.applies_to(dpid):
+                continue
+            state = self.install.get((policy.id, dpid))  # type: ignore[arg-type]
+            if state is None:
+                state = InstallState("not-installed", "QoS is disabled" if not self.enabled else None)
+            out[format_dpid(dpid)] = state.to_dict()
+        return out
+
+    def policy_view(self, policy: Policy) -> dict[str, Any]:
+        return {**policy.to_dict(), "cookie": hex(compiler.policy_cookie(policy.id)),  # type: ignore[arg-type]
+                "install": self.install_state(policy)}
+
+    # ------------------------------------------------------------ switches
+    def switch_connected(self, dpid: int, version: int, ports: Mapping[int, str] | None = None,
+                         address: str | None = None) -> None:
+        """Cold start: wipe the switch, install forwarding and its policies."""
+        info = SwitchInfo(dpid=dpid, version=version, ports=dict(ports or {}), address=address)
+        self.switches[dpid] = info
+        for key in [k for k in self.install if k[1] == dpid]:
+            del self.install[key]
+        ops: list[FlowOp] = [WIPE, *compiler.forwarding_flows(version)]
+        if self.enabled:
+            ops += self._policy_flows(info, self.policies.values())
+        self._push(dpid, ops)
+
+    def switch_disconnected(self, dpid: int) -> None:
+        self.switches.pop(dpid, None)
+        for key in [k for k in self.install if k[1] == dpid]:
+            del self.install[key]
+
+    def set_ports(self, dpid: int, ports: Mapping[int, str]) -> None:
+        if dpid in self.switches:
+            self.switches[dpid].ports = dict(ports)
+
+    def port_changed(self, dpid: int, port_no: int, name: str | None) -> None:
+        """A port was added/modified (name) or deleted (None)."""
+        info = self.switches.get(dpid)
+        if info is None:
+            return
+        if name is None:
+            info.ports.pop(port_no, None)
+        else:
+            info.ports[port_no] = name
+
+    def flows_confirmed(self, dpid: int, cookies: Iterable[int]) -> None:
+        """A barrier came back: what was pending on `dpid` is installed."""
+        for cookie in cookies:
+            pid = compiler.policy_id_of(cookie)
+            state = self.install.get((pid, dpid)) if pid is not None else None
+            if state is not None and state.state == "pending":
+                state.state = "installed"
+
+    def flow_error(self, dpid: int, cookie: int, reason: str) -> None:
+        """The switch rejected a policy's flow: record it for the REST answer."""
+        pid = compiler.policy_id_of(cookie)
+        if pid is not None and pid in self.policies_by_id:
+            self.install[(pid, dpid)] = InstallState("error", reason)
+
+    # ------------------------------------------------------------ internals
+    def _policy_flows(self, info: SwitchInfo, policies: Iterable[Policy]) -> list[FlowOp]:
+        ops: list[FlowOp] = []
+        dscps = self.service_dscps()
+        for policy in policies:
+            specs = compiler.compile_policy(policy, info.dpid, info.version, dscps)
+            if specs:
+                ops += specs
+                self.install[(policy.id, info.dpid)] = InstallState("pending")  # type: ignore[index]
+        return ops
+
+    def _policy_deletes(self, info: SwitchInfo, policies: Iterable[Policy]) -> list[FlowOp]:
+        ops: list[FlowOp] = []
+        dscps = self.service_dscps()
+        for policy in policies:
+            ops += compiler.delete_policy(policy, info.dpid, info.version, dscps)
+            self.install.pop((policy.id, info.dpid), None)  # type: ignore[arg-type]
+        return ops
+
+    def _install(self, policies: list[Policy]) -> None:
+        if not self.enabled:
+            return
+        for info in self.switches.values():
+            self._push(info.dpid, self._policy_flows(info, policies))
+
+    def _uninstall(self, policies: list[Policy]) -> None:
+        if not self.enabled:
+            return
+        for info in self.switches.values():
+            self._push(info.dpid, self._policy_deletes(info, policies))
+
+    def _push(self, dpid: int, ops: list[FlowOp]) -> None:
+        if ops:
+            self.send(dpid, ops)
+
+
+def _with_id(policy: Policy, policy_id: int) -> Policy:
+    return replace(policy, id=policy_id)

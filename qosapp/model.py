@@ -1,0 +1,362 @@
+"""The QoS policy model: services, policies and their validation (pure).
+
+Everything a user sends (REST, CLI, the Floodlight-compatible routes) is
+parsed here into frozen dataclasses, or rejected with a `ValidationError`
+naming the field and the reason. Nothing here imports Ryu, so the rules are
+tested without a switch.
+
+DSCP and the ToS byte are kept apart on purpose: the seed's Floodlight module
+mixed them. A service carries a DSCP (0-63); the ToS byte is DSCP << 2 and is
+only produced where OpenFlow 1.0 needs it (`nw_tos`).
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+DEFAULT_PRIORITY = 32767
+BEST_EFFORT = "Best Effort"
+
+#: DiffServ code point names (RFC 2474, 2597, 3246) -> DSCP value.
+DSCP_NAMES: dict[str, int] = {"BE": 0, "DF": 0, "EF": 46, "VA": 44}
+DSCP_NAMES.update({f"CS{i}": i * 8 for i in range(8)})
+DSCP_NAMES.update({f"AF{c}{d}": c * 8 + d * 2 for c in range(1, 5) for d in range(1, 4)})
+
+
+class ValidationError(ValueError):
+    """A rejected input: which field, and why (becomes HTTP 400/409)."""
+
+    def __init__(self, field_name: str, reason: str, status: int = 400,
+                 index: int | None = None) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
+        self.status = status
+        self.index = index
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.reason, "field": self.field}
+        if self.index is not None:
+            out["index"] = self.index
+        return out
+
+
+# ---------------------------------------------------------------- scalars
+def parse_int(value: Any, field_name: str, lo: int, hi: int) -> int:
+    """Accept a JSON number or a decimal / 0x-hex string, within [lo, hi].
+
+    The seed sends every number as a string ("queue": "2",
+    "eth-type": "0x0800"), so strings are first-class input.
+    """
+    if isinstance(value, bool):
+        raise ValidationError(field_name, f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+        except ValueError:
+            raise ValidationError(field_name, f"expected an integer (decimal or 0x hex), got {value!r}") from None
+    else:
+        raise ValidationError(field_name, f"expected an integer, got {value!r}")
+    if not lo <= number <= hi:
+        raise ValidationError(field_name, f"{number} is out of range {lo}-{hi}")
+    return number
+
+
+def parse_name(value: Any, field_name: str = "name") -> str:
+    """A policy/service name: 1-128 printable characters, no slash.
+
+    Names appear in URLs (/qos/policies/{name}), hence no '/'.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field_name, "must be a non-empty string")
+    name = value.strip()
+    if len(name) > 128:
+        raise ValidationError(field_name, "must be at most 128 characters")
+    if "/" in name or not name.isprintable():
+        raise ValidationError(field_name, "must be printable and contain no '/'")
+    return name
+
+
+def parse_dscp(value: Any, field_name: str = "dscp") -> int:
+    """A DSCP as a number 0-63 or a DiffServ name (EF, AF41, CS1, BE...)."""
+    if isinstance(value, str) and value.strip().upper() in DSCP_NAMES:
+        return DSCP_NAMES[value.strip().upper()]
+    try:
+        return parse_int(value, field_name, 0, 63)
+    except ValidationError as err:
+        raise ValidationError(field_name, err.reason + " (or a DiffServ name such as EF, AF11, CS1, BE)") from None
+
+
+def parse_tos(value: Any, field_name: str = "tos") -> int:
+    """The ToS byte to match, returned as the DSCP it carries.
+
+    Accepts the byte (0-255, ECN bits must be 0) or a DiffServ name, which is
+    the DSCP by definition.
+    """
+    if isinstance(value, str) and value.strip().upper() in DSCP_NAMES:
+        return DSCP_NAMES[value.strip().upper()]
+    tos = parse_int(value, field_name, 0, 255)
+    if tos & 0x3:
+        raise ValidationError(field_name, f"ToS byte {tos:#04x} has ECN bits set; only DSCP (tos & 0xfc) can be matched")
+    return tos >> 2
+
+
+def parse_dpid(value: Any, field_name: str = "sw") -> int:
+    """A datapath id: an integer or 16 hex digits, with or without colons."""
+    if isinstance(value, bool):
+        raise ValidationError(field_name, f"expected a dpid, got {value!r}")
+    if isinstance(value, int):
+        return parse_int(value, field_name, 0, 2**64 - 1)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        hexdigits = text.replace(":", "")
+        if text.startswith("0x"):
+            return parse_int(text, field_name, 0, 2**64 - 1)
+        if re.fullmatch(r"[0-9a-f]{16}", hexdigits) and (":" not in text or re.fullmatch(r"([0-9a-f]{2}:){7}[0-9a-f]{2}", text)):
+            return int(hexdigits, 16)
+        if text.isdigit():
+            return parse_int(text, field_name, 0, 2**64 - 1)
+    raise ValidationError(field_name, f"expected 'all', 'none' or a dpid (16 hex digits such as 00:00:00:00:00:00:00:01, or an integer), got {value!r}")
+
+
+def format_dpid(dpid: int) -> str:
+    """00:00:00:00:00:00:00:01, the form the seed and Floodlight print."""
+    text = f"{dpid:016x}"
+    return ":".join(text[i:i + 2] for i in range(0, 16, 2))
+
+
+def parse_sw(value: Any, field_name: str = "sw") -> str:
+    """'all' (default), 'none' or a dpid, normalised to the colon form."""
+    if isinstance(value, str) and value.strip().lower() in ("all", "none"):
+        return value.strip().lower()
+    return format_dpid(parse_dpid(value, field_name))
+
+
+def parse_ipv4(value: Any, field_name: str) -> str:
+    """An IPv4 address or prefix, normalised ('10.0.0.1' or '10.0.0.0/24')."""
+    if not isinstance(value, str):
+        raise ValidationError(field_name, f"expected an IPv4 address or prefix as a string, got {value!r}")
+    try:
+        net = ipaddress.IPv4Network(value.strip(), strict=True)
+    except ValueError as err:
+        raise ValidationError(field_name, f"invalid IPv4 address or prefix {value!r}: {err}") from None
+    return str(net.network_address) if net.prefixlen == 32 else str(net)
+
+
+def parse_mac(value: Any, field_name: str) -> str:
+    """A MAC address, normalised to lower-case colon form."""
+    if isinstance(value, str):
+        text = value.strip().lower().replace("-", ":")
+        if re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", text):
+            return text
+    raise ValidationError(field_name, f"invalid MAC address {value!r} (expected aa:bb:cc:dd:ee:ff)")
+
+
+# ---------------------------------------------------------------- services
+@dataclass(frozen=True)
+class Service:
+    """A named DSCP class that marking policies refer to."""
+
+    name: str
+    dscp: int
+    id: int | None = None
+
+    @property
+    def tos(self) -> int:
+        """The ToS byte (DSCP << 2), what OpenFlow 1.0's nw_tos carries."""
+        return self.dscp << 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dscp": self.dscp, "tos": self.tos, "id": self.id}
+
+
+SERVICE_KEYS = {"name", "dscp", "tos", "id", "sid", "service"}
+
+
+def parse_service(data: Any) -> Service:
+    """Validate a service: {"name": ..., "dscp": 46 | "EF"} (or the seed's "tos").
+
+    "tos" is accepted for Floodlight compatibility and is the ToS byte.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("body", "a service must be a JSON object")
+    unknown = set(data) - SERVICE_KEYS
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(SERVICE_KEYS - {'id', 'sid'}))}")
+    name = parse_name(data.get("name", data.get("service")))
+    if "dscp" in data and "tos" in data:
+        raise ValidationError("tos", "give either dscp or tos, not both")
+    if "dscp" in data:
+        dscp = parse_dscp(data["dscp"])
+    elif "tos" in data:
+        dscp = parse_tos(data["tos"])
+    else:
+        raise ValidationError("dscp", "required (0-63 or a DiffServ name such as EF)")
+    return Service(name=name, dscp=dscp)
+
+
+# ---------------------------------------------------------------- policies
+@dataclass(frozen=True)
+class Match:
+    """Header fields a policy matches; None means wildcard.
+
+    Field names follow OpenFlow 1.3 OXM; the compiler maps them to 1.0.
+    """
+
+    in_port: int | None = None
+    eth_type: int | None = None
+    eth_src: str | None = None
+    eth_dst: str | None = None
+    vlan_vid: int | None = None
+    ip_proto: int | None = None
+    ipv4_src: str | None = None
+    ipv4_dst: str | None = None
+    ip_dscp: int | None = None
+    tp_src: int | None = None
+    tp_dst: int | None = None
+
+    def items(self) -> list[tuple[str, Any]]:
+        """The set fields, in declaration order (stable flow specs)."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A match plus exactly one action: a queue or a service (marking)."""
+
+    name: str
+    match: Match = field(default_factory=Match)
+    sw: str = "all"
+    queue: int | None = None
+    enqueue_port: int | None = None
+    service: str | None = None
+    priority: int = DEFAULT_PRIORITY
+    id: int | None = None
+
+    @property
+    def action(self) -> str:
+        return "queue" if self.queue is not None else "service"
+
+    def dpid(self) -> int | None:
+        """The one switch this policy targets, or None for 'all'/'none'."""
+        return None if self.sw in ("all", "none") else int(self.sw.replace(":", ""), 16)
+
+    def applies_to(self, dpid: int) -> bool:
+        return self.sw == "all" or self.dpid() == dpid
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised JSON form, in the seed's key names."""
+        out: dict[str, Any] = {"name": self.name}
+        for key, attr in POLICY_MATCH_KEYS.items():
+            value = getattr(self.match, attr)
+            if value is not None:
+                out[key] = value if attr != "ip_dscp" else value << 2
+        out["sw"] = self.sw
+        if self.queue is not None:
+            out["queue"] = self.queue
+            if self.enqueue_port is not None:
+                out["enqueue-port"] = self.enqueue_port
+        if self.service is not None:
+            out["service"] = self.service
+        out["priority"] = self.priority
+        if self.id is not None:
+            out["id"] = self.id
+        return out
+
+
+#: seed JSON key -> Match attribute
+POLICY_MATCH_KEYS: dict[str, str] = {
+    "ingress-port": "in_port",
+    "eth-type": "eth_type",
+    "eth-src": "eth_src",
+    "eth-dst": "eth_dst",
+    "vlan-id": "vlan_vid",
+    "protocol": "ip_proto",
+    "ip-src": "ipv4_src",
+    "ip-dst": "ipv4_dst",
+    "tos": "ip_dscp",
+    "src-port": "tp_src",
+    "dst-port": "tp_dst",
+}
+POLICY_KEYS = set(POLICY_MATCH_KEYS) | {"name", "sw", "queue", "enqueue-port", "service", "priority", "id"}
+IPV4 = 0x0800
+L4_PROTOCOLS = {6: "tcp", 17: "udp"}
+
+
+def _parse_match(data: Mapping[str, Any]) -> Match:
+    """Field-by-field parsing, then the cross-field rules of OpenFlow prerequisites."""
+    values: dict[str, Any] = {}
+    if "ingress-port" in data:
+        values["in_port"] = parse_int(data["ingress-port"], "ingress-port", 1, 0xFFFFFF00)
+    if "eth-type" in data:
+        values["eth_type"] = parse_int(data["eth-type"], "eth-type", 0, 0xFFFF)
+    for key, attr in (("eth-src", "eth_src"), ("eth-dst", "eth_dst")):
+        if key in data:
+            values[attr] = parse_mac(data[key], key)
+    if "vlan-id" in data:
+        values["vlan_vid"] = parse_int(data["vlan-id"], "vlan-id", 0, 4095)
+    if "protocol" in data:
+        values["ip_proto"] = parse_int(data["protocol"], "protocol", 0, 255)
+    for key, attr in (("ip-src", "ipv4_src"), ("ip-dst", "ipv4_dst")):
+        if key in data:
+            values[attr] = parse_ipv4(data[key], key)
+    if "tos" in data:
+        values["ip_dscp"] = parse_tos(data["tos"], "tos")
+    for key, attr in (("src-port", "tp_src"), ("dst-port", "tp_dst")):
+        if key in data:
+            values[attr] = parse_int(data[key], key, 0, 65535)
+
+    ip_fields = [k for k in ("protocol", "ip-src", "ip-dst", "tos", "src-port", "dst-port") if k in data]
+    if ip_fields:
+        if values.get("eth_type", IPV4) != IPV4:
+            raise ValidationError("eth-type", f"{ip_fields[0]} needs eth-type 0x0800 (IPv4), got {values['eth_type']:#06x}")
+        values["eth_type"] = IPV4
+    l4_fields = [k for k in ("src-port", "dst-port") if k in data]
+    if l4_fields and values.get("ip_proto") not in L4_PROTOCOLS:
+        raise ValidationError(l4_fields[0], "L4 ports need protocol 6 (TCP) or 17 (UDP)")
+    return Match(**values)
+
+
+def parse_policy(data: Any, services: Mapping[str, Any] | None = None) -> Policy:
+    """Validate a policy in the seed's JSON shape.
+
+    `services` is the set of known service names (None skips that check,
+    e.g. when re-reading the store).
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("body", "a policy must be a JSON object")
+    unknown = set(data) - POLICY_KEYS
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(POLICY_KEYS - {'id'}))}")
+    name = parse_name(data.get("name"))
+    match = _parse_match(data)
+    sw = parse_sw(data.get("sw", "all"))
+    priority = parse_int(data.get("priority", DEFAULT_PRIORITY), "priority", 0, 65535)
+
+    has_queue = data.get("queue") is not None
+    has_service = data.get("service") is not None
+    if has_queue and has_service:
+        raise ValidationError("service", "a policy takes exactly one action: queue or service, not both")
+    if not has_queue and not has_service:
+        raise ValidationError("queue", "a policy needs an action: queue (with enqueue-port) or service")
+    queue = enqueue_port = service = None
+    if has_queue:
+        queue = parse_int(data["queue"], "queue", 0, 0xFFFFFFFE)
+        if data.get("enqueue-port") is None:
+            raise ValidationError("enqueue-port", "required with queue: the port whose queue the packets go to")
+        enqueue_port = parse_int(data["enqueue-port"], "enqueue-port", 1, 0xFFFFFF00)
+    else:
+        if data.get("enqueue-port") is not None:
+            raise ValidationError("enqueue-port", "only valid together with queue")
+        service = parse_name(data["service"], "service")
+        if services is not None and service not in services:
+            raise ValidationError("service", f"unknown service {service!r}; known: {', '.join(sorted(services))}")
+    return Policy(name=name, match=match, sw=sw, queue=queue, enqueue_port=enqueue_port,
+                  service=service, priority=priority)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One idempotent set-up step for a brand-new Debian 12 machine (run as root):
+# the system packages qos-sdn drives (Open vSwitch, iperf3, ethtool, Debian's
+# mininet for mnexec, tcpdump) and a project venv (.venv) with the pinned
+# Python packages. A second run only checks and returns.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(openvswitch-switch iperf3 ethtool mininet tcpdump iproute2)
+PYTHON=${PYTHON:-python3}
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "setup: need root for apt-get (missing: ${missing[*]})" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=.venv/.qos-sdn-installed
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+    exit 0
+fi
+echo "setup: creating .venv with pinned packages"
+[[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+export PIP_CONSTRAINT="$PWD/constraints.txt"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+log=$(mktemp)
+if ! { .venv/bin/pip install "setuptools<68" wheel && .venv/bin/pip install -e ".[test]"; } >"$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log" | tail -40 >&2
+    echo "setup: pip install failed (full log: $log)" >&2
+    exit 1
+fi
+rm -f "$log"
+.venv/bin/python -c "import ryu, ovs, mininet, networkx, webob, eventlet" 
+echo "$want" > "$stamp"
+echo "setup: done"
