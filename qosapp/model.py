@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
 DEFAULT_PRIORITY = 32767
@@ -51,22 +51,37 @@ def parse_int(value: Any, field_name: str, lo: int, hi: int) -> int:
     "eth-type": "0x0800"), so strings are first-class input.
     """
     if isinstance(value, bool):
-        raise ValidationError(field_name, f"expected an integer, got {value!r}")
+        raise ValidationError(field_name, f"expected an integer, got {_brief(value)}")
     if isinstance(value, int):
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     elif isinstance(value, str):
         text = value.strip()
-        try:
-            number = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
-        except ValueError:
-            raise ValidationError(field_name, f"expected an integer (decimal or 0x hex), got {value!r}") from None
+        # ASCII digits only and bounded length: int() alone would take '1_0',
+        # Arabic-Indic digits, and raise a non-validation ValueError on
+        # strings past Python's 4300-digit limit.
+        if not _INT_TEXT.fullmatch(text):
+            raise ValidationError(field_name, f"expected an integer (decimal or 0x hex), got {_brief(value)}")
+        number = int(text, 16) if text[:2].lower() == "0x" else int(text, 10)
     else:
-        raise ValidationError(field_name, f"expected an integer, got {value!r}")
+        raise ValidationError(field_name, f"expected an integer, got {_brief(value)}")
     if not lo <= number <= hi:
-        raise ValidationError(field_name, f"{number} is out of range {lo}-{hi}")
+        shown = number if number.bit_length() <= 128 else "the number"
+        raise ValidationError(field_name, f"{shown} is out of range {lo}-{hi}")
     return number
+
+
+_INT_TEXT = re.compile(r"[+-]?[0-9]{1,40}|0[xX][0-9a-fA-F]{1,32}")
+
+
+def _brief(value: Any) -> str:
+    """repr() cut short, so a huge bad value cannot bloat the error answer."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4300-digit str() limit
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= 64 else text[:60] + "..."
 
 
 def parse_name(value: Any, field_name: str = "name") -> str:
@@ -111,7 +126,7 @@ def parse_tos(value: Any, field_name: str = "tos") -> int:
 def parse_dpid(value: Any, field_name: str = "sw") -> int:
     """A datapath id: an integer or 16 hex digits, with or without colons."""
     if isinstance(value, bool):
-        raise ValidationError(field_name, f"expected a dpid, got {value!r}")
+        raise ValidationError(field_name, f"expected a dpid, got {_brief(value)}")
     if isinstance(value, int):
         return parse_int(value, field_name, 0, 2**64 - 1)
     if isinstance(value, str):
@@ -123,7 +138,7 @@ def parse_dpid(value: Any, field_name: str = "sw") -> int:
             return int(hexdigits, 16)
         if text.isdigit():
             return parse_int(text, field_name, 0, 2**64 - 1)
-    raise ValidationError(field_name, f"expected 'all', 'none' or a dpid (16 hex digits such as 00:00:00:00:00:00:00:01, or an integer), got {value!r}")
+    raise ValidationError(field_name, f"expected 'all', 'none' or a dpid (16 hex digits such as 00:00:00:00:00:00:00:01, or an integer), got {_brief(value)}")
 
 
 def format_dpid(dpid: int) -> str:
@@ -142,11 +157,11 @@ def parse_sw(value: Any, field_name: str = "sw") -> str:
 def parse_ipv4(value: Any, field_name: str) -> str:
     """An IPv4 address or prefix, normalised ('10.0.0.1' or '10.0.0.0/24')."""
     if not isinstance(value, str):
-        raise ValidationError(field_name, f"expected an IPv4 address or prefix as a string, got {value!r}")
+        raise ValidationError(field_name, f"expected an IPv4 address or prefix as a string, got {_brief(value)}")
     try:
         net = ipaddress.IPv4Network(value.strip(), strict=True)
     except ValueError as err:
-        raise ValidationError(field_name, f"invalid IPv4 address or prefix {value!r}: {err}") from None
+        raise ValidationError(field_name, f"invalid IPv4 address or prefix {_brief(value)}: {err}") from None
     return str(net.network_address) if net.prefixlen == 32 else str(net)
 
 
@@ -156,7 +171,7 @@ def parse_mac(value: Any, field_name: str) -> str:
         text = value.strip().lower().replace("-", ":")
         if re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", text):
             return text
-    raise ValidationError(field_name, f"invalid MAC address {value!r} (expected aa:bb:cc:dd:ee:ff)")
+    raise ValidationError(field_name, f"invalid MAC address {_brief(value)} (expected aa:bb:cc:dd:ee:ff)")
 
 
 # ---------------------------------------------------------------- services
@@ -189,7 +204,7 @@ def parse_service(data: Any) -> Service:
         raise ValidationError("body", "a service must be a JSON object")
     unknown = set(data) - SERVICE_KEYS
     if unknown:
-        raise ValidationError(sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(SERVICE_KEYS - {'id', 'sid'}))}")
+        raise ValidationError(str(sorted(unknown, key=str)[0]), f"unknown key; allowed: {', '.join(sorted(SERVICE_KEYS - {'id', 'sid'}))}")
     name = parse_name(data.get("name", data.get("service")))
     if "dscp" in data and "tos" in data:
         raise ValidationError("tos", "give either dscp or tos, not both")
@@ -324,6 +339,20 @@ def _parse_match(data: Mapping[str, Any]) -> Match:
     return Match(**values)
 
 
+def _marking_match(match: Match) -> Match:
+    """A marking (service) policy rewrites the IP DSCP, so it must match IPv4.
+
+    OpenFlow 1.3 `set_field ip_dscp` has the prerequisite eth_type=0x0800;
+    Open vSwitch rejects the flow (OFPBAC_MATCH_INCONSISTENT) without it. So
+    eth-type is inferred as 0x0800 when absent and any other value is refused.
+    """
+    if match.eth_type is None:
+        return replace(match, eth_type=IPV4)
+    if match.eth_type != IPV4:
+        raise ValidationError("eth-type", f"a service (DSCP marking) needs eth-type 0x0800 (IPv4), got {match.eth_type:#06x}")
+    return match
+
+
 def parse_policy(data: Any, services: Mapping[str, Any] | None = None) -> Policy:
     """Validate a policy in the seed's JSON shape.
 
@@ -334,7 +363,7 @@ def parse_policy(data: Any, services: Mapping[str, Any] | None = None) -> Policy
         raise ValidationError("body", "a policy must be a JSON object")
     unknown = set(data) - POLICY_KEYS
     if unknown:
-        raise ValidationError(sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(POLICY_KEYS - {'id'}))}")
+        raise ValidationError(str(sorted(unknown, key=str)[0]), f"unknown key; allowed: {', '.join(sorted(POLICY_KEYS - {'id'}))}")
     name = parse_name(data.get("name"))
     match = _parse_match(data)
     sw = parse_sw(data.get("sw", "all"))
@@ -347,6 +376,8 @@ def parse_policy(data: Any, services: Mapping[str, Any] | None = None) -> Policy
     if not has_queue and not has_service:
         raise ValidationError("queue", "a policy needs an action: queue (with enqueue-port) or service")
     queue = enqueue_port = service = None
+    if has_service:
+        match = _marking_match(match)
     if has_queue:
         queue = parse_int(data["queue"], "queue", 0, 0xFFFFFFFE)
         if data.get("enqueue-port") is None:

@@ -1,0 +1,139 @@
+"""The Ryu shell: OpenFlow events in, core calls, messages out.
+
+No QoS logic lives here (that is `qosapp.core`); this module only
+- tells the core when switches come, go and change ports,
+- sends the flow operations the core hands it, each batch followed by a
+  barrier, and reports the barrier reply (installed) or an OFPT_ERROR
+  (rejected, with the reason) back to the core by cookie,
+- mounts the REST controllers on Ryu's WSGI server.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import qosapp.compat  # noqa: F401  (must precede ryu.app.wsgi)
+from ryu.app.wsgi import WSGIApplication
+from ryu.base import app_manager
+from ryu.controller import ofp_event
+from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from ryu.ofproto import ofproto_v1_0, ofproto_v1_3
+
+from qosapp import ofmsgs, rest
+from qosapp.compiler import FlowSpec
+from qosapp.config import SETTINGS
+from qosapp.core import FlowOp, QosCore
+from qosapp.store import Store
+
+LOG = logging.getLogger("qosapp")
+
+
+def port_names(datapath: Any) -> dict[int, str]:
+    """Physical ports of a datapath (LOCAL and reserved ports left out)."""
+    limit = datapath.ofproto.OFPP_MAX
+    out = {}
+    for port_no, port in (datapath.ports or {}).items():
+        if port_no <= limit:
+            name = port.name.decode("utf-8", "replace") if isinstance(port.name, bytes) else str(port.name)
+            out[port_no] = name
+    return out
+
+
+def error_reason(ofp: Any, msg: Any) -> str:
+    """'OFPET_BAD_ACTION/OFPBAC_BAD_QUEUE'-style text for an OFPT_ERROR."""
+    try:
+        type_name = ofp.ofp_error_type_to_str(msg.type)
+        code_name = ofp.ofp_error_code_to_str(msg.type, msg.code)
+        return f"{type_name}/{code_name}"
+    except (AttributeError, KeyError, ValueError):
+        return f"error type {msg.type} code {msg.code}"
+
+
+class QosApp(app_manager.RyuApp):
+    OFP_VERSIONS = [ofproto_v1_0.OFP_VERSION, ofproto_v1_3.OFP_VERSION]
+    _CONTEXTS = {"wsgi": WSGIApplication}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.datapaths: dict[int, Any] = {}
+        #: per dpid: flow-mod xid -> cookie, until that batch's barrier returns
+        self.sent: dict[int, dict[int, int]] = {}
+        #: per dpid: barrier xid -> cookies of the batch it closes
+        self.barriers: dict[int, dict[int, list[int]]] = {}
+        self.core = QosCore(Store(SETTINGS.state_dir), send=self.send_ops)
+        rest.register(kwargs["wsgi"], self.core)
+        LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s", SETTINGS.state_dir,
+                 SETTINGS.rest_host, SETTINGS.rest_port, SETTINGS.ofp_host, SETTINGS.ofp_port)
+
+    # ------------------------------------------------------------ sending
+    def send_ops(self, dpid: int, ops: list[FlowOp]) -> None:
+        """Send one batch, then a barrier; remember cookies by xid."""
+        datapath = self.datapaths.get(dpid)
+        if datapath is None:
+            LOG.warning("dpid %016x not connected; dropping %d flow ops", dpid, len(ops))
+            return
+        sent = self.sent.setdefault(dpid, {})
+        cookies = []
+        for op in ops:
+            msg = ofmsgs.to_message(datapath, op)
+            datapath.set_xid(msg)
+            if isinstance(op, FlowSpec):
+                sent[msg.xid] = op.cookie
+                cookies.append(op.cookie)
+            datapath.send_msg(msg)
+        barrier = datapath.ofproto_parser.OFPBarrierRequest(datapath)
+        datapath.set_xid(barrier)
+        self.barriers.setdefault(dpid, {})[barrier.xid] = cookies
+        datapath.send_msg(barrier)
+
+    # ------------------------------------------------------------ events
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    def _state_change(self, ev: Any) -> None:
+        datapath = ev.datapath
+        dpid = datapath.id
+        if dpid is None:
+            return
+        if ev.state == MAIN_DISPATCHER:
+            self.datapaths[dpid] = datapath
+            self.sent[dpid], self.barriers[dpid] = {}, {}
+            address = "%s:%s" % datapath.address if datapath.address else None
+            LOG.info("switch %016x connected (OpenFlow %#x) from %s", dpid, datapath.ofproto.OFP_VERSION, address)
+            self.core.switch_connected(dpid, datapath.ofproto.OFP_VERSION, port_names(datapath), address)
+        elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dpid) is datapath:
+            LOG.info("switch %016x disconnected", dpid)
+            del self.datapaths[dpid]
+            self.sent.pop(dpid, None)
+            self.barriers.pop(dpid, None)
+            self.core.switch_disconnected(dpid)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _barrier_reply(self, ev: Any) -> None:
+        dpid = ev.msg.datapath.id
+        cookies = self.barriers.get(dpid, {}).pop(ev.msg.xid, None)
+        if cookies is None:
+            return
+        sent = self.sent.get(dpid, {})
+        for xid in [x for x in sent if x <= ev.msg.xid]:
+            del sent[xid]
+        self.core.flows_confirmed(dpid, cookies)
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
+    def _error(self, ev: Any) -> None:
+        msg = ev.msg
+        dpid = msg.datapath.id
+        reason = error_reason(msg.datapath.ofproto, msg)
+        cookie = self.sent.get(dpid, {}).get(msg.xid)
+        LOG.warning("switch %016x rejected xid %s (cookie %s): %s", dpid, msg.xid,
+                    hex(cookie) if cookie is not None else "-", reason)
+        if cookie is not None:
+            self.core.flow_error(dpid, cookie, reason)
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def _port_status(self, ev: Any) -> None:
+        msg = ev.msg
+        datapath = msg.datapath
+        ofp = datapath.ofproto
+        name = msg.desc.name.decode("utf-8", "replace") if isinstance(msg.desc.name, bytes) else str(msg.desc.name)
+        if msg.desc.port_no > ofp.OFPP_MAX:
+            return
+        self.core.port_changed(datapath.id, msg.desc.port_no, None if msg.reason == ofp.OFPPR_DELETE else name)

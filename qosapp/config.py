@@ -1,0 +1,32 @@
+"""Run-time settings of the controller process, filled in by the launcher.
+
+Ryu instantiates apps itself, so the launcher cannot pass arguments to
+`QosApp.__init__`; it fills this module-level object before Ryu starts.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def default_state_dir() -> str:
+    """/var/lib/qos-sdn for root, ~/.local/state/qos-sdn otherwise ($QOS_STATE_DIR wins)."""
+    if os.environ.get("QOS_STATE_DIR"):
+        return os.environ["QOS_STATE_DIR"]
+    if os.geteuid() == 0:
+        return "/var/lib/qos-sdn"
+    return os.path.join(os.path.expanduser("~"), ".local", "state", "qos-sdn")
+
+
+@dataclass
+class Settings:
+    state_dir: str = ""
+    rest_host: str = "127.0.0.1"
+    rest_port: int = 8080
+    ofp_host: str = "0.0.0.0"
+    ofp_port: int = 6653
+    ovsdb: str = "unix:/var/run/openvswitch/db.sock"
+    manage_queues: bool = True
+
+
+SETTINGS = Settings(state_dir=default_state_dir())

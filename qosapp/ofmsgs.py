@@ -1,0 +1,117 @@
+"""Flow specs (plain data from `qosapp.compiler`) -> Ryu OpenFlow messages.
+
+This is the only place that knows Ryu's parser classes for flows. It is a
+translation table, not logic: what to install was decided by the core.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from qosapp.compiler import NORMAL, OF10, FlowDelete, FlowSpec
+
+#: OXM name -> OF1.0 match argument
+OF10_MATCH = {"in_port": "in_port", "eth_type": "dl_type", "eth_src": "dl_src", "eth_dst": "dl_dst",
+              "vlan_vid": "dl_vlan", "ip_proto": "nw_proto", "ipv4_src": "nw_src",
+              "ipv4_dst": "nw_dst", "ip_dscp": "nw_tos", "tp_src": "tp_src", "tp_dst": "tp_dst"}
+OF13_TCP_UDP = {6: ("tcp_src", "tcp_dst"), 17: ("udp_src", "udp_dst")}
+
+
+def _port(ofp: Any, port: Any) -> int:
+    return ofp.OFPP_NORMAL if port == NORMAL else int(port)
+
+
+def match_of10(parser: Any, fields: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for name, value in fields.items():
+        arg = OF10_MATCH[name]
+        if name in ("ipv4_src", "ipv4_dst"):
+            net = ipaddress.IPv4Network(value)
+            kwargs[arg] = str(net.network_address)
+            kwargs[arg + "_mask"] = net.prefixlen
+        elif name == "ip_dscp":
+            kwargs[arg] = value << 2  # OF1.0 matches the ToS byte
+        else:
+            kwargs[arg] = value
+    return parser.OFPMatch(**kwargs)
+
+
+def match_of13(ofp: Any, parser: Any, fields: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in ("ipv4_src", "ipv4_dst"):
+            net = ipaddress.IPv4Network(value)
+            kwargs[name] = (str(net.network_address), str(net.netmask)) if net.prefixlen < 32 \
+                else str(net.network_address)
+        elif name == "vlan_vid":
+            kwargs[name] = value | ofp.OFPVID_PRESENT
+        elif name in ("tp_src", "tp_dst"):
+            src, dst = OF13_TCP_UDP[fields["ip_proto"]]
+            kwargs[src if name == "tp_src" else dst] = value
+        else:
+            kwargs[name] = value
+    return parser.OFPMatch(**kwargs)
+
+
+def actions_of10(ofp: Any, parser: Any, actions: tuple) -> list[Any]:
+    out = []
+    for action in actions:
+        kind = action[0]
+        if kind == "enqueue":
+            out.append(parser.OFPActionEnqueue(port=int(action[1]), queue_id=int(action[2])))
+        elif kind == "set_nw_tos":
+            out.append(parser.OFPActionSetNwTos(action[1]))
+        elif kind == "output":
+            out.append(parser.OFPActionOutput(_port(ofp, action[1]), max_len=0xFFFF))
+        else:
+            raise ValueError(f"action {kind!r} has no OpenFlow 1.0 encoding")
+    return out
+
+
+def actions_of13(ofp: Any, parser: Any, actions: tuple) -> list[Any]:
+    out = []
+    for action in actions:
+        kind = action[0]
+        if kind == "set_queue":
+            out.append(parser.OFPActionSetQueue(int(action[1])))
+        elif kind == "set_field":
+            out.append(parser.OFPActionSetField(**{action[1]: action[2]}))
+        elif kind == "output":
+            out.append(parser.OFPActionOutput(_port(ofp, action[1]), ofp.OFPCML_NO_BUFFER))
+        else:
+            raise ValueError(f"action {kind!r} has no OpenFlow 1.3 encoding")
+    return out
+
+
+def flow_add(datapath: Any, spec: FlowSpec) -> Any:
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    if ofp.OFP_VERSION == OF10:
+        return parser.OFPFlowMod(datapath, match=match_of10(parser, spec.match_dict()), cookie=spec.cookie,
+                                 command=ofp.OFPFC_ADD, priority=spec.priority,
+                                 actions=actions_of10(ofp, parser, spec.actions))
+    inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions_of13(ofp, parser, spec.actions))]
+    return parser.OFPFlowMod(datapath, cookie=spec.cookie, table_id=spec.table_id, command=ofp.OFPFC_ADD,
+                             priority=spec.priority, match=match_of13(ofp, parser, spec.match_dict()),
+                             instructions=inst)
+
+
+def flow_delete(datapath: Any, op: FlowDelete) -> Any:
+    """Cookie 0 without a strict spec wipes the switch (cold start)."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    if ofp.OFP_VERSION == OF10:
+        if op.strict is not None:
+            return parser.OFPFlowMod(datapath, match=match_of10(parser, op.strict.match_dict()), cookie=0,
+                                     command=ofp.OFPFC_DELETE_STRICT, priority=op.strict.priority,
+                                     out_port=ofp.OFPP_NONE, actions=[])
+        if op.cookie != 0:
+            raise ValueError("OpenFlow 1.0 cannot delete by cookie; give the strict spec")
+        return parser.OFPFlowMod(datapath, match=parser.OFPMatch(), cookie=0, command=ofp.OFPFC_DELETE,
+                                 out_port=ofp.OFPP_NONE, actions=[])
+    mask = 0 if op.cookie == 0 else 2**64 - 1
+    return parser.OFPFlowMod(datapath, cookie=op.cookie, cookie_mask=mask, table_id=ofp.OFPTT_ALL,
+                             command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                             match=parser.OFPMatch())
+
+
+def to_message(datapath: Any, op: FlowSpec | FlowDelete) -> Any:
+    return flow_add(datapath, op) if isinstance(op, FlowSpec) else flow_delete(datapath, op)

@@ -1,0 +1,226 @@
+"""The QoS REST service: routes -> core calls; errors -> 4xx JSON.
+
+Handlers stay thin: parse the body, call `QosCore`, shape the answer. Every
+rejection is a `ValidationError` (400/409 with `{"error", "field"}`) or
+`NotFound` (404), raised before the store is touched, so bad input never
+changes state. Routes are registered on Ryu's WSGI application; tests mount
+the same controllers on a bare `WSGIApplication` without Ryu's manager.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any, Callable
+from urllib.parse import unquote
+
+import qosapp.compat  # noqa: F401  (must precede ryu.app.wsgi)
+from ryu.app.wsgi import ControllerBase, Response, WSGIApplication, route
+from webob import Request
+
+from qosapp.core import NotFound, QosCore
+from qosapp.model import ValidationError
+
+JSON_TYPES = ("application/json", "text/json")
+#: curl -d and the seed's pusher send these; the body is still parsed as JSON.
+LENIENT_TYPES = ("", "application/x-www-form-urlencoded")
+CORE_KEY = "qos_core"
+LOG = logging.getLogger(__name__)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(status=status, content_type="application/json", charset="utf-8",
+                    body=json.dumps(body, indent=None).encode("utf-8"))
+
+
+def error_response(status: int, reason: str, field: str | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"error": reason}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return json_response(body, status)
+
+
+class BadMediaType(Exception):
+    """The request says its body is something other than JSON (415)."""
+
+
+def read_json(req: Request) -> Any:
+    """The request body as JSON, or a ValidationError naming 'body'."""
+    ctype = (req.content_type or "").lower()
+    if ctype not in LENIENT_TYPES and ctype not in JSON_TYPES and not ctype.endswith("+json"):
+        raise BadMediaType(f"expected a JSON body (Content-Type: application/json), got {ctype!r}")
+    raw = req.body
+    if not raw.strip():
+        raise ValidationError("body", "empty body; expected JSON")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValidationError("body", f"malformed JSON: {err}") from None
+
+
+def url_name(raw: str) -> str:
+    """A name from the URL: WSGI gives latin-1 decoded bytes; names are UTF-8."""
+    try:
+        return unquote(raw.encode("latin-1").decode("utf-8"))
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return unquote(raw)
+
+
+def handler(func: Callable[..., Any]) -> Callable[..., Response]:
+    """Turn core results and exceptions into HTTP answers."""
+
+    @functools.wraps(func)
+    def wrapper(self: "CoreController", req: Request, **kwargs: Any) -> Response:
+        try:
+            result = func(self, req, **kwargs)
+        except ValidationError as err:
+            return json_response(err.to_dict(), err.status)
+        except NotFound as err:
+            return error_response(404, str(err).strip("'\""))
+        except BadMediaType as err:
+            return error_response(415, str(err), "Content-Type")
+        except Exception as err:  # a bug: answer JSON, keep serving, log the traceback
+            LOG.exception("internal error in %s %s", req.method, req.path)
+            return error_response(500, f"internal error: {type(err).__name__}: {err}")
+        if isinstance(result, Response):
+            return result
+        return json_response(result)
+
+    return wrapper
+
+
+class CoreController(ControllerBase):
+    """A Ryu WSGI controller that reaches the QoS core through its data."""
+
+    def __init__(self, req: Request, link: Any, data: dict[str, Any], **config: Any) -> None:
+        super().__init__(req, link, data, **config)
+        self.core: QosCore = data[CORE_KEY]
+
+
+class QosController(CoreController):
+    """/qos/...: the native API."""
+
+    # tool
+    @route("qos_status", "/qos/status", methods=["GET"])
+    @handler
+    def status(self, req: Request) -> Any:
+        return self.core.status()
+
+    @route("qos_enable", "/qos/enable", methods=["POST"])
+    @handler
+    def enable(self, req: Request) -> Any:
+        return {"enabled": True, "changed": self.core.enable()}
+
+    @route("qos_disable", "/qos/disable", methods=["POST"])
+    @handler
+    def disable(self, req: Request) -> Any:
+        return {"enabled": False, "changed": self.core.disable()}
+
+    # services
+    @route("qos_services", "/qos/services", methods=["GET"])
+    @handler
+    def list_services(self, req: Request) -> Any:
+        return [svc.to_dict() for svc in self.core.services.values()]
+
+    @route("qos_services_add", "/qos/services", methods=["POST"])
+    @handler
+    def add_service(self, req: Request) -> Any:
+        return json_response(self.core.add_service(read_json(req)).to_dict(), 201)
+
+    @route("qos_service", "/qos/services/{name}", methods=["GET"])
+    @handler
+    def get_service(self, req: Request, name: str) -> Any:
+        return self.core.get_service(url_name(name)).to_dict()
+
+    @route("qos_service_delete", "/qos/services/{name}", methods=["DELETE"])
+    @handler
+    def delete_service(self, req: Request, name: str) -> Any:
+        return self.core.delete_service(url_name(name)).to_dict()
+
+    # policies
+    @route("qos_policies", "/qos/policies", methods=["GET"])
+    @handler
+    def list_policies(self, req: Request) -> Any:
+        return [self.core.policy_view(p) for p in self.core.policies.values()]
+
+    @route("qos_policies_add", "/qos/policies", methods=["POST"])
+    @handler
+    def add_policies(self, req: Request) -> Any:
+        body = read_json(req)
+        if isinstance(body, list):
+            if not body:
+                raise ValidationError("body", "empty list; expected at least one policy")
+            return json_response([self.core.policy_view(p) for p in self.core.add_policies(body)], 201)
+        return json_response(self.core.policy_view(self.core.add_policy(body)), 201)
+
+    @route("qos_policy", "/qos/policies/{name}", methods=["GET"])
+    @handler
+    def get_policy(self, req: Request, name: str) -> Any:
+        return self.core.policy_view(self.core.get_policy(url_name(name)))
+
+    @route("qos_policy_put", "/qos/policies/{name}", methods=["PUT"])
+    @handler
+    def replace_policy(self, req: Request, name: str) -> Any:
+        return self.core.policy_view(self.core.replace_policy(url_name(name), read_json(req)))
+
+    @route("qos_policy_delete", "/qos/policies/{name}", methods=["DELETE"])
+    @handler
+    def delete_policy(self, req: Request, name: str) -> Any:
+        return self.core.delete_policy(url_name(name)).to_dict()
+
+    # switches
+    @route("qos_switches", "/qos/switches", methods=["GET"])
+    @handler
+    def switches(self, req: Request) -> Any:
+        return [info.to_dict() for _, info in sorted(self.core.switches.items())]
+
+    # the API description
+    @route("qos_openapi", "/qos/openapi.json", methods=["GET"])
+    @handler
+    def openapi(self, req: Request) -> Any:
+        from qosapp.openapi import document
+        return document()
+
+
+class MethodNotAllowed(ControllerBase):
+    """Registered last: a known path with a method it does not take -> 405."""
+
+    def __call__(self, req: Request) -> Response:
+        allowed = self.data["allowed"].get(self.req.urlvars.get("path_template"), [])
+        resp = error_response(405, f"method {req.method} not allowed here; allowed: {', '.join(allowed)}")
+        resp.allow = allowed
+        return resp
+
+
+class UnknownPath(ControllerBase):
+    """Registered last: anything else under /qos or /wm/qos -> JSON 404."""
+
+    def __call__(self, req: Request) -> Response:
+        return error_response(404, f"no such resource: {req.path}; see /qos/openapi.json")
+
+
+def routes_of(controller: type) -> list[tuple[str, list[str]]]:
+    """(path, methods) of every @route on a controller class."""
+    out = []
+    for attr in vars(controller).values():
+        info = getattr(attr, "routing_info", None)
+        if info:
+            out.append((info["path"], info["methods"] or []))
+    return out
+
+
+def register(wsgi: WSGIApplication, core: QosCore, controllers: list[type] | None = None) -> None:
+    """Mount the QoS controllers (and the 405 fallback) on Ryu's WSGI app."""
+    from qosapp.floodlight import FloodlightController
+    controllers = controllers or [QosController, FloodlightController]
+    allowed: dict[str, list[str]] = {}
+    for controller in controllers:
+        wsgi.register(controller, {CORE_KEY: core})
+        for path, methods in routes_of(controller):
+            allowed.setdefault(path, []).extend(methods)
+    for path in allowed:
+        wsgi.mapper.connect(None, path, controller=MethodNotAllowed, path_template=path)
+    wsgi.registory[MethodNotAllowed.__name__] = {"allowed": allowed}
+    for prefix in ("/qos", "/wm/qos"):
+        wsgi.mapper.connect(None, prefix + "/{tail:.*}", controller=UnknownPath)
