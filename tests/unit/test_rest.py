@@ -1,0 +1,184 @@
+"""The REST service in-process: Ryu's WSGI application, no manager, no switch."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import qosapp.compat  # noqa: F401
+from ryu.app.wsgi import WSGIApplication
+from webob import Request
+
+from qosapp import rest
+from qosapp.core import QosCore
+from qosapp.openapi import document
+from qosapp.floodlight import FloodlightController
+from qosapp.store import Store
+
+SEED_S1 = {"name": "Enqueue 2:2 s1", "protocol": "6", "eth-type": "0x0800", "ingress-port": "1",
+           "ip-src": "10.0.0.1", "sw": "00:00:00:00:00:00:00:01", "queue": "2", "enqueue-port": "2"}
+SEED_S2 = {**SEED_S1, "name": "Enqueue 1:2 s2", "sw": "00:00:00:00:00:00:00:02", "enqueue-port": "1"}
+
+
+class Client:
+    """Calls the WSGI app like an HTTP client would."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+             content_type: str | None = "application/json") -> tuple[int, Any]:
+        req = Request.blank(path, method=method)
+        if raw is not None or body is not None:
+            req.body = raw if raw is not None else json.dumps(body).encode()
+            if content_type:
+                req.content_type = content_type
+        resp = req.get_response(self.app)
+        payload = json.loads(resp.body) if resp.body and resp.content_type == "application/json" else resp.body
+        return resp.status_int, payload
+
+
+@pytest.fixture
+def env(tmp_path):
+    sent: list[tuple[int, list]] = []
+    core = QosCore(Store(str(tmp_path)), send=lambda dpid, ops: sent.append((dpid, ops)))
+    app = WSGIApplication()
+    rest.register(app, core)
+    return Client(app), core, sent
+
+
+def test_status_starts_disabled_with_best_effort(env):
+    client, _, _ = env
+    assert client.call("GET", "/qos/status") == (200, {"enabled": False, "services": 1, "policies": 0, "switches": 0})
+    code, services = client.call("GET", "/qos/services")
+    assert code == 200 and services == [{"name": "Best Effort", "dscp": 0, "tos": 0, "id": 1}]
+
+
+def test_seed_policies_are_created_normalised(env):
+    client, _, _ = env
+    code, view = client.call("POST", "/qos/policies", SEED_S1)
+    assert code == 201
+    assert view["sw"] == "00:00:00:00:00:00:00:01" and view["queue"] == 2 and view["eth-type"] == 0x0800
+    assert view["cookie"] == "0x5100000000000001"
+    assert client.call("POST", "/qos/policies", SEED_S2)[0] == 201
+    code, got = client.call("GET", "/qos/policies/Enqueue%201%3A2%20s2")
+    assert code == 200 and got["enqueue-port"] == 1
+
+
+@pytest.mark.parametrize("body,field,code", [
+    ({**SEED_S1, "ip-src": "10.0.0.256"}, "ip-src", 400),
+    ({**SEED_S1, "service": "Best Effort"}, "service", 400),
+    ({"name": "m", "service": "Gold"}, "service", 400),
+    ({**SEED_S1, "colour": "red"}, "colour", 400),
+    ({**SEED_S1, "vlan-id": 4096}, "vlan-id", 400),
+])
+def test_rejections_name_the_field_and_store_nothing(env, body, field, code):
+    client, core, _ = env
+    got_code, err = client.call("POST", "/qos/policies", body)
+    assert (got_code, err["field"]) == (code, field)
+    assert client.call("GET", "/qos/policies") == (200, [])
+    assert core.store.policies() == []
+
+
+def test_malformed_json_and_wrong_media_type(env):
+    client, _, _ = env
+    code, err = client.call("POST", "/qos/policies", raw=b'{"name": ')
+    assert code == 400 and err["field"] == "body"
+    code, err = client.call("POST", "/qos/policies", raw=b"name=x", content_type="text/plain")
+    assert code == 415
+    # curl -d sends form-urlencoded; a JSON body is still accepted
+    code, _ = client.call("POST", "/qos/policies", body=SEED_S1, content_type="application/x-www-form-urlencoded")
+    assert code == 201
+
+
+def test_duplicate_is_409_and_unknown_is_404(env):
+    client, _, _ = env
+    client.call("POST", "/qos/policies", SEED_S1)
+    code, err = client.call("POST", "/qos/policies", SEED_S1)
+    assert code == 409 and err["field"] == "name"
+    assert client.call("GET", "/qos/policies/nope")[0] == 404
+    assert client.call("DELETE", "/qos/services/nope")[0] == 404
+    assert client.call("GET", "/qos/nothing/here")[0] == 404
+
+
+def test_bulk_is_all_or_nothing_with_index(env):
+    client, core, _ = env
+    batch = [SEED_S1, {**SEED_S2, "ip-src": "bad"}, {**SEED_S2, "name": "third"}]
+    code, err = client.call("POST", "/qos/policies", batch)
+    assert code == 400 and err["index"] == 1 and err["field"] == "ip-src"
+    assert core.store.policies() == []
+    code, views = client.call("POST", "/qos/policies", [SEED_S1, SEED_S2])
+    assert code == 201 and [v["name"] for v in views] == ["Enqueue 2:2 s1", "Enqueue 1:2 s2"]
+
+
+def test_put_replaces_and_delete_removes(env):
+    client, _, _ = env
+    client.call("POST", "/qos/policies", SEED_S1)
+    code, view = client.call("PUT", "/qos/policies/Enqueue%202%3A2%20s1", {**SEED_S1, "queue": 1})
+    assert code == 200 and view["queue"] == 1 and view["id"] == 1
+    code, _ = client.call("PUT", "/qos/policies/Enqueue%202%3A2%20s1", {**SEED_S1, "queue": -1})
+    assert code == 400
+    assert client.call("GET", "/qos/policies/Enqueue%202%3A2%20s1")[1]["queue"] == 1
+    assert client.call("DELETE", "/qos/policies/Enqueue%202%3A2%20s1")[0] == 200
+    assert client.call("GET", "/qos/policies") == (200, [])
+
+
+def test_services_and_in_use_conflict(env):
+    client, _, _ = env
+    code, svc = client.call("POST", "/qos/services", {"name": "Expedited", "dscp": "EF"})
+    assert code == 201 and svc["dscp"] == 46 and svc["tos"] == 0xB8
+    client.call("POST", "/qos/policies", {"name": "mark", "ip-src": "10.0.0.1", "service": "Expedited"})
+    code, err = client.call("DELETE", "/qos/services/Expedited")
+    assert code == 409 and "mark" in err["error"]
+
+
+def test_enable_disable_are_stored(env, tmp_path):
+    client, _, _ = env
+    assert client.call("POST", "/qos/enable") == (200, {"enabled": True, "changed": True})
+    assert client.call("POST", "/qos/enable") == (200, {"enabled": True, "changed": False})
+    assert QosCore(Store(str(tmp_path))).enabled is True
+    assert client.call("POST", "/qos/disable")[1]["enabled"] is False
+
+
+def test_method_not_allowed(env):
+    client, _, _ = env
+    code, err = client.call("PATCH", "/qos/policies")
+    assert code == 405 and "GET" in err["error"]
+
+
+def test_floodlight_routes(env):
+    client, core, _ = env
+    assert client.call("GET", "/wm/qos/tool/status/json") == (200, False)
+    assert client.call("GET", "/wm/qos/tool/enable/json")[1] == {"status": "success", "details": "QoS Enabled"}
+    assert core.enabled
+    code, answer = client.call("POST", "/wm/qos/policy/json", SEED_S1)
+    assert code == 201 and answer == {"status": "Trying to Policy: Enqueue 2:2 s1"}
+    code, policies = client.call("GET", "/wm/qos/policy/json")
+    assert policies[0]["policyid"] == 1 and policies[0]["enqueueport"] == 2
+    code, _ = client.call("POST", "/wm/qos/service/json", {"name": "EF class", "tos": "46"})
+    assert code == 201 and core.services["EF class"].dscp == 46
+    sid = core.services["EF class"].id
+    assert client.call("DELETE", "/wm/qos/service/json", {"sid": sid})[0] == 200
+    assert client.call("DELETE", "/wm/qos/policy/json", {"policy-id": 1})[0] == 200
+    assert core.policies == {}
+    assert client.call("DELETE", "/wm/qos/policy/json", {"policy-id": "x"})[0] == 400
+
+
+def _routed_paths() -> set[tuple[str, str]]:
+    out = set()
+    for controller in (rest.QosController, FloodlightController):
+        for path, methods in rest.routes_of(controller):
+            out |= {(path, m.lower()) for m in methods}
+    return out
+
+
+def test_openapi_matches_routes(env):
+    client, _, _ = env
+    code, doc = client.call("GET", "/qos/openapi.json")
+    assert code == 200 and doc["openapi"].startswith("3.")
+    documented = {(path, method) for path, ops in document()["paths"].items()
+                  for method in ops if method != "parameters"}
+    assert documented == _routed_paths()
+    for path in doc["paths"]:
+        assert re.fullmatch(r"/[a-z/{}._-]+", path)
