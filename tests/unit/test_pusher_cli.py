@@ -1,0 +1,143 @@
+"""qospusher's command line: parsing, usage errors (exit 2) and an unreachable controller (exit 3).
+
+No controller runs here: "unreachable" is a real refused TCP connection to a
+127.0.0.1 port this test holds bound but not listening.
+"""
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from pusher.client import QosClient, Unreachable, base_url, item_path
+from pusher.qospusher import (EXIT_UNREACHABLE, EXIT_USAGE, Output, build_parser, parse_json_arg, run)
+from pusher.state import State, load_state, save_state
+
+SEED_ARG = (' {"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
+            '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
+
+
+@pytest.fixture()
+def dead_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole test."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def capture(json_mode: bool = False) -> Output:
+    return Output(json_mode=json_mode, out=io.StringIO(), err=io.StringIO())
+
+
+def test_seed_invocation_parses_with_defaults() -> None:
+    args = build_parser().parse_args(["add", "policy", SEED_ARG, "127.0.0.1"])
+    assert (args.command, args.kind, args.host, args.port, args.state, args.json) == \
+        ("add", "policy", "127.0.0.1", 8080, "qos.state.json", False)
+    assert build_parser().parse_args(["status"]).host == "127.0.0.1"
+
+
+def test_common_options_work_before_and_after_the_command() -> None:
+    before = build_parser().parse_args(["--port", "9000", "--json", "--state", "s.json", "list", "policies"])
+    after = build_parser().parse_args(["list", "policies", "10.0.0.9", "--port", "9000", "--json", "--state", "s.json"])
+    assert (before.port, before.json, before.state) == (after.port, after.json, after.state) == (9000, True, "s.json")
+    assert (before.host, after.host) == ("127.0.0.1", "10.0.0.9")
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["frob"], ["add"], ["add", "queue", "{}"], ["delete", "policy"], ["modify", "service", "x", "{}"],
+    ["list", "switches"], ["sync", "merge"], ["status", "--port", "eighty"],
+    ["add", "policy", SEED_ARG, "127.0.0.1", "extra"],
+])
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run(argv)
+    assert exc.value.code == EXIT_USAGE
+    assert "usage: qospusher" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["add", "policy", "{name: x}"], "not valid JSON"),
+    (["add", "policy", "\u201c{\u201cname\u201d: \u201cx\u201d}"], "typographic quotes"),
+    (["add", "policy", "[]"], "non-empty list"),
+    (["add", "policy", "42"], "must be a JSON object"),
+    (["add", "service", '["x"]'], "must be a JSON object"),
+    (["modify", "policy", "x", '[{"name": "x"}]'], "one policy object"),
+    (["sync", "check", "--prune"], "--prune only applies"),
+])
+def test_bad_input_exits_2_before_anything_is_sent(argv: list[str], message: str, dead_port: int,
+                                                   tmp_path: Path) -> None:
+    # The port refuses connections: reaching the network would give exit 3, not 2.
+    out = capture()
+    state = tmp_path / "qos.state.json"
+    assert run([*argv, "--port", str(dead_port), "--state", str(state)], out) == EXIT_USAGE
+    assert message in out.err.getvalue()
+    assert not state.exists()
+
+
+def test_unreadable_state_file_exits_2(dead_port: int, tmp_path: Path) -> None:
+    state = tmp_path / "qos.state.json"
+    state.write_text("{broken")
+    out = capture()
+    assert run(["add", "policy", SEED_ARG, "--port", str(dead_port), "--state", str(state)], out) == EXIT_USAGE
+    assert "not valid JSON" in out.err.getvalue()
+
+
+@pytest.mark.parametrize("argv", [
+    ["add", "policy", SEED_ARG, "127.0.0.1"], ["add", "service", '{"name": "EF", "dscp": 46}'],
+    ["delete", "policy", "Enqueue 2:2 s1"], ["modify", "policy", "x", '{"queue": 1, "enqueue-port": 1}'],
+    ["list", "policies"], ["enable"], ["disable"], ["status"], ["sync", "push", "--prune"], ["sync", "pull"],
+    ["sync", "check"],
+])
+def test_unreachable_controller_exits_3_and_leaves_state(argv: list[str], dead_port: int, tmp_path: Path) -> None:
+    state = tmp_path / "qos.state.json"
+    save_state(state, State(policies=[{"name": "keep", "queue": 1, "enqueue-port": 1}]))
+    before = state.read_text()
+    out = capture()
+    assert run([*argv, "--port", str(dead_port), "--state", str(state)], out) == EXIT_UNREACHABLE
+    assert f"cannot reach controller at http://127.0.0.1:{dead_port}: " in out.err.getvalue()
+    assert "Connection refused" in out.err.getvalue()
+    assert state.read_text() == before
+
+
+def test_unreachable_in_json_mode_is_one_json_document(dead_port: int) -> None:
+    out = capture()
+    assert run(["--json", "status", "--port", str(dead_port)], out) == EXIT_UNREACHABLE
+    doc = json.loads(out.out.getvalue())
+    assert doc["unreachable"] is True and doc["error"].startswith("cannot reach controller at http://127.0.0.1:")
+    assert out.err.getvalue() == ""
+
+
+def test_console_script_exit_codes(dead_port: int, tmp_path: Path) -> None:
+    """The installed entry point maps run()'s result to the process exit code."""
+    script = Path(sys.executable).parent / "qospusher"
+    refused = subprocess.run([str(script), "add", "policy", SEED_ARG, "127.0.0.1", "--port", str(dead_port)],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == EXIT_UNREACHABLE, refused.stderr
+    assert "Trying to connect to 127.0.0.1:" in refused.stdout
+    bad = subprocess.run([str(script), "add", "policy", "{", "127.0.0.1"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == EXIT_USAGE
+    assert load_state(tmp_path / "qos.state.json") == State()
+
+
+def test_client_paths_and_errors(dead_port: int) -> None:
+    assert item_path("policies", "Enqueue 2:2 s1") == "/qos/policies/Enqueue%202%3A2%20s1"
+    assert item_path("services", "a/b") == "/qos/services/a%2Fb"
+    assert base_url("::1", 8080) == "http://[::1]:8080"
+    with QosClient("127.0.0.1", dead_port, timeout=2) as client, pytest.raises(Unreachable) as exc:
+        client.list_all("policies")
+    assert exc.value.reason == "[Errno 111] Connection refused"
+    assert str(exc.value) == f"cannot reach controller at http://127.0.0.1:{dead_port}: [Errno 111] Connection refused"
+
+
+def test_parse_json_arg_accepts_the_seeds_leading_space() -> None:
+    assert parse_json_arg(SEED_ARG, "the policy")["name"] == "Enqueue 2:2 s1"

@@ -1,0 +1,119 @@
+"""qos.state.json: round trip, the seed's string format, atomic writes."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from pusher import state as state_mod
+from pusher.state import State, StateError, load_state, parse_state, save_state
+
+SEED_POLICY = ('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
+               '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
+
+
+def test_missing_file_is_empty_state(tmp_path: Path) -> None:
+    state = load_state(tmp_path / "qos.state.json")
+    assert state == State()
+    assert json.loads(state.dumps()) == {"services": [], "policies": [], "queues": []}
+
+
+def test_round_trip_keeps_objects_order_and_unknown_keys(tmp_path: Path) -> None:
+    path = tmp_path / "qos.state.json"
+    state = State(services=[{"name": "Expedited", "dscp": 46}],
+                  policies=[json.loads(SEED_POLICY), {"name": "b", "service": "Expedited"}],
+                  extra={"paths": [{"name": "p1"}]})
+    save_state(path, state)
+    assert load_state(path) == state
+    text = path.read_text()
+    assert list(json.loads(text)) == ["services", "policies", "queues", "paths"]
+    assert text.endswith("\n")
+
+
+def test_seed_string_entries_are_read_as_objects(tmp_path: Path) -> None:
+    path = tmp_path / "qos.state.json"
+    path.write_text(json.dumps({"services": [], "policies": [" " + SEED_POLICY]}))
+    state = load_state(path)
+    assert state.policies == [json.loads(SEED_POLICY)]
+    save_state(path, state)
+    assert json.loads(path.read_text())["policies"][0]["queue"] == "2"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not valid JSON"),
+    ("[]", "expected a JSON object"),
+    ('{"policies": {}}', "'policies' must be a list"),
+    ('{"policies": [{"queue": 1}]}', 'with a "name"'),
+    ('{"policies": ["{oops"]}', "string entry is not JSON"),
+])
+def test_bad_files_raise_state_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "qos.state.json"
+    path.write_text(text)
+    with pytest.raises(StateError, match=message):
+        load_state(path)
+
+
+def test_upsert_replaces_by_name_in_place_and_remove_reports() -> None:
+    state = parse_state({"policies": [{"name": "a", "queue": 1}, {"name": "b", "queue": 1}]})
+    state.upsert("policies", {"name": "a", "queue": 2})
+    state.upsert("policies", {"name": "c", "queue": 3})
+    assert [(p["name"], p["queue"]) for p in state.policies] == [("a", 2), ("b", 1), ("c", 3)]
+    assert state.remove("policies", "b") is True
+    assert state.remove("policies", "b") is False
+    assert state.find("policies", "c") == {"name": "c", "queue": 3}
+    with pytest.raises(KeyError):
+        state.items("switches")
+
+
+def test_failed_write_leaves_old_file_and_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "qos.state.json"
+    save_state(path, State(policies=[{"name": "old"}]))
+    before = path.read_text()
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(state_mod.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        save_state(path, State(policies=[{"name": "new"}]))
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["qos.state.json"]
+
+
+def test_write_goes_through_a_rename_in_the_same_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "qos.state.json"
+    seen: list[tuple[str, str]] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        seen.append((src, str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(state_mod.os, "replace", spy)
+    save_state(path, State())
+    [(src, dst)] = seen
+    assert Path(src).parent == tmp_path and dst == str(path)
+    assert not Path(src).exists()
+
+
+def test_mode_is_kept_on_rewrite_and_not_0600_on_create(tmp_path: Path) -> None:
+    path = tmp_path / "qos.state.json"
+    old_umask = os.umask(0o022)
+    try:
+        save_state(path, State())
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    path.chmod(0o640)
+    save_state(path, State(policies=[{"name": "x"}]))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_repo_state_file_holds_the_seed_policies_as_objects() -> None:
+    repo_file = Path(__file__).resolve().parents[2] / "qos.state.json"
+    state = load_state(repo_file)
+    assert [p["name"] for p in state.policies] == ["Enqueue 2:2 s1", "Enqueue 1:2 s2"]
+    assert state.services == [] and state.queues == []
