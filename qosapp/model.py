@@ -161,7 +161,7 @@ def parse_ipv4(value: Any, field_name: str) -> str:
     try:
         net = ipaddress.IPv4Network(value.strip(), strict=True)
     except ValueError as err:
-        raise ValidationError(field_name, f"invalid IPv4 address or prefix {_brief(value)}: {err}") from None
+        raise ValidationError(field_name, f"invalid IPv4 address or prefix {_brief(value)}: {str(err)[:100]}") from None
     return str(net.network_address) if net.prefixlen == 32 else str(net)
 
 

@@ -1,0 +1,227 @@
+"""Unit tests for qosapp.compiler: policy x switch x OpenFlow version -> exact flows.
+
+The expected flows are written out by hand, so a change in encoding (ToS vs
+DSCP, enqueue vs set_queue+output, a missing output NORMAL) fails here first.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from qosapp import compiler
+from qosapp.compiler import (COOKIE_PREFIX, FORWARDING_COOKIE, NORMAL, OF10, OF13, FlowDelete, FlowSpec,
+                             compile_policy, delete_policy, forwarding_flows, policy_cookie, policy_id_of)
+from qosapp.model import Policy, parse_policy
+
+SERVICES = {"Best Effort": 0, "Voice": 46, "Video": 34, "Bulk": 8}
+SEED_S1 = ('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
+           '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
+SEED_S2 = ('{"name": "Enqueue 1:2 s2", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
+           '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:02","queue":"2","enqueue-port":"1"}')
+SEED_MATCH = (("in_port", 1), ("eth_type", 0x0800), ("ip_proto", 6), ("ipv4_src", "10.0.0.1"))
+
+
+def stored(data: dict[str, Any] | str, pid: int) -> Policy:
+    """Parse a policy and give it the id the store would."""
+    body = json.loads(data) if isinstance(data, str) else data
+    return replace(parse_policy(body, SERVICES), id=pid)
+
+
+# ---------------------------------------------------------------- cookies
+def test_cookie_layout() -> None:
+    assert COOKIE_PREFIX == 0x5100000000000000
+    assert policy_cookie(1) == 0x5100000000000001
+    assert policy_cookie(0xABCDEF) == 0x5100000000ABCDEF
+    assert policy_cookie(2**56 - 1) == 0x51FFFFFFFFFFFFFF
+    assert FORWARDING_COOKIE == COOKIE_PREFIX
+
+
+@pytest.mark.parametrize("pid", [0, -1, 2**56])
+def test_cookie_rejects_ids_out_of_range(pid: int) -> None:
+    with pytest.raises(ValueError):
+        policy_cookie(pid)
+
+
+@pytest.mark.parametrize("pid", [1, 2, 7, 12345, 2**56 - 1])
+def test_policy_id_of_inverts_cookie(pid: int) -> None:
+    assert policy_id_of(policy_cookie(pid)) == pid
+
+
+@pytest.mark.parametrize("cookie", [0, FORWARDING_COOKIE, 0x5200000000000001, 0x0000000000000001, 2**64 - 1])
+def test_policy_id_of_foreign_cookies(cookie: int) -> None:
+    assert policy_id_of(cookie) is None
+
+
+# ---------------------------------------------------------------- queue policies
+def test_seed_s1_of10_is_one_enqueue() -> None:
+    policy = stored(SEED_S1, 1)
+    assert compile_policy(policy, 1, OF10, SERVICES) == [
+        FlowSpec(cookie=0x5100000000000001, priority=32767, match=SEED_MATCH, actions=(("enqueue", 2, 2),))]
+
+
+def test_seed_s1_of13_is_set_queue_then_output() -> None:
+    policy = stored(SEED_S1, 1)
+    assert compile_policy(policy, 1, OF13, SERVICES) == [
+        FlowSpec(cookie=0x5100000000000001, priority=32767, match=SEED_MATCH,
+                 actions=(("set_queue", 2), ("output", 2)), table_id=0)]
+
+
+def test_seed_s2_only_on_its_switch() -> None:
+    policy = stored(SEED_S2, 2)
+    for version in (OF10, OF13):
+        assert compile_policy(policy, 1, version, SERVICES) == []
+        assert compile_policy(policy, 3, version, SERVICES) == []
+    assert compile_policy(policy, 2, OF10, SERVICES)[0].actions == (("enqueue", 1, 2),)
+    assert compile_policy(policy, 2, OF13, SERVICES)[0].actions == (("set_queue", 2), ("output", 1))
+    assert compile_policy(policy, 2, OF13, SERVICES)[0].cookie == 0x5100000000000002
+
+
+def test_seed_s1_not_on_s2() -> None:
+    assert compile_policy(stored(SEED_S1, 1), 2, OF13, SERVICES) == []
+
+
+# ---------------------------------------------------------------- marking policies
+@pytest.mark.parametrize("service,dscp,tos", [("Voice", 46, 0xB8), ("Video", 34, 0x88), ("Bulk", 8, 0x20),
+                                              ("Best Effort", 0, 0)])
+def test_marking_of10_sets_tos_byte_and_forwards(service: str, dscp: int, tos: int) -> None:
+    policy = stored({"name": "m", "service": service, "ip-dst": "10.0.0.0/24"}, 5)
+    assert compile_policy(policy, 9, OF10, SERVICES) == [
+        FlowSpec(cookie=0x5100000000000005, priority=32767,
+                 match=(("eth_type", 0x0800), ("ipv4_dst", "10.0.0.0/24")),
+                 actions=(("set_nw_tos", tos), ("output", NORMAL)))]
+    assert tos == dscp << 2
+
+
+@pytest.mark.parametrize("service,dscp", [("Voice", 46), ("Video", 34), ("Bulk", 8), ("Best Effort", 0)])
+def test_marking_of13_sets_dscp_and_forwards(service: str, dscp: int) -> None:
+    policy = stored({"name": "m", "service": service, "ip-dst": "10.0.0.0/24"}, 5)
+    assert compile_policy(policy, 9, OF13, SERVICES) == [
+        FlowSpec(cookie=0x5100000000000005, priority=32767,
+                 match=(("eth_type", 0x0800), ("ipv4_dst", "10.0.0.0/24")),
+                 actions=(("set_field", "ip_dscp", dscp), ("output", "NORMAL")))]
+
+
+def test_ef_marking_values() -> None:
+    policy = stored({"name": "voice", "service": "Voice", "ingress-port": 3}, 1)
+    of10 = compile_policy(policy, 1, OF10, SERVICES)[0]
+    of13 = compile_policy(policy, 1, OF13, SERVICES)[0]
+    assert of10.actions[0] == ("set_nw_tos", 0xB8)
+    assert of13.actions[0] == ("set_field", "ip_dscp", 46)
+    # OF1.3 set_field ip_dscp needs eth_type 0x0800 in the match (OVS: OFPBAC_MATCH_INCONSISTENT).
+    assert of13.match_dict() == {"in_port": 3, "eth_type": 0x0800}
+    assert of10.actions[-1] == of13.actions[-1] == ("output", NORMAL)
+
+
+def test_marking_uses_current_service_dscp() -> None:
+    policy = stored({"name": "m", "service": "Voice"}, 1)
+    assert compile_policy(policy, 1, OF13, {"Voice": 10})[0].actions[0] == ("set_field", "ip_dscp", 10)
+
+
+def test_marking_with_unknown_service_is_an_error() -> None:
+    policy = stored({"name": "m", "service": "Voice"}, 1)
+    with pytest.raises(ValueError, match="Voice"):
+        compile_policy(policy, 1, OF13, {})
+
+
+# ---------------------------------------------------------------- match encoding
+def test_full_match_order_and_values() -> None:
+    policy = stored({"name": "full", "protocol": "17", "ingress-port": "3", "ip-src": "10.0.0.0/24",
+                     "ip-dst": "10.0.1.7", "tos": "0xb8", "vlan-id": "10", "eth-src": "AA:BB:CC:DD:EE:01",
+                     "eth-dst": "aa:bb:cc:dd:ee:02", "src-port": "5000", "dst-port": "53", "queue": 1,
+                     "enqueue-port": 4, "priority": 100}, 3)
+    expected = (("in_port", 3), ("eth_type", 0x0800), ("eth_src", "aa:bb:cc:dd:ee:01"),
+                ("eth_dst", "aa:bb:cc:dd:ee:02"), ("vlan_vid", 10), ("ip_proto", 17),
+                ("ipv4_src", "10.0.0.0/24"), ("ipv4_dst", "10.0.1.7"), ("ip_dscp", 46),
+                ("tp_src", 5000), ("tp_dst", 53))
+    for version in (OF10, OF13):
+        [spec] = compile_policy(policy, 1, version, SERVICES)
+        assert spec.match == expected
+        assert spec.priority == 100
+
+
+def test_empty_match_is_wildcard() -> None:
+    policy = stored({"name": "all traffic", "queue": 0, "enqueue-port": 1, "priority": 1}, 4)
+    [spec] = compile_policy(policy, 1, OF13, SERVICES)
+    assert spec.match == () and spec.match_dict() == {}
+    assert spec.priority == 1
+
+
+# ---------------------------------------------------------------- sw targeting
+@pytest.mark.parametrize("version", [OF10, OF13])
+def test_sw_none_installs_nothing(version: int) -> None:
+    policy = stored({"name": "parked", "queue": 1, "enqueue-port": 1, "sw": "none"}, 1)
+    for dpid in (0, 1, 2, 2**64 - 1):
+        assert compile_policy(policy, dpid, version, SERVICES) == []
+        assert delete_policy(policy, dpid, version, SERVICES) == []
+
+
+@pytest.mark.parametrize("version", [OF10, OF13])
+def test_sw_all_installs_everywhere(version: int) -> None:
+    policy = stored({"name": "everywhere", "service": "Voice"}, 8)
+    for dpid in (1, 2, 3, 0xDEADBEEF):
+        [spec] = compile_policy(policy, dpid, version, SERVICES)
+        assert spec.cookie == policy_cookie(8)
+
+
+def test_sw_dpid_only_on_that_switch() -> None:
+    policy = stored({"name": "s4", "service": "Voice", "sw": 4}, 2)
+    assert [d for d in range(1, 9) if compile_policy(policy, d, OF13, SERVICES)] == [4]
+
+
+def test_each_policy_has_its_own_cookie() -> None:
+    policies = [stored({"name": f"p{i}", "queue": i, "enqueue-port": 1}, i) for i in range(1, 6)]
+    cookies = [compile_policy(p, 1, OF13, SERVICES)[0].cookie for p in policies]
+    assert cookies == [0x5100000000000000 + i for i in range(1, 6)]
+    assert FORWARDING_COOKIE not in cookies
+
+
+def test_policy_without_id_is_refused() -> None:
+    with pytest.raises(ValueError, match="no id"):
+        compile_policy(parse_policy({"name": "x", "queue": 1, "enqueue-port": 1}), 1, OF13, SERVICES)
+
+
+@pytest.mark.parametrize("version", [0x02, 0x03, 0x05, 0x06, 0])
+def test_unsupported_versions(version: int) -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        compile_policy(stored(SEED_S1, 1), 1, version, SERVICES)
+    with pytest.raises(ValueError, match="unsupported"):
+        forwarding_flows(version)
+
+
+# ---------------------------------------------------------------- deletes
+def test_delete_of13_by_exact_cookie() -> None:
+    policy = stored(SEED_S1, 7)
+    assert delete_policy(policy, 1, OF13, SERVICES) == [FlowDelete(cookie=0x5100000000000007, strict=None)]
+    assert delete_policy(policy, 2, OF13, SERVICES) == []
+
+
+def test_delete_of10_strict_by_match_and_priority() -> None:
+    policy = stored(SEED_S1, 7)
+    [op] = delete_policy(policy, 1, OF10, SERVICES)
+    assert op.cookie == 0x5100000000000007
+    assert op.strict == FlowSpec(cookie=0x5100000000000007, priority=32767, match=SEED_MATCH,
+                                 actions=(("enqueue", 2, 2),))
+    assert delete_policy(policy, 2, OF10, SERVICES) == []
+
+
+def test_delete_of10_marking_keeps_priority() -> None:
+    policy = stored({"name": "m", "service": "Voice", "priority": 12, "ip-src": "10.0.0.2"}, 3)
+    [op] = delete_policy(policy, 1, OF10, SERVICES)
+    assert op.strict is not None
+    assert (op.strict.priority, op.strict.match) == (12, (("eth_type", 0x0800), ("ipv4_src", "10.0.0.2")))
+
+
+# ---------------------------------------------------------------- forwarding
+@pytest.mark.parametrize("version", [OF10, OF13])
+def test_forwarding_table_miss_normal(version: int) -> None:
+    assert forwarding_flows(version) == [
+        FlowSpec(cookie=0x5100000000000000, priority=0, match=(), actions=(("output", "NORMAL"),), table_id=0)]
+    assert policy_id_of(forwarding_flows(version)[0].cookie) is None
+
+
+def test_supported_versions() -> None:
+    assert compiler.SUPPORTED_VERSIONS == {0x01: "1.0", 0x04: "1.3"}
+    assert (OF10, OF13) == (1, 4)

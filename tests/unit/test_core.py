@@ -1,0 +1,529 @@
+"""Unit tests for qosapp.core: requests -> store -> exactly the right flow operations.
+
+`send` is a recorder, the store is a real SQLite file in tmp_path. Each test
+asserts the exact operations each switch receives, and that the store is
+untouched whenever a request is rejected.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from qosapp.compiler import NORMAL, OF10, OF13, FlowDelete, FlowSpec
+from qosapp.core import WIPE, NotFound, QosCore
+from qosapp.model import Service, ValidationError
+from qosapp.store import Store
+
+SEED_S1 = json.loads('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
+                     '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
+SEED_S2 = json.loads('{"name": "Enqueue 1:2 s2", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
+                     '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:02","queue":"2","enqueue-port":"1"}')
+MARK_ALL = {"name": "voice everywhere", "service": "Voice", "protocol": 17, "dst-port": 5060}
+SEED_MATCH = (("in_port", 1), ("eth_type", 0x0800), ("ip_proto", 6), ("ipv4_src", "10.0.0.1"))
+MARK_MATCH = (("eth_type", 0x0800), ("ip_proto", 17), ("tp_dst", 5060))
+FWD = FlowSpec(cookie=0x5100000000000000, priority=0, match=(), actions=(("output", NORMAL),))
+C1, C2, C3 = 0x5100000000000001, 0x5100000000000002, 0x5100000000000003
+
+# Expected flows, written out (cookie = 'Q' << 56 | policy id).
+S1_OF13 = FlowSpec(cookie=C1, priority=32767, match=SEED_MATCH, actions=(("set_queue", 2), ("output", 2)))
+S2_OF10 = FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("enqueue", 1, 2),))
+S2_OF13 = FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("set_queue", 2), ("output", 1)))
+MARK_OF13 = FlowSpec(cookie=C3, priority=32767, match=MARK_MATCH,
+                     actions=(("set_field", "ip_dscp", 46), ("output", NORMAL)))
+MARK_OF10 = FlowSpec(cookie=C3, priority=32767, match=MARK_MATCH,
+                     actions=(("set_nw_tos", 0xB8), ("output", NORMAL)))
+DPID1, DPID2, DPID3 = 1, 2, 3
+
+
+class Recorder:
+    """Stands in for the Ryu shell's send: keeps every (dpid, ops) call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, list[Any]]] = []
+
+    def __call__(self, dpid: int, ops: list[Any]) -> None:
+        self.calls.append((dpid, list(ops)))
+
+    def take(self) -> list[tuple[int, list[Any]]]:
+        """The calls so far, and forget them."""
+        calls, self.calls = self.calls, []
+        return calls
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> str:
+    return str(tmp_path / "state")
+
+
+@pytest.fixture
+def rec() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def core(state_dir: str, rec: Recorder) -> QosCore:
+    return QosCore(Store(state_dir), rec)
+
+
+def with_voice(core: QosCore) -> QosCore:
+    core.add_service({"name": "Voice", "dscp": "EF"})
+    return core
+
+
+def seeded(core: QosCore) -> QosCore:
+    """Voice service + the seed's two policies + a marking policy for all switches (ids 1, 2, 3)."""
+    with_voice(core)
+    core.add_policies([SEED_S1, SEED_S2, MARK_ALL])
+    return core
+
+
+def snapshot(core: QosCore) -> tuple[Any, ...]:
+    """Everything durable plus the core's in-memory view."""
+    return (core.store.services(), core.store.policies(), core.store.get_setting("enabled"),
+            dict(core.services), dict(core.policies), dict(core.policies_by_id))
+
+
+# ---------------------------------------------------------------- start state
+def test_starts_disabled_with_best_effort(core: QosCore, rec: Recorder) -> None:
+    assert core.enabled is False
+    assert core.services == {"Best Effort": Service(name="Best Effort", dscp=0, id=1)}
+    assert core.store.services() == [(1, "Best Effort", 0)]
+    assert core.status() == {"enabled": False, "services": 1, "policies": 0, "switches": 0}
+    assert rec.calls == []
+
+
+def test_disabled_stores_but_installs_nothing(core: QosCore, rec: Recorder) -> None:
+    core.switch_connected(DPID1, OF13)
+    assert rec.take() == [(DPID1, [WIPE, FWD])]
+    policy = core.add_policy(SEED_S1)
+    assert policy.id == 1
+    assert rec.calls == []
+    assert [name for _i, name, _b in core.store.policies()] == ["Enqueue 2:2 s1"]
+    assert core.install_state(policy) == {"00:00:00:00:00:00:00:01": {"state": "not-installed",
+                                                                     "reason": "QoS is disabled"}}
+
+
+def test_wipe_is_cookie_zero_delete_everything() -> None:
+    assert WIPE == FlowDelete(cookie=0, strict=None)
+
+
+# ---------------------------------------------------------------- enable / disable
+def test_enable_installs_each_switch_its_policies(core: QosCore, rec: Recorder) -> None:
+    core.switch_connected(DPID1, OF13)
+    core.switch_connected(DPID2, OF10)
+    core.switch_connected(DPID3, OF13)
+    seeded(core)
+    rec.take()
+    assert core.enable() is True
+    assert core.enabled is True
+    assert core.store.get_setting("enabled") == "true"
+    assert rec.take() == [
+        (DPID1, [S1_OF13, MARK_OF13]),
+        (DPID2, [FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("enqueue", 1, 2),)), MARK_OF10]),
+        (DPID3, [MARK_OF13]),
+    ]
+    assert core.enable() is False
+    assert rec.calls == []
+
+
+def test_enable_without_switches_sends_nothing(core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    assert core.enable() is True
+    assert rec.calls == []
+    core.switch_connected(DPID2, OF13)
+    assert rec.take() == [(DPID2, [WIPE, FWD, S2_OF13, MARK_OF13])]
+
+
+def test_disable_removes_policy_flows_but_not_forwarding(core: QosCore, rec: Recorder) -> None:
+    core.switch_connected(DPID1, OF13)
+    core.switch_connected(DPID2, OF10)
+    seeded(core)
+    core.enable()
+    rec.take()
+    assert core.disable() is True
+    assert core.enabled is False
+    assert core.store.get_setting("enabled") == "false"
+    assert rec.take() == [
+        (DPID1, [FlowDelete(cookie=C1), FlowDelete(cookie=C3)]),
+        (DPID2, [FlowDelete(cookie=C2, strict=S2_OF10), FlowDelete(cookie=C3, strict=MARK_OF10)]),
+    ]
+    assert core.install == {}
+    assert core.disable() is False
+    assert rec.calls == []
+    assert len(core.policies) == 3  # disabling keeps the policies
+
+
+def test_sw_none_never_installed(core: QosCore, rec: Recorder) -> None:
+    core.switch_connected(DPID1, OF13)
+    core.enable()
+    rec.take()
+    parked = core.add_policy({"name": "parked", "queue": 1, "enqueue-port": 1, "sw": "none"})
+    assert rec.calls == []
+    assert core.install_state(parked) == {}
+    core.switch_connected(DPID1, OF13)
+    assert rec.take() == [(DPID1, [WIPE, FWD])]
+    core.disable()
+    assert rec.calls == []
+
+
+# ---------------------------------------------------------------- switch connect
+def test_reconnect_is_cold_start_with_its_policies(core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    core.enable()
+    core.switch_connected(DPID1, OF13)
+    core.switch_connected(DPID1, OF13)  # reconnect without a disconnect event
+    core.switch_connected(7, OF10)
+    assert rec.take() == [
+        (DPID1, [WIPE, FWD, S1_OF13, MARK_OF13]),
+        (DPID1, [WIPE, FWD, S1_OF13, MARK_OF13]),
+        (7, [WIPE, FWD, MARK_OF10]),
+    ]
+
+
+def test_connect_while_disabled_gets_only_forwarding(core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    core.switch_connected(DPID1, OF10)
+    core.switch_connected(DPID2, OF13)
+    assert rec.take() == [(DPID1, [WIPE, FWD]), (DPID2, [WIPE, FWD])]
+
+
+def test_disconnect_forgets_switch_and_state(core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    core.enable()
+    core.switch_connected(DPID1, OF13, {1: "s1-eth1"}, "127.0.0.1:5555")
+    core.switch_disconnected(DPID1)
+    assert core.switches == {}
+    assert not any(dpid == DPID1 for _pid, dpid in core.install)
+    rec.take()
+    core.disable()
+    core.enable()
+    assert rec.calls == []
+    core.switch_disconnected(99)  # unknown: no error
+
+
+def test_switch_info_and_ports(core: QosCore) -> None:
+    core.switch_connected(DPID1, OF13, {2: "s1-eth2", 1: "s1-eth1"}, "127.0.0.1:40000")
+    assert core.switches[DPID1].to_dict() == {
+        "dpid": "00:00:00:00:00:00:00:01", "openflow": "1.3", "address": "127.0.0.1:40000",
+        "ports": [{"port": 1, "name": "s1-eth1"}, {"port": 2, "name": "s1-eth2"}]}
+    core.port_changed(DPID1, 3, "s1-eth3")
+    core.port_changed(DPID1, 1, None)
+    assert core.switches[DPID1].ports == {2: "s1-eth2", 3: "s1-eth3"}
+    core.set_ports(DPID1, {9: "x"})
+    assert core.switches[DPID1].ports == {9: "x"}
+    core.port_changed(42, 1, "nope")
+    core.set_ports(42, {1: "nope"})
+    assert 42 not in core.switches
+    assert core.status()["switches"] == 1
+
+
+# ---------------------------------------------------------------- add / replace / delete
+def test_add_while_enabled_goes_only_where_it_applies(core: QosCore, rec: Recorder) -> None:
+    with_voice(core)
+    core.enable()
+    core.switch_connected(DPID1, OF13)
+    core.switch_connected(DPID2, OF10)
+    rec.take()
+    core.add_policy(SEED_S2)
+    assert rec.take() == [(DPID2, [FlowSpec(cookie=C1, priority=32767, match=SEED_MATCH,
+                                            actions=(("enqueue", 1, 2),))])]
+    core.add_policy(MARK_ALL)
+    calls = rec.take()
+    assert [dpid for dpid, _ops in calls] == [DPID1, DPID2]
+    assert calls[0][1][0].actions == (("set_field", "ip_dscp", 46), ("output", NORMAL))
+    assert calls[1][1][0].actions == (("set_nw_tos", 0xB8), ("output", NORMAL))
+    assert calls[0][1][0].cookie == calls[1][1][0].cookie == C2
+
+
+def test_batch_add_sends_one_message_list_per_switch(core: QosCore, rec: Recorder) -> None:
+    with_voice(core)
+    core.enable()
+    core.switch_connected(DPID1, OF13)
+    rec.take()
+    added = core.add_policies([SEED_S1, SEED_S2, MARK_ALL])
+    assert [p.id for p in added] == [1, 2, 3]
+    assert rec.take() == [(DPID1, [S1_OF13, MARK_OF13])]
+
+
+def test_replace_keeps_id_and_reinstalls(core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    core.enable()
+    core.switch_connected(DPID1, OF13)
+    core.switch_connected(DPID2, OF10)
+    rec.take()
+    new = core.replace_policy("voice everywhere", {"service": "Best Effort", "ip-dst": "10.0.0.9", "priority": 5})
+    assert (new.id, new.name, new.service, new.priority) == (3, "voice everywhere", "Best Effort", 5)
+    new_match = (("eth_type", 0x0800), ("ipv4_dst", "10.0.0.9"))
+    assert rec.take() == [
+        (DPID1, [FlowDelete(cookie=C3)]),
+        (DPID2, [FlowDelete(cookie=C3, strict=MARK_OF10)]),  # OF1.0: the *old* match and priority
+        (DPID1, [FlowSpec(cookie=C3, priority=5, match=new_match,
+                          actions=(("set_field", "ip_dscp", 0), ("output", NORMAL)))]),
+        (DPID2, [FlowSpec(cookie=C3, priority=5, match=new_match, actions=(("set_nw_tos", 0), ("output", NORMAL)))]),
+    ]
+    assert core.store.policies()[2][0:2] == (3, "voice everywhere")
+    assert core.store.policies()[2][2]["ip-dst"] == "10.0.0.9"
+    assert core.policies_by_id[3] is core.policies["voice everywhere"] is new
+
+
+def test_replace_narrowing_sw(core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    core.enable()
+    core.switch_connected(DPID1, OF13)
+    core.switch_connected(DPID2, OF13)
+    rec.take()
+    core.replace_policy("voice everywhere", {**MARK_ALL, "sw": "00:00:00:00:00:00:00:02"})
+    assert rec.take() == [(DPID1, [FlowDelete(cookie=C3)]), (DPID2, [FlowDelete(cookie=C3)]),
+                          (DPID2, [MARK_OF13])]
+
+
+def test_replace_can_rename_but_not_onto_another(core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    before = snapshot(core)
+    with pytest.raises(ValidationError) as info:
+        core.replace_policy("Enqueue 2:2 s1", {**SEED_S1, "name": "Enqueue 1:2 s2"})
+    assert (info.value.status, info.value.field) == (409, "name")
+    assert snapshot(core) == before
+    renamed = core.replace_policy("Enqueue 2:2 s1", {**SEED_S1, "name": "s1 limited"})
+    assert renamed.id == 1
+    assert "Enqueue 2:2 s1" not in core.policies and core.policies["s1 limited"].id == 1
+    assert [(pid, name) for pid, name, _b in core.store.policies()][0] == (1, "s1 limited")
+    with pytest.raises(NotFound):
+        core.get_policy("Enqueue 2:2 s1")
+
+
+def test_replace_unknown_is_not_found(core: QosCore) -> None:
+    with pytest.raises(NotFound):
+        core.replace_policy("ghost", SEED_S1)
+
+
+def test_delete_sends_exact_delete(core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    core.enable()
+    core.switch_connected(DPID1, OF13)
+    core.switch_connected(DPID2, OF10)
+    rec.take()
+    gone = core.delete_policy("Enqueue 1:2 s2")
+    assert gone.id == 2
+    assert rec.take() == [(DPID2, [FlowDelete(cookie=C2, strict=S2_OF10)])]
+    assert [pid for pid, _n, _b in core.store.policies()] == [1, 3]
+    assert core.policy_by_cookie(C2) is None
+    assert core.policy_by_cookie(C1) is core.policies["Enqueue 2:2 s1"]
+    assert not any(pid == 2 for pid, _dpid in core.install)
+    with pytest.raises(NotFound):
+        core.delete_policy("Enqueue 1:2 s2")
+    assert core.delete_policy_by_id(3).name == "voice everywhere"
+    assert rec.take() == [(DPID1, [FlowDelete(cookie=C3)]), (DPID2, [FlowDelete(cookie=C3, strict=MARK_OF10)])]
+    with pytest.raises(NotFound):
+        core.delete_policy_by_id(3)
+
+
+def test_delete_while_disabled_sends_nothing(core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    core.switch_connected(DPID1, OF13)
+    rec.take()
+    core.delete_policy("Enqueue 2:2 s1")
+    assert rec.calls == []
+    assert len(core.store.policies()) == 2
+
+
+def test_policy_by_cookie_ignores_foreign_cookies(core: QosCore) -> None:
+    seeded(core)
+    assert core.policy_by_cookie(0) is None
+    assert core.policy_by_cookie(0x5100000000000000) is None
+    assert core.policy_by_cookie(0x5200000000000001) is None
+    assert core.policy_by_cookie(0x5100000000000063) is None
+
+
+# ---------------------------------------------------------------- batch all-or-nothing
+def test_batch_bad_item_in_middle_changes_nothing(core: QosCore, rec: Recorder) -> None:
+    with_voice(core)
+    core.enable()
+    core.switch_connected(DPID1, OF13)
+    core.add_policy({"name": "existing", "queue": 1, "enqueue-port": 1})
+    rec.take()
+    before = snapshot(core)
+    bad = {"name": "bad", "queue": 1, "enqueue-port": 1, "src-port": 80}
+    with pytest.raises(ValidationError) as info:
+        core.add_policies([SEED_S1, bad, MARK_ALL])
+    assert (info.value.index, info.value.field, info.value.status) == (1, "src-port", 400)
+    assert info.value.to_dict()["index"] == 1
+    assert snapshot(core) == before
+    assert rec.calls == []
+
+
+def test_batch_duplicate_names(core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    before = snapshot(core)
+    with pytest.raises(ValidationError) as info:
+        core.add_policies([{"name": "a", "queue": 1, "enqueue-port": 1}, {"name": "b", "queue": 1, "enqueue-port": 1},
+                           {"name": "a", "queue": 2, "enqueue-port": 1}])
+    assert (info.value.index, info.value.status, info.value.field) == (2, 409, "name")
+    with pytest.raises(ValidationError) as info:
+        core.add_policies([{**SEED_S1, "priority": 1}])
+    assert (info.value.index, info.value.status) == (0, 409)
+    assert snapshot(core) == before
+
+
+def test_single_add_error_has_no_index(core: QosCore) -> None:
+    core.add_policy(SEED_S1)
+    with pytest.raises(ValidationError) as info:
+        core.add_policy(SEED_S1)
+    assert (info.value.index, info.value.status) == (None, 409)
+    assert "index" not in info.value.to_dict()
+
+
+def test_empty_batch(core: QosCore, rec: Recorder) -> None:
+    assert core.add_policies([]) == []
+    assert core.store.policies() == [] and rec.calls == []
+
+
+# ---------------------------------------------------------------- rejections leave the store unchanged
+REJECTIONS: list[tuple[str, Callable[[QosCore], Any], type[Exception], int | None]] = [
+    ("bad ip", lambda c: c.add_policy({"name": "x", "ip-src": "10.0.0.300", "queue": 1, "enqueue-port": 1}),
+     ValidationError, 400),
+    ("unknown service", lambda c: c.add_policy({"name": "x", "service": "Gold"}), ValidationError, 400),
+    ("queue and service", lambda c: c.add_policy({"name": "x", "service": "Voice", "queue": 1, "enqueue-port": 1}),
+     ValidationError, 400),
+    ("unknown key", lambda c: c.add_policy({"name": "x", "queue": 1, "enqueue-port": 1, "qeue": 2}),
+     ValidationError, 400),
+    ("duplicate policy", lambda c: c.add_policy(SEED_S2), ValidationError, 409),
+    ("not an object", lambda c: c.add_policy(["x"]), ValidationError, 400),
+    ("bad replace", lambda c: c.replace_policy("Enqueue 2:2 s1", {"queue": 1}), ValidationError, 400),
+    ("replace missing", lambda c: c.replace_policy("nope", SEED_S1), NotFound, None),
+    ("delete missing", lambda c: c.delete_policy("nope"), NotFound, None),
+    ("duplicate service", lambda c: c.add_service({"name": "Voice", "dscp": 1}), ValidationError, 409),
+    ("bad dscp", lambda c: c.add_service({"name": "Hot", "dscp": 64}), ValidationError, 400),
+    ("service in use", lambda c: c.delete_service("Voice"), ValidationError, 409),
+    ("delete missing service", lambda c: c.delete_service("Gold"), NotFound, None),
+]
+
+
+@pytest.mark.parametrize("label,call,exc,status", REJECTIONS, ids=[r[0] for r in REJECTIONS])
+def test_rejection_leaves_store_unchanged(core: QosCore, rec: Recorder, label: str,
+                                          call: Callable[[QosCore], Any], exc: type[Exception],
+                                          status: int | None) -> None:
+    seeded(core)
+    core.enable()
+    core.switch_connected(DPID1, OF13)
+    rec.take()
+    before = snapshot(core)
+    with pytest.raises(exc) as info:
+        call(core)
+    if status is not None:
+        assert info.value.status == status  # type: ignore[attr-defined]
+        assert info.value.field and info.value.reason  # type: ignore[attr-defined]
+    assert snapshot(core) == before
+    assert rec.calls == []
+
+
+# ---------------------------------------------------------------- services
+def test_services_add_get_delete(core: QosCore) -> None:
+    voice = core.add_service({"name": "Voice", "dscp": "EF"})
+    assert voice == Service(name="Voice", dscp=46, id=2)
+    assert core.get_service("Voice") is voice
+    assert core.store.services() == [(1, "Best Effort", 0), (2, "Voice", 46)]
+    assert core.service_dscps() == {"Best Effort": 0, "Voice": 46}
+    assert core.delete_service("Voice") == voice
+    assert core.store.services() == [(1, "Best Effort", 0)]
+    with pytest.raises(NotFound):
+        core.get_service("Voice")
+
+
+def test_service_used_by_policy_cannot_be_deleted(core: QosCore) -> None:
+    seeded(core)
+    with pytest.raises(ValidationError) as info:
+        core.delete_service("Voice")
+    assert info.value.status == 409
+    assert "voice everywhere" in info.value.reason
+    core.delete_policy("voice everywhere")
+    core.delete_service("Voice")
+    assert "Voice" not in core.services
+
+
+# ---------------------------------------------------------------- restart
+def test_restart_keeps_everything(state_dir: str, core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    core.add_service({"name": "Bulk", "dscp": "CS1"})
+    core.delete_policy("Enqueue 1:2 s2")
+    core.enable()
+    before = (dict(core.services), dict(core.policies))
+    core.store.close()
+
+    again = QosCore(Store(state_dir), rec)
+    assert again.enabled is True
+    assert (dict(again.services), dict(again.policies)) == before
+    assert again.services["Best Effort"] == Service("Best Effort", 0, 1)
+    assert again.services["Bulk"] == Service("Bulk", 8, 3)
+    assert sorted(again.policies_by_id) == [1, 3]
+    assert again.store.services() == [(1, "Best Effort", 0), (2, "Voice", 46), (3, "Bulk", 8)]
+    # ids are never reused: a new policy gets a new cookie.
+    assert again.add_policy({"name": "new", "queue": 1, "enqueue-port": 1}).id == 4
+    rec.take()
+    again.switch_connected(DPID1, OF13)
+    assert rec.take() == [(DPID1, [WIPE, FWD, S1_OF13, MARK_OF13,
+                                   FlowSpec(cookie=0x5100000000000004, priority=32767, match=(),
+                                            actions=(("set_queue", 1), ("output", 1)))])]
+    again.store.close()
+
+
+def test_restart_disabled_stays_disabled(state_dir: str, core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    core.enable()
+    core.disable()
+    core.store.close()
+    again = QosCore(Store(state_dir), rec)
+    assert again.enabled is False
+    assert len(again.services) == 2 and len(again.policies) == 3
+    rec.take()
+    again.switch_connected(DPID1, OF13)
+    assert rec.take() == [(DPID1, [WIPE, FWD])]
+    again.store.close()
+
+
+# ---------------------------------------------------------------- install state
+def test_install_state_pending_confirmed_error(core: QosCore, rec: Recorder) -> None:
+    seeded(core)
+    core.switch_connected(DPID1, OF13)
+    core.switch_connected(DPID2, OF13)
+    core.enable()
+    s1 = core.get_policy("Enqueue 2:2 s1")
+    mark = core.get_policy("voice everywhere")
+    assert core.install_state(s1) == {"00:00:00:00:00:00:00:01": {"state": "pending"}}
+    core.flows_confirmed(DPID1, [C1, C3, 0x5100000000000000, 0])
+    assert core.install_state(s1) == {"00:00:00:00:00:00:00:01": {"state": "installed"}}
+    assert core.install_state(mark) == {"00:00:00:00:00:00:00:01": {"state": "installed"},
+                                        "00:00:00:00:00:00:00:02": {"state": "pending"}}
+    core.flow_error(DPID2, C3, "OFPBAC_BAD_QUEUE")
+    core.flows_confirmed(DPID2, [C3])  # a barrier after an error does not hide it
+    assert core.install_state(mark)["00:00:00:00:00:00:00:02"] == {"state": "error", "reason": "OFPBAC_BAD_QUEUE"}
+    view = core.policy_view(mark)
+    assert view["cookie"] == "0x5100000000000003"
+    assert view["name"] == "voice everywhere" and view["id"] == 3
+    assert view["install"]["00:00:00:00:00:00:00:02"]["state"] == "error"
+    # Reconnect clears the error: a cold start installs again.
+    core.switch_connected(DPID2, OF13)
+    assert core.install_state(mark)["00:00:00:00:00:00:00:02"] == {"state": "pending"}
+
+
+def test_flow_error_for_unknown_cookies_is_ignored(core: QosCore) -> None:
+    seeded(core)
+    core.switch_connected(DPID1, OF13)
+    core.enable()
+    before = dict(core.install)
+    core.flow_error(DPID1, 0x5100000000000000, "forwarding")
+    core.flow_error(DPID1, 0x5100000000000063, "deleted policy")
+    core.flow_error(DPID1, 0x1234, "someone else's flow")
+    assert core.install == before
+
+
+def test_confirm_before_enable_does_nothing(core: QosCore) -> None:
+    seeded(core)
+    core.switch_connected(DPID1, OF13)
+    core.flows_confirmed(DPID1, [C1])
+    assert core.install == {}
+    assert core.install_state(core.get_policy("Enqueue 2:2 s1")) == {
+        "00:00:00:00:00:00:00:01": {"state": "not-installed", "reason": "QoS is disabled"}}
