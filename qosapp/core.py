@@ -11,6 +11,7 @@ everything that belongs there. Simple and correct beats incremental.
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping
@@ -24,12 +25,22 @@ from qosapp.store import Store
 FlowOp = FlowSpec | FlowDelete
 Sender = Callable[[int, list[FlowOp]], None]
 
+LOG = logging.getLogger(__name__)
+
 #: FlowDelete meaning "every flow in every table" (cold start of a switch).
 WIPE = FlowDelete(cookie=0)
 
 
 class NotFound(LookupError):
-    """A named object does not exist (becomes HTTP 404)."""
+    """A named object does not exist (becomes HTTP 404 naming `field`)."""
+
+    def __init__(self, message: str, field: str = "name") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass
@@ -69,6 +80,9 @@ class QosCore:
         self.services: dict[str, Service] = {}
         self.policies: dict[str, Policy] = {}
         self.policies_by_id: dict[int, Policy] = {}
+        #: (match, priority) -> names: two policies with the same match and
+        #: priority on one switch would overwrite each other's flow.
+        self.by_match: dict[tuple[Any, int], set[str]] = {}
         self._load()
 
     def _load(self) -> None:
@@ -77,16 +91,25 @@ class QosCore:
             self.store.insert_service(BEST_EFFORT, 0)
         for sid, name, dscp in self.store.services():
             self.services[name] = Service(name=name, dscp=dscp, id=sid)
-        for pid, _name, body in self.store.policies():
+        for pid, name, body in self.store.policies():
             body = {k: v for k, v in body.items() if k != "id"}
-            self._index(_with_id(parse_policy(body), pid))
+            try:
+                self._index(_with_id(parse_policy(body), pid))
+            except ValidationError as err:  # one bad row must not stop the controller
+                LOG.error("stored policy %r (id %s) no longer validates, not loaded: %s", name, pid, err)
 
     def _index(self, policy: Policy) -> None:
         assert policy.id is not None
         self.policies[policy.name] = policy
         self.policies_by_id[policy.id] = policy
+        self.by_match.setdefault((policy.match, policy.priority), set()).add(policy.name)
 
     def _unindex(self, policy: Policy) -> None:
+        names = self.by_match.get((policy.match, policy.priority))
+        if names is not None:
+            names.discard(policy.name)
+            if not names:
+                del self.by_match[(policy.match, policy.priority)]
         self.policies.pop(policy.name, None)
         self.policies_by_id.pop(policy.id, None)  # type: ignore[arg-type]
         for dpid in list(self.switches):
@@ -141,6 +164,8 @@ class QosCore:
 
     def delete_service(self, name: str) -> Service:
         service = self.get_service(name)
+        if name == BEST_EFFORT:
+            raise ValidationError("name", f"{BEST_EFFORT!r} is built in and cannot be deleted", status=409)
         users = sorted(p.name for p in self.policies.values() if p.service == name)
         if users:
             raise ValidationError("name", f"service {name!r} is used by policies: {', '.join(users)}", status=409)
@@ -159,6 +184,19 @@ class QosCore:
         pid = compiler.policy_id_of(cookie)
         return self.policies_by_id.get(pid) if pid is not None else None
 
+    def _check_overlap(self, policy: Policy, others: Iterable[Policy], ignore: str | None = None) -> None:
+        """409 when another policy would install the same match+priority on a shared switch."""
+        if policy.sw == "none":
+            return
+        names = self.by_match.get((policy.match, policy.priority), set())
+        candidates = [self.policies[n] for n in names if n != ignore]
+        candidates += [o for o in others if o.match == policy.match and o.priority == policy.priority]
+        for other in candidates:
+            if other.sw != "none" and (policy.sw == "all" or other.sw == "all" or other.sw == policy.sw):
+                raise ValidationError("priority", f"policy {other.name!r} has the same match and priority "
+                                      f"{policy.priority} on a shared switch; the switch would keep only one "
+                                      "flow. Change the priority or the match", status=409)
+
     def add_policy(self, data: Any) -> Policy:
         return self.add_policies([data], batch=False)[0]
 
@@ -175,6 +213,7 @@ class QosCore:
                 policy = parse_policy(data, self.services)
                 if policy.name in self.policies or policy.name in seen:
                     raise ValidationError("name", f"a policy named {policy.name!r} exists", status=409)
+                self._check_overlap(policy, parsed)
             except ValidationError as err:
                 if batch:
                     err.index = index
@@ -199,6 +238,7 @@ class QosCore:
         new = parse_policy(data, self.services)
         if new.name != name and new.name in self.policies:
             raise ValidationError("name", f"a policy named {new.name!r} exists", status=409)
+        self._check_overlap(new, [], ignore=name)
         new = _with_id(new, old.id)  # type: ignore[arg-type]
         self.store.update_policy(old.id, new.name, new.to_dict())  # type: ignore[arg-type]
         self._uninstall([old])
@@ -217,7 +257,7 @@ class QosCore:
     def delete_policy_by_id(self, policy_id: int) -> Policy:
         policy = self.policies_by_id.get(policy_id)
         if policy is None:
-            raise NotFound(f"no policy with id {policy_id}")
+            raise NotFound(f"no policy with id {policy_id}", "policy-id")
         return self.delete_policy(policy.name)
 
     def install_state(self, policy: Policy) -> dict[str, Any]:

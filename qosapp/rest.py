@@ -77,7 +77,7 @@ def handler(func: Callable[..., Any]) -> Callable[..., Response]:
         except ValidationError as err:
             return json_response(err.to_dict(), err.status)
         except NotFound as err:
-            return error_response(404, str(err).strip("'\""))
+            return error_response(404, str(err), err.field)
         except BadMediaType as err:
             return error_response(415, str(err), "Content-Type")
         except Exception as err:  # a bug: answer JSON, keep serving, log the traceback

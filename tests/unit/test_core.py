@@ -359,8 +359,8 @@ def test_batch_duplicate_names(core: QosCore, rec: Recorder) -> None:
     seeded(core)
     before = snapshot(core)
     with pytest.raises(ValidationError) as info:
-        core.add_policies([{"name": "a", "queue": 1, "enqueue-port": 1}, {"name": "b", "queue": 1, "enqueue-port": 1},
-                           {"name": "a", "queue": 2, "enqueue-port": 1}])
+        core.add_policies([{"name": "a", "queue": 1, "enqueue-port": 1}, {"name": "b", "queue": 1, "enqueue-port": 1, "priority": 7},
+                           {"name": "a", "queue": 2, "enqueue-port": 1, "priority": 8}])
     assert (info.value.index, info.value.status, info.value.field) == (2, 409, "name")
     with pytest.raises(ValidationError) as info:
         core.add_policies([{**SEED_S1, "priority": 1}])
@@ -527,3 +527,29 @@ def test_confirm_before_enable_does_nothing(core: QosCore) -> None:
     assert core.install == {}
     assert core.install_state(core.get_policy("Enqueue 2:2 s1")) == {
         "00:00:00:00:00:00:00:01": {"state": "not-installed", "reason": "QoS is disabled"}}
+
+
+def test_same_match_and_priority_on_a_shared_switch_is_409(core: QosCore, rec: Recorder) -> None:
+    core.add_policy(SEED_S1)
+    before = snapshot(core)
+    for clash in ({**SEED_S1, "name": "twin"}, {**SEED_S1, "name": "twin", "sw": "all"}):
+        with pytest.raises(ValidationError) as info:
+            core.add_policy(clash)
+        assert (info.value.status, info.value.field) == (409, "priority")
+    with pytest.raises(ValidationError) as info:
+        core.add_policies([{"name": "x", "queue": 1, "enqueue-port": 1}, {"name": "y", "queue": 2, "enqueue-port": 1}])
+    assert (info.value.index, info.value.field) == (1, "priority")
+    assert snapshot(core) == before
+    # another switch, another priority, or sw none do not clash
+    core.add_policy({**SEED_S1, "name": "s2", "sw": "00:00:00:00:00:00:00:02"})
+    core.add_policy({**SEED_S1, "name": "p", "priority": 100})
+    core.add_policy({**SEED_S1, "name": "parked", "sw": "none"})
+    # replacing a policy with its own match is not a clash with itself
+    core.replace_policy(SEED_S1["name"], {**SEED_S1, "queue": 1})
+
+
+def test_best_effort_cannot_be_deleted(core: QosCore) -> None:
+    with pytest.raises(ValidationError) as info:
+        core.delete_service("Best Effort")
+    assert info.value.status == 409
+    assert "Best Effort" in core.services
