@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from qosapp import compiler
 from qosapp.compiler import FlowDelete, FlowSpec
 from qosapp.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
                           parse_policy, parse_service)
+from qosapp.queues import QueueProfile, parse_queue_profile, resolve_targets
 from qosapp.store import Store
 
 FlowOp = FlowSpec | FlowDelete
@@ -29,6 +30,20 @@ LOG = logging.getLogger(__name__)
 
 #: FlowDelete meaning "every flow in every table" (cold start of a switch).
 WIPE = FlowDelete(cookie=0)
+
+
+class QueueBackend(Protocol):
+    """Where queue profiles become real (OVSDB rows + tc filters).
+
+    Implemented by `qosapp.queueport.OvsQueues`; tests use a recorder.
+    Both calls raise an exception whose text is shown to the user on failure.
+    """
+
+    def apply(self, dpid: int, port_name: str, profile: QueueProfile) -> str | None:
+        """Shape the port; returns a note (e.g. why tc filters were skipped) or None."""
+
+    def clear(self, dpid: int, port_name: str) -> None:
+        """Remove the QoS/Queue rows (and filters) qos-sdn made on the port."""
 
 
 class NotFound(LookupError):
@@ -72,9 +87,14 @@ class InstallState:
 class QosCore:
     """Services, policies and switches; the single writer of the store."""
 
-    def __init__(self, store: Store, send: Sender | None = None) -> None:
+    def __init__(self, store: Store, send: Sender | None = None, queues: QueueBackend | None = None) -> None:
         self.store = store
         self.send: Sender = send or (lambda dpid, ops: None)
+        self.queue_backend = queues
+        self.queue_profiles: list[QueueProfile] = []
+        #: (dpid, port name) -> the profile applied there, and how it went
+        self.applied_queues: dict[tuple[int, str], QueueProfile] = {}
+        self.queue_state: dict[tuple[int, str], dict[str, Any]] = {}
         self.switches: dict[int, SwitchInfo] = {}
         self.install: dict[tuple[int, int], InstallState] = {}
         self.services: dict[str, Service] = {}
@@ -91,6 +111,11 @@ class QosCore:
             self.store.insert_service(BEST_EFFORT, 0)
         for sid, name, dscp in self.store.services():
             self.services[name] = Service(name=name, dscp=dscp, id=sid)
+        for qid, body in self.store.queue_profiles():
+            try:
+                self.queue_profiles.append(parse_queue_profile(body))
+            except ValidationError as err:
+                LOG.error("stored queue profile %s no longer validates, not loaded: %s", qid, err)
         for pid, name, body in self.store.policies():
             body = {k: v for k, v in body.items() if k != "id"}
             try:
@@ -288,9 +313,15 @@ class QosCore:
         if self.enabled:
             ops += self._policy_flows(info, self.policies.values())
         self._push(dpid, ops)
+        self._forget_queues(lambda target: target[0] == dpid)
+        self.sync_queues()
 
     def switch_disconnected(self, dpid: int) -> None:
+        """Forget the switch; its OVSDB rows stay (re-applied when it is back)."""
         self.switches.pop(dpid, None)
+        self._forget_queues(lambda target: target[0] == dpid)
+        for target in [t for t in self.queue_state if t[0] == dpid]:
+            del self.queue_state[target]
         for key in [k for k in self.install if k[1] == dpid]:
             del self.install[key]
 
@@ -303,10 +334,14 @@ class QosCore:
         info = self.switches.get(dpid)
         if info is None:
             return
+        old = info.ports.get(port_no)
         if name is None:
             info.ports.pop(port_no, None)
         else:
             info.ports[port_no] = name
+        # a port that (re)appears lost its QoS rows' effect: apply again
+        self._forget_queues(lambda target: target == (dpid, old) or target == (dpid, name))
+        self.sync_queues()
 
     def flows_confirmed(self, dpid: int, cookies: Iterable[int]) -> None:
         """A barrier came back: what was pending on `dpid` is installed."""
@@ -321,6 +356,72 @@ class QosCore:
         pid = compiler.policy_id_of(cookie)
         if pid is not None and pid in self.policies_by_id:
             self.install[(pid, dpid)] = InstallState("error", reason)
+
+    # ------------------------------------------------------------ queues
+    def queue_profile_view(self, profile: QueueProfile) -> dict[str, Any]:
+        applied = {f"{format_dpid(dpid)}/{port}": state for (dpid, port), state in sorted(self.queue_state.items())
+                   if self.applied_queues.get((dpid, port)) == profile}
+        return {**profile.to_dict(include_dscp=True), "applied": applied}
+
+    def add_queue_profile(self, data: Any) -> QueueProfile:
+        """Store (replacing the profile with the same sw+port), then apply."""
+        profile = parse_queue_profile(data)
+        self.store.upsert_queue_profile(*profile.key, profile.to_dict())
+        self.queue_profiles = [p for p in self.queue_profiles if p.key != profile.key] + [profile]
+        self.sync_queues()
+        return profile
+
+    def get_queue_profile(self, sw: str, port: str) -> QueueProfile:
+        for profile in self.queue_profiles:
+            if profile.key == (sw, port):
+                return profile
+        raise NotFound(f"no queue profile for sw {sw!r} port {port!r}", "port")
+
+    def delete_queue_profile(self, sw: str, port: str) -> QueueProfile:
+        """Remove from the store, then clear the rows it made where nothing else applies."""
+        profile = self.get_queue_profile(sw, port)
+        self.store.delete_queue_profile(sw, port)
+        self.queue_profiles.remove(profile)
+        self.sync_queues()
+        return profile
+
+    def queue_profile_for(self, dpid: int, port_no: int) -> QueueProfile | None:
+        """The profile shaping that port now, if any (paths check their queue exists)."""
+        info = self.switches.get(dpid)
+        name = info.ports.get(port_no) if info else None
+        return self.applied_queues.get((dpid, name)) if name is not None else None
+
+    def sync_queues(self) -> None:
+        """Make the applied profiles match the wanted ones on connected switches."""
+        if self.queue_backend is None:
+            return
+        ports = {dpid: info.ports for dpid, info in self.switches.items()}
+        wanted = resolve_targets(self.queue_profiles, ports)
+        for target in [t for t in self.applied_queues if t not in wanted]:
+            self._queue_call(target, None)
+        for target, profile in wanted.items():
+            if self.applied_queues.get(target) != profile:
+                self._queue_call(target, profile)
+
+    def _queue_call(self, target: tuple[int, str], profile: QueueProfile | None) -> None:
+        dpid, port = target
+        try:
+            if profile is None:
+                self.queue_backend.clear(dpid, port)  # type: ignore[union-attr]
+                self.applied_queues.pop(target, None)
+                self.queue_state.pop(target, None)
+                return
+            note = self.queue_backend.apply(dpid, port, profile)  # type: ignore[union-attr]
+            self.queue_state[target] = {"state": "applied", **({"note": note} if note else {})}
+        except Exception as err:  # the backend's failure is shown, not fatal
+            LOG.error("queues on %s %s: %s", format_dpid(dpid), port, err)
+            self.queue_state[target] = {"state": "error", "reason": str(err)}
+        if profile is not None:
+            self.applied_queues[target] = profile
+
+    def _forget_queues(self, which: Callable[[tuple[int, str]], bool]) -> None:
+        for target in [t for t in self.applied_queues if which(t)]:
+            del self.applied_queues[target]
 
     # ------------------------------------------------------------ internals
     def _policy_flows(self, info: SwitchInfo, policies: Iterable[Policy]) -> list[FlowOp]:

@@ -47,6 +47,16 @@ SCHEMAS: dict[str, Any] = {
     "PolicyView": {"allOf": [{"$ref": "#/components/schemas/Policy"}, {"type": "object", "properties": {
         "id": {"type": "integer"}, "cookie": {"type": "string"},
         "install": {"type": "object", "description": "per dpid: {state: installed|pending|error|not-installed, reason}"}}}]},
+    "QueueProfile": {"type": "object", "required": ["max-rate", "queues"], "properties": {
+        "sw": {"description": "'all' (default) or a dpid", "oneOf": [{"type": "string"}, {"type": "integer"}]},
+        "port": {"description": "'all' (default), a port name or number",
+                 "oneOf": [{"type": "string"}, {"type": "integer"}]},
+        "max-rate": {"description": "port rate, bits/s; integer or '10G', '20M', '2000k'",
+                     "oneOf": [{"type": "integer"}, {"type": "string"}]},
+        "queues": {"description": "queue id -> {min-rate, max-rate}; ids 0..N (N <= 16), 0 is the default class",
+                   "oneOf": [{"type": "object"}, {"type": "array"}]},
+        "applied": {"type": "object", "readOnly": True,
+                    "description": "'dpid/port' -> {state: applied|error, reason, note}"}}},
     "Status": {"type": "object", "properties": {
         "enabled": {"type": "boolean"}, "services": {"type": "integer"},
         "policies": {"type": "integer"}, "switches": {"type": "integer"}}},
@@ -103,6 +113,15 @@ def native_paths() -> dict[str, Any]:
             "put": {"requestBody": body(ref("Policy")),
                     "responses": {"200": answer("replaced", ref("PolicyView")), **ERRORS, **NOT_FOUND}},
             "delete": {"responses": {"200": answer("deleted", ref("Policy")), **NOT_FOUND}}},
+        "/qos/queues": {
+            "get": {"responses": {"200": answer("queue profiles with where they are applied",
+                                                {"type": "array", "items": ref("QueueProfile")})}},
+            "post": {"requestBody": body(ref("QueueProfile")),
+                     "responses": {"201": answer("stored and applied", ref("QueueProfile")), **ERRORS}},
+            "delete": {"requestBody": body({"type": "object", "properties": {
+                "sw": {"type": "string"}, "port": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}}),
+                "responses": {"200": answer("deleted; its QoS/Queue rows removed", ref("QueueProfile")),
+                              **ERRORS, **NOT_FOUND}}},
         "/qos/switches": {"get": {"responses": {"200": answer("connected switches",
                                                                {"type": "array", "items": ref("Switch")})}}},
         "/qos/openapi.json": {"get": {"responses": {"200": answer("this document", {"type": "object"})}}},

@@ -19,7 +19,8 @@ from ryu.app.wsgi import ControllerBase, Response, WSGIApplication, route
 from webob import Request
 
 from qosapp.core import NotFound, QosCore
-from qosapp.model import ValidationError
+from qosapp.model import ValidationError, parse_sw
+from qosapp.queues import parse_port
 
 JSON_TYPES = ("application/json", "text/json")
 #: curl -d and the seed's pusher send these; the body is still parsed as JSON.
@@ -168,6 +169,29 @@ class QosController(CoreController):
     @handler
     def delete_policy(self, req: Request, name: str) -> Any:
         return self.core.delete_policy(url_name(name)).to_dict()
+
+    # queue profiles
+    @route("qos_queues", "/qos/queues", methods=["GET"])
+    @handler
+    def list_queues(self, req: Request) -> Any:
+        return [self.core.queue_profile_view(p) for p in self.core.queue_profiles]
+
+    @route("qos_queues_add", "/qos/queues", methods=["POST"])
+    @handler
+    def add_queues(self, req: Request) -> Any:
+        profile = self.core.add_queue_profile(read_json(req))
+        return json_response(self.core.queue_profile_view(profile), 201)
+
+    @route("qos_queues_delete", "/qos/queues", methods=["DELETE"])
+    @handler
+    def delete_queues(self, req: Request) -> Any:
+        """Body (or query) names the profile: {"sw": "all"|dpid, "port": "all"|name|number}."""
+        body = read_json(req) if req.body.strip() else dict(req.GET)
+        if not isinstance(body, dict):
+            raise ValidationError("body", "expected a JSON object {\"sw\": ..., \"port\": ...}")
+        sw = parse_sw(body.get("sw", "all"))
+        port = str(parse_port(body.get("port", "all")))
+        return self.core.delete_queue_profile(sw, port).to_dict()
 
     # switches
     @route("qos_switches", "/qos/switches", methods=["GET"])

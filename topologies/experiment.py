@@ -1,0 +1,254 @@
+"""`qos-experiment`: the seed's Mininet run, end to end, measured with iperf3.
+
+Default run (no arguments) on a fresh machine:
+  1. use the running Open vSwitch, or start a private one (userspace datapath);
+  2. start `qos-controller` (fresh state dir, its own ports);
+  3. build the seed's linear,4 (10.0.0.0/8) connected to it;
+  4. apply the seed's queue profile, enable QoS, measure h1->h2 and h2->h1;
+  5. push the seed's two policies with the seed's exact `qospusher add policy` lines;
+  6. measure again; write results.json, a PNG bar chart and the flows of s1;
+  7. stop everything it started, by PID.
+Exit status 0 only when h1->h2 is within 0.85-1.10 x 2 Mbit/s and h2->h1
+stays >= 100 Mbit/s after the policies.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SEED_POLICIES = [
+    '{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
+    '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}',
+    '{"name": "Enqueue 1:2 s2", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
+    '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:02","queue":"2","enqueue-port":"1"}',
+]
+#: The seed's OVS set-up: port 10 Gbit/s; q0 10 Gbit/s (default), q1 20 Mbit/s, q2 2 Mbit/s.
+SEED_QUEUES = {"sw": "all", "port": "all", "max-rate": 10_000_000_000,
+               "queues": {"0": {"max-rate": 10_000_000_000}, "1": {"max-rate": 20_000_000},
+                          "2": {"max-rate": 2_000_000}}}
+LIMIT_MBPS = 2.0
+LIMIT_BAND = (0.85, 1.10)
+REVERSE_MIN_MBPS = 100.0
+
+
+@dataclass
+class Measurement:
+    phase: str
+    direction: str
+    mbps: float
+    retransmits: int | None = None
+
+
+@dataclass
+class Outcome:
+    openflow: str
+    measurements: list[Measurement] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=dict)
+    ok: bool = False
+
+    def get(self, phase: str, direction: str) -> float:
+        return next(m.mbps for m in self.measurements if m.phase == phase and m.direction == direction)
+
+
+def say(text: str) -> None:
+    print(f"[qos-experiment] {text}", flush=True)
+
+
+def venv_script(name: str) -> str:
+    """A console script of the venv this interpreter runs in."""
+    return str(Path(sys.executable).with_name(name))
+
+
+def qospusher(args: list[str], rest_port: int, cwd: Path) -> str:
+    """Run the real CLI as a user would; fail loudly on a non-zero exit."""
+    cmd = [venv_script("qospusher"), *args, "127.0.0.1", "--port", str(rest_port)]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"qospusher {' '.join(args[:2])} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def wait_installed(ctl: Any, names: list[str], timeout: float = 15.0) -> dict[str, Any]:
+    """Until every named policy reports 'installed' on the switches it targets."""
+    deadline = time.monotonic() + timeout
+    views: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        _, policies = ctl.request("GET", "/qos/policies")
+        views = {p["name"]: p for p in policies if p["name"] in names}
+        if len(views) == len(names) and all(
+                v["install"] and all(s["state"] == "installed" for s in v["install"].values())
+                for v in views.values()):
+            return views
+        time.sleep(0.2)
+    raise RuntimeError(f"policies not installed within {timeout}s: {json.dumps(views)}")
+
+
+def wait_queues_applied(ctl: Any, timeout: float = 20.0) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    profiles: list[Any] = []
+    while time.monotonic() < deadline:
+        _, profiles = ctl.request("GET", "/qos/queues")
+        states = [s for p in profiles for s in p.get("applied", {}).values()]
+        if states and all(s["state"] == "applied" for s in states):
+            return profiles
+        if any(s["state"] == "error" for s in states):
+            raise RuntimeError(f"queue profile failed: {json.dumps(profiles)}")
+        time.sleep(0.2)
+    raise RuntimeError(f"queue profile not applied within {timeout}s: {json.dumps(profiles)}")
+
+
+def measure(net: Any, outcome: Outcome, phase: str, seconds: float) -> None:
+    from topologies.traffic import iperf3
+    h1, h2 = net.get("h1"), net.get("h2")
+    for direction, (src, dst) in (("h1->h2", (h1, h2)), ("h2->h1", (h2, h1))):
+        result = iperf3(src, dst, seconds=seconds)
+        outcome.measurements.append(Measurement(phase, direction, round(result.mbps, 3), result.retransmits))
+        say(f"{phase:>15}  {direction}: {result.mbps:10.2f} Mbit/s")
+
+
+def evaluate(outcome: Outcome) -> None:
+    forward = outcome.get("after policies", "h1->h2")
+    reverse = outcome.get("after policies", "h2->h1")
+    lo, hi = LIMIT_BAND[0] * LIMIT_MBPS, LIMIT_BAND[1] * LIMIT_MBPS
+    outcome.checks = {
+        "h1->h2 limited": {"mbps": forward, "want": f"{lo:.2f}-{hi:.2f}", "ok": lo <= forward <= hi},
+        "h2->h1 unshaped": {"mbps": reverse, "want": f">= {REVERSE_MIN_MBPS}", "ok": reverse >= REVERSE_MIN_MBPS},
+    }
+    outcome.ok = all(c["ok"] for c in outcome.checks.values())
+
+
+def print_table(outcome: Outcome) -> None:
+    phases = list(dict.fromkeys(m.phase for m in outcome.measurements))
+    print()
+    print(f"{'phase':<16}{'h1->h2 Mbit/s':>16}{'h2->h1 Mbit/s':>16}")
+    for phase in phases:
+        print(f"{phase:<16}{outcome.get(phase, 'h1->h2'):>16.2f}{outcome.get(phase, 'h2->h1'):>16.2f}")
+    for name, check in outcome.checks.items():
+        print(f"{'PASS' if check['ok'] else 'FAIL'}  {name}: {check['mbps']:.2f} Mbit/s (want {check['want']})")
+    print()
+
+
+def write_chart(outcome: Outcome, path: Path) -> None:
+    """Grouped bars per phase, log scale (2 Mbit/s next to Gbit/s), the limit drawn."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    phases = list(dict.fromkeys(m.phase for m in outcome.measurements))
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    width = 0.38
+    for offset, direction in ((-width / 2, "h1->h2"), (width / 2, "h2->h1")):
+        values = [outcome.get(p, direction) for p in phases]
+        bars = ax.bar([i + offset for i in range(len(phases))], values, width, label=direction)
+        ax.bar_label(bars, labels=[f"{v:.1f}" for v in values], fontsize=8)
+    ax.axhline(LIMIT_MBPS, color="red", linestyle="--", linewidth=1, label="queue 2: 2 Mbit/s")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(phases)), phases)
+    ax.set_ylabel("iperf3 throughput, Mbit/s (log)")
+    ax.set_title(f"qos-sdn seed experiment, linear,4, OpenFlow {outcome.openflow}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def dump_flows(ovs: Any, bridge: str, openflow: str) -> str:
+    return ovs.ofctl("-O", "OpenFlow" + openflow.replace(".", ""), "dump-flows", bridge)
+
+
+def run(args: argparse.Namespace) -> int:
+    from topologies.controller import ControllerProcess
+    from topologies.network import start_network, stop_network
+    from topologies.ovsenv import PrivateOvs, find_running
+    from topologies.traffic import wait_reachable
+
+    outdir = Path(args.outdir).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    openflow = {"10": "1.0", "13": "1.3"}[args.openflow]
+    outcome = Outcome(openflow=openflow)
+    with ExitStack() as stack:
+        say("phase 1/7: Open vSwitch")
+        ovs = find_running()
+        if ovs is None:
+            ovs = PrivateOvs(tempfile.mkdtemp(prefix="qos-ovs-")).start()
+            stack.callback(ovs.stop)
+            say(f"  started a private OVS (userspace datapath) in {ovs.workdir}")
+        else:
+            say(f"  using the running OVS at {ovs.db_sock}")
+        stack.enter_context(ovs.exported())
+
+        say("phase 2/7: controller")
+        state_dir = Path(tempfile.mkdtemp(prefix="qos-state-"))
+        ctl = ControllerProcess(state_dir, ovsdb=ovs.db_remote, log_path=outdir / "controller.log").start()
+        stack.callback(ctl.stop)
+        say(f"  qos-controller pid {ctl.proc.pid}, REST {ctl.url}, OpenFlow port {ctl.ofp_port}")
+
+        say(f"phase 3/7: Mininet linear,4 (OpenFlow {openflow}, userspace datapath)")
+        net = start_network("linear,4", controller=("127.0.0.1", ctl.ofp_port),
+                            protocols="OpenFlow" + args.openflow)
+        stack.callback(stop_network, net)
+        wait_reachable([net.get("h1"), net.get("h2")], timeout=30)
+
+        say("phase 4/7: seed queue profile, enable QoS")
+        qospusher(["queue", "set", json.dumps(SEED_QUEUES)], ctl.rest_port, outdir)
+        wait_queues_applied(ctl)
+        qospusher(["enable"], ctl.rest_port, outdir)
+
+        say("phase 5/7: iperf3 before the policies")
+        measure(net, outcome, "before policies", args.seconds)
+
+        say("phase 6/7: push the seed's policies")
+        for policy in SEED_POLICIES:
+            print(qospusher(["add", "policy", policy], ctl.rest_port, outdir), end="")
+        wait_installed(ctl, [json.loads(p)["name"] for p in SEED_POLICIES])
+        flows = dump_flows(ovs, "s1", openflow)
+        (outdir / "flows-s1.txt").write_text(flows)
+        say("  s1 flows:\n" + flows.rstrip())
+        measure(net, outcome, "after policies", args.seconds)
+
+        say("phase 7/7: results")
+        evaluate(outcome)
+        print_table(outcome)
+        (outdir / "results.json").write_text(json.dumps(
+            {**asdict(outcome), "seconds": args.seconds, "limit_mbps": LIMIT_MBPS}, indent=2))
+        write_chart(outcome, outdir / "throughput.png")
+        say(f"wrote {outdir / 'results.json'}, {outdir / 'throughput.png'}, {outdir / 'flows-s1.txt'}")
+        if args.keep_running:
+            say(f"--keep-running: network and controller stay up (REST {ctl.url}); Ctrl-C to stop")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        say("stopping what this run started")
+    return 0 if outcome.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qos-experiment", description=__doc__.split("\n")[0])
+    parser.add_argument("--openflow", choices=["10", "13"], default="13", help="OpenFlow version (default 13)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="iperf3 duration per measurement (default 5)")
+    parser.add_argument("--outdir", default="results", help="where results.json and the chart go (default ./results)")
+    parser.add_argument("--keep-running", action="store_true", help="leave the network up after measuring")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except Exception as err:  # one clear line, not a traceback, for expected failures
+        say(f"FAILED: {err}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
