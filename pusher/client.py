@@ -162,6 +162,10 @@ class QosClient:
     def delete(self, kind: str, name: str) -> Any:
         return self.request("DELETE", item_path(kind, name))
 
+    def delete_matching(self, kind: str, selector: dict[str, Any]) -> Any:
+        """DELETE on the collection, the body naming the item (queue profiles are keyed by sw+port, not a name)."""
+        return self.request("DELETE", collection_path(kind), selector)
+
 
 def _decode(response: requests.Response) -> Any:
     """JSON if the body is JSON, else the text (error pages, proxies)."""

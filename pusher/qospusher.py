@@ -1,8 +1,14 @@
-"""qospusher: manage QoS services and policies on the controller from the shell.
+"""qospusher: manage QoS services, policies and queue profiles on the controller from the shell.
 
 The seed's command works unchanged:
 
     qospusher add policy '{"name": "Enqueue 2:2 s1", ...}' 127.0.0.1
+
+and the queues the seed set up by hand with ovs-vsctl are one command:
+
+    qospusher queue set '{"sw": "all", "port": "all", "max-rate": "10G",
+                          "queues": {"0": {"max-rate": "10G"}, "1": {"max-rate": "20M"},
+                                     "2": {"max-rate": "2M"}}}' 127.0.0.1
 
 Every command talks to the controller's /qos REST API (`pusher.client`),
 records what the controller accepted in qos.state.json (`pusher.state`),
@@ -21,7 +27,8 @@ from typing import Any, Callable, TextIO
 
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ControllerError, QosClient, Unreachable
 from pusher.state import DEFAULT_STATE_FILE, State, StateError, load_state, save_state
-from pusher.sync import (Diff, LocalEntryError, Step, diff_policies, diff_services, plan_push, pulled_state,
+from pusher.sync import (Diff, LocalEntryError, Step, diff_policies, diff_queues, diff_services,
+                         normalise_queue_profile, plan_push, pulled_state, queue_key, queue_label,
                          strip_server_keys)
 
 EXIT_OK = 0
@@ -30,6 +37,7 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
 PLURAL = {"policy": "policies", "service": "services", "policies": "policies", "services": "services"}
+SINGULAR = {"policies": "policy", "services": "service", "queues": "queue profile"}
 TYPOGRAPHIC_QUOTES = "\u201c\u201d\u201e\u2033\u2018\u2019\u2032"
 
 
@@ -123,6 +131,15 @@ def service_body(text: str) -> dict[str, Any]:
     body = parse_json_arg(text, "the service")
     if not isinstance(body, dict):
         raise UsageError('the service must be a JSON object such as {"name": "Expedited", "dscp": "EF"}')
+    return body
+
+
+def queue_body(text: str) -> dict[str, Any]:
+    """One profile object; its content is the controller's to judge (exit 1 naming the field)."""
+    body = parse_json_arg(text, "the queue profile")
+    if not isinstance(body, dict):
+        raise UsageError('the queue profile must be a JSON object such as {"sw": "all", "port": "all", '
+                         '"max-rate": "10G", "queues": {"0": {}, "1": {"max-rate": "2M"}}}')
     return body
 
 
@@ -265,11 +282,87 @@ def cmd_toggle(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- queue profiles
+def cmd_queue_set(client: QosClient, args: argparse.Namespace, out: Output) -> int:
+    """POST one profile (the controller replaces the one for the same sw+port) and record it."""
+    body = queue_body(args.body)
+    state = load_state(args.state)
+    connect(client, out)
+    out.say(f"Trying to set queue profile {args.body.strip()}")
+    answer = client.create("queues", body)
+    out.say(f"[CONTROLLER]: {compact(answer)}")
+    stored = normalise_queue_profile(answer)
+    state.upsert("queues", stored, key=queue_key)
+    write_state(args.state, state, out, f"queue profile {queue_label(stored)}")
+    if not answer.get("applied"):
+        out.say("Note: not applied to any port yet (no matching switch port is connected, "
+                "or the controller runs with --no-queues); it is applied when one is.")
+    out.result(answer)
+    return EXIT_OK
+
+
+def cmd_queue_delete(client: QosClient, args: argparse.Namespace, out: Output) -> int:
+    selector = {"sw": args.sw, "port": args.queue_port}
+    state = load_state(args.state)
+    connect(client, out)
+    out.say(f"Trying to delete queue profile {queue_label(selector)}")
+    answer = client.delete_matching("queues", selector)
+    out.say(f"[CONTROLLER]: {compact(answer)}")
+    label = queue_label(answer)
+    # the controller's answer is normalised: "1" and 00:..:01 find the same file entry
+    if state.remove("queues", queue_key(answer), key=queue_key):
+        write_state(args.state, state, out, f"removal of queue profile {label}")
+    else:
+        out.say(f"queue profile {label} was not in {args.state}; file unchanged")
+    out.result(answer)
+    return EXIT_OK
+
+
+def cmd_queue_list(client: QosClient, args: argparse.Namespace, out: Output) -> int:
+    items = client.list_all("queues")
+    out.result(items)
+    if not items:
+        out.say(f"(no queue profiles on {client.host}:{client.port})")
+    for item in items:
+        for line in describe_queue_profile(item):
+            out.say(line)
+    return EXIT_OK
+
+
+def format_rate(bits: Any) -> str:
+    """10000000000 -> "10G", 2000000 -> "2M": exact, and accepted back by `queue set`."""
+    if not isinstance(bits, int) or bits <= 0:
+        return str(bits)
+    for suffix, scale in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if bits % scale == 0:
+            return f"{bits // scale}{suffix}"
+    return str(bits)
+
+
+def describe_queue_profile(view: dict[str, Any]) -> list[str]:
+    """A profile line (port rate, each queue's rates and DSCP), then one line per port it shapes."""
+    queues = []
+    for qid, spec in (view.get("queues") or {}).items():
+        rates = [f"{word} {format_rate(spec[key])}" for word, key in (("min", "min-rate"), ("max", "max-rate"))
+                 if spec.get(key) is not None] or ["port rate"]
+        dscp = f", DSCP {spec['dscp']}" if spec.get("dscp") is not None else ""
+        queues.append(f"q{qid} {' '.join(rates)}{dscp}")
+    lines = [f"{queue_label(view)}: max-rate {format_rate(view.get('max-rate'))}; {'; '.join(queues)}"]
+    applied = view.get("applied") or {}
+    for where, info in applied.items():
+        detail = info.get("reason") or info.get("note")
+        lines.append(f"  {where}: {info.get('state')}" + (f" ({detail})" if detail else ""))
+    if not applied:
+        lines.append("  not applied to any port (no matching switch port connected, or queues not managed)")
+    return lines
+
+
 # ---------------------------------------------------------------- sync
-def fetch_diffs(client: QosClient, state: State, source: str) -> tuple[Diff, Diff]:
-    """Services and policies, file against controller (normalised on both sides)."""
-    return (diff_services(state.services, client.list_all("services"), source),
-            diff_policies(state.policies, client.list_all("policies"), source))
+def fetch_diffs(client: QosClient, state: State, source: str) -> list[Diff]:
+    """Queue profiles, services and policies (push order), file against controller, normalised."""
+    return [diff_queues(state.queues, client.list_all("queues"), source),
+            diff_services(state.services, client.list_all("services"), source),
+            diff_policies(state.policies, client.list_all("policies"), source)]
 
 
 def cmd_sync(client: QosClient, args: argparse.Namespace, out: Output) -> int:
@@ -278,18 +371,19 @@ def cmd_sync(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     state = load_state(args.state)
     connect(client, out)
     if args.action == "pull":  # no diff: a file with invalid entries is exactly what pull repairs
-        return sync_pull(state, client.list_all("services"), client.list_all("policies"), args.state, out)
-    svc_diff, pol_diff = fetch_diffs(client, state, args.state)
+        return sync_pull(state, client.list_all("services"), client.list_all("policies"),
+                         client.list_all("queues"), args.state, out)
+    diffs = fetch_diffs(client, state, args.state)
     if args.action == "check":
-        return sync_check(svc_diff, pol_diff, args.state, out)
-    return sync_push(client, svc_diff, pol_diff, args.prune, args.state, out)
+        return sync_check(diffs, args.state, out)
+    return sync_push(client, diffs, args.prune, args.state, out)
 
 
-def sync_check(svc_diff: Diff, pol_diff: Diff, path: str, out: Output) -> int:
+def sync_check(diffs: list[Diff], path: str, out: Output) -> int:
     """Print the difference; exit 1 when there is one (scripts test `sync check`)."""
-    in_sync = svc_diff.in_sync and pol_diff.in_sync
-    out.result({"in_sync": in_sync, "services": svc_diff.to_dict(), "policies": pol_diff.to_dict()})
-    for diff in (svc_diff, pol_diff):
+    in_sync = all(diff.in_sync for diff in diffs)
+    out.result({"in_sync": in_sync, **{diff.kind: diff.to_dict() for diff in diffs}})
+    for diff in diffs:
         print_diff(diff, path, out)
     out.say(f"{path} and the controller match" if in_sync else f"{path} and the controller differ")
     return EXIT_OK if in_sync else EXIT_REJECTED
@@ -301,24 +395,27 @@ def print_diff(diff: Diff, path: str, out: Output) -> None:
         return
     out.say(f"{diff.kind}:")
     for obj in diff.missing:
-        out.say(f"  + {obj['name']}  (only in {path})")
+        out.say(f"  + {diff.label(obj)}  (only in {path})")
     for change in diff.changed:
         out.say(f"  ~ {change.name}  ({change.describe()})")
     for obj in diff.extra:
-        out.say(f"  - {obj['name']}  (only on the controller)")
+        out.say(f"  - {diff.label(obj)}  (only on the controller)")
 
 
-def sync_pull(state: State, services: list[Any], policies: list[Any], path: str, out: Output) -> int:
-    new_state = pulled_state(state, services, policies)
-    write_state(path, new_state, out, f"{count(len(new_state.services), 'service')} and "
-                                      f"{count(len(new_state.policies), 'policy', 'policies')}")
+def sync_pull(state: State, services: list[Any], policies: list[Any], queues: list[Any], path: str,
+              out: Output) -> int:
+    new_state = pulled_state(state, services, policies, queues)
+    write_state(path, new_state, out, f"{count(len(new_state.services), 'service')}, "
+                                      f"{count(len(new_state.policies), 'policy', 'policies')} and "
+                                      f"{count(len(new_state.queues), 'queue profile')}")
     out.result(new_state.to_json())
     return EXIT_OK
 
 
-def sync_push(client: QosClient, svc_diff: Diff, pol_diff: Diff, prune: bool, path: str, out: Output) -> int:
+def sync_push(client: QosClient, diffs: list[Diff], prune: bool, path: str, out: Output) -> int:
     """Run the plan step by step; stop at the first refusal (re-running is safe)."""
-    steps = plan_push(svc_diff, pol_diff, prune)
+    by_kind = {diff.kind: diff for diff in diffs}
+    steps = plan_push(by_kind["services"], by_kind["policies"], prune, queues=by_kind["queues"])
     done: list[dict[str, Any]] = []
     for step in steps:
         out.say(f"Trying to {step.text}")
@@ -329,9 +426,9 @@ def sync_push(client: QosClient, svc_diff: Diff, pol_diff: Diff, prune: bool, pa
         out.say(f"[CONTROLLER]: {compact(answer)}")
         done.append(step_dict(step))
     out.result({"steps": done})
-    if not prune and (svc_diff.extra or pol_diff.extra):
-        names = ", ".join(o["name"] for o in [*pol_diff.extra, *svc_diff.extra])
-        out.say(f"On the controller but not in {path} (kept; --prune deletes them): {names}")
+    extras = [f"{SINGULAR[diff.kind]} {diff.label(obj)}" for diff in diffs for obj in diff.extra]
+    if not prune and extras:
+        out.say(f"On the controller but not in {path} (kept; --prune deletes them): {', '.join(extras)}")
     out.say(f"Done: {count(len(steps), 'call')}; the controller matches {path}" if steps
             else f"Nothing to do: the controller matches {path}")
     return EXIT_OK
@@ -342,16 +439,19 @@ def step_dict(step: Step) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- parser
-def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+def _common(parser: argparse.ArgumentParser, suppress: bool, rest_port: bool = True) -> None:
     """Options valid before and after the command.
 
     Subparsers use SUPPRESS defaults so an option given before the command
-    is not overwritten by the subparser's default.
+    is not overwritten by the subparser's default. `queue delete` has its
+    own --port (the switch port, as in the REST body), so there the REST
+    port can only be given before the command (`rest_port=False`).
     """
     def default(value: Any) -> Any:
         return argparse.SUPPRESS if suppress else value
-    parser.add_argument("--port", type=int, default=default(DEFAULT_PORT),
-                        help=f"controller REST port (default {DEFAULT_PORT})")
+    if rest_port:
+        parser.add_argument("--port", type=int, default=default(DEFAULT_PORT),
+                            help=f"controller REST port (default {DEFAULT_PORT})")
     parser.add_argument("--state", metavar="FILE", default=default(DEFAULT_STATE_FILE),
                         help=f"local state file (default ./{DEFAULT_STATE_FILE})")
     parser.add_argument("--json", action="store_true", default=default(False),
@@ -367,7 +467,7 @@ def _host(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="qospusher", description="Manage QoS services and policies on the qos-sdn controller.",
+        prog="qospusher", description="Manage QoS services, policies and queue profiles on the qos-sdn controller.",
         epilog="exit codes: 0 ok, 1 rejected by the controller, 2 usage error, 3 controller unreachable")
     _common(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -398,11 +498,39 @@ def build_parser() -> argparse.ArgumentParser:
                             ("disable", "disable QoS (remove all QoS flows)")):
         _host(command(name, cmd_toggle, help_text))
     _host(command("status", cmd_status, "show whether QoS is enabled and what is stored"))
+    _queue_commands(sub)
     sync = command("sync", cmd_sync, "push: controller := file; pull: file := controller; check: show the difference")
     sync.add_argument("action", choices=["push", "pull", "check"])
     sync.add_argument("--prune", action="store_true", help="push: also delete what the file does not have")
     _host(sync)
     return parser
+
+
+def _queue_commands(sub: Any) -> None:
+    """`queue set JSON`, `queue list`, `queue delete [--sw SW] [--port PORT]`, each with [HOST]."""
+    help_text = "set, list or delete queue profiles (a port's rate and its HTB queues)"
+    queue = sub.add_parser("queue", help=help_text, description=help_text)
+    _common(queue, suppress=True)
+    actions = queue.add_subparsers(dest="queue_action", metavar="ACTION", required=True)
+
+    def action(name: str, func: Callable[..., int], help_text: str, rest_port: bool = True) -> argparse.ArgumentParser:
+        cmd = actions.add_parser(name, help=help_text, description=help_text)
+        _common(cmd, suppress=True, rest_port=rest_port)
+        cmd.set_defaults(func=func)
+        return cmd
+
+    setter = action("set", cmd_queue_set, "add or replace the profile for its sw+port")
+    setter.add_argument("body", metavar="JSON")
+    _host(setter)
+    _host(action("list", cmd_queue_list, "list profiles and where they are applied"))
+    delete = action("delete", cmd_queue_delete,
+                    "delete the profile for SW and PORT (here --port is the switch port; "
+                    "give the REST port before the command: qospusher --port 8080 queue delete ...)",
+                    rest_port=False)
+    delete.add_argument("--sw", default="all", help="'all' or a dpid (default all)")
+    delete.add_argument("--port", dest="queue_port", default="all", metavar="PORT",
+                        help="switch port: 'all', a number or a name (default all)")
+    _host(delete)
 
 
 # ---------------------------------------------------------------- main

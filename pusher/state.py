@@ -4,6 +4,10 @@ The seed's qospusher stored each policy as a JSON *string* inside the JSON
 file; here entries are objects, so the file can be read, diffed and edited
 by hand. Old string entries are still read (and rewritten as objects).
 
+Policies and services are identified by "name"; queue profiles have no
+name (the controller keys them by switch + port), so `upsert` and `remove`
+take the key function to use and leave what a key *is* to `pusher.sync`.
+
 Writes are atomic (temp file in the same directory, fsync, rename): a crash
 or a full disk leaves the previous file, never half a file.
 """
@@ -14,11 +18,20 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 DEFAULT_STATE_FILE = "qos.state.json"
 #: the collections this file holds, in file order
 KINDS = ("services", "policies", "queues")
+#: kinds whose entries are identified by a "name" (queue profiles are not)
+NAMED_KINDS = ("services", "policies")
+
+#: what identifies an entry within its kind (by default its name)
+Key = Callable[[dict[str, Any]], Any]
+
+
+def entry_name(obj: dict[str, Any]) -> Any:
+    return obj.get("name")
 
 
 class StateError(ValueError):
@@ -46,19 +59,26 @@ class State:
     def find(self, kind: str, name: str) -> dict[str, Any] | None:
         return next((obj for obj in self.items(kind) if obj.get("name") == name), None)
 
-    def upsert(self, kind: str, obj: dict[str, Any]) -> None:
-        """Replace the entry with the same name in place (keeps file order), else append."""
-        entries = self.items(kind)
-        for index, old in enumerate(entries):
-            if old.get("name") == obj.get("name"):
-                entries[index] = obj
-                return
-        entries.append(obj)
+    def upsert(self, kind: str, obj: dict[str, Any], key: Key = entry_name) -> None:
+        """Replace the entry with the same key in place (keeps file order), else append.
 
-    def remove(self, kind: str, name: str) -> bool:
-        """Drop the entry named `name`; False when there was none."""
+        Every entry with that key is dropped but the first, so a hand-edited
+        file with a duplicate heals instead of keeping a stale twin.
+        """
         entries = self.items(kind)
-        kept = [obj for obj in entries if obj.get("name") != name]
+        wanted = key(obj)
+        same = [index for index, old in enumerate(entries) if key(old) == wanted]
+        if not same:
+            entries.append(obj)
+            return
+        entries[same[0]] = obj
+        for index in reversed(same[1:]):
+            del entries[index]
+
+    def remove(self, kind: str, name: Any, key: Key = entry_name) -> bool:
+        """Drop the entries whose key is `name`; False when there was none."""
+        entries = self.items(kind)
+        kept = [obj for obj in entries if key(obj) != name]
         removed = len(kept) != len(entries)
         entries[:] = kept
         return removed
@@ -76,24 +96,32 @@ class State:
 def parse_state(data: Any, source: str = DEFAULT_STATE_FILE) -> State:
     """Build a State from decoded JSON, accepting the seed's string entries."""
     if not isinstance(data, dict):
-        raise StateError(f"{source}: expected a JSON object with services/policies lists")
+        raise StateError(f"{source}: expected a JSON object with services/policies/queues lists")
     state = State(extra={k: v for k, v in data.items() if k not in KINDS})
     for kind in KINDS:
         entries = data.get(kind, [])
         if not isinstance(entries, list):
             raise StateError(f"{source}: {kind!r} must be a list")
-        state.items(kind).extend(_entry(entry, f"{source}: {kind}[{i}]") for i, entry in enumerate(entries))
+        named = kind in NAMED_KINDS
+        state.items(kind).extend(_entry(entry, f"{source}: {kind}[{i}]", named) for i, entry in enumerate(entries))
     return state
 
 
-def _entry(entry: Any, where: str) -> dict[str, Any]:
-    """One object; a string is the seed's format (JSON text of the object)."""
+def _entry(entry: Any, where: str, named: bool = True) -> dict[str, Any]:
+    """One object; a string is the seed's format (JSON text of the object).
+
+    Only the shape is checked here (an object, named where the kind has
+    names); whether its content is valid is for `pusher.sync` to say, so
+    that `sync pull` can still read, and repair, a file with a bad entry.
+    """
     if isinstance(entry, str):
         try:
             entry = json.loads(entry)
         except ValueError as err:
             raise StateError(f"{where}: string entry is not JSON: {err}") from None
-    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+    if not isinstance(entry, dict):
+        raise StateError(f"{where}: expected an object" + (' with a "name"' if named else ""))
+    if named and not isinstance(entry.get("name"), str):
         raise StateError(f"{where}: expected an object with a \"name\"")
     return entry
 

@@ -1,10 +1,14 @@
 """Compare qos.state.json with the controller and plan the calls that align them (pure).
 
 Both sides are compared in the model's normalised form: the file may hold
-the seed's hand-written JSON ("queue": "2", "eth-type": "0x0800") while the
-controller answers with numbers, a normalised "sw" and server-only keys
-(id, cookie, install). Normalising through `qosapp.model` keeps one source
-of truth for what "the same policy" means.
+the seed's hand-written JSON ("queue": "2", "eth-type": "0x0800", "10G")
+while the controller answers with numbers, a normalised "sw" and
+server-only keys (id, cookie, install; a queue profile's "applied" and its
+queues' DSCPs). Normalising through `qosapp.model` and `qosapp.queues`
+keeps one source of truth for what "the same policy" means.
+
+Services and policies are identified by name; a queue profile by its
+(sw, port) pair, as the controller keys them (`QueueProfile.key`).
 
 Nothing here does I/O: `plan_push` returns the HTTP steps, the CLI runs them.
 """
@@ -13,13 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from qosapp.model import BEST_EFFORT, ValidationError, parse_policy, parse_service
+from qosapp.model import BEST_EFFORT, ValidationError, parse_policy, parse_service, parse_sw
+from qosapp.queues import parse_port, parse_queue_profile
 
 from pusher.client import collection_path, item_path
-from pusher.state import State
+from pusher.state import Key, State, entry_name
 
 #: keys the controller adds to a policy view; never part of what the user wants
 SERVER_ONLY_KEYS = frozenset({"id", "cookie", "install"})
+#: keys the controller adds to a queue profile view (per-queue "dscp" is dropped by to_dict)
+QUEUE_SERVER_KEYS = frozenset({"id", "applied"})
 
 
 class LocalEntryError(ValueError):
@@ -47,20 +54,67 @@ def normalise_service(obj: dict[str, Any]) -> dict[str, Any]:
     return {"name": service.name, "dscp": service.dscp}
 
 
+def normalise_queue_profile(obj: dict[str, Any]) -> dict[str, Any]:
+    """The profile as the controller stores it: rates in bits/s, sw in colon form.
+
+    A controller view also carries "applied" (per-port state) and each
+    queue's DSCP (derived from the queue id): neither is the user's to set,
+    so both are dropped and a view compares equal to the file's entry.
+    """
+    data = {k: v for k, v in obj.items() if k not in QUEUE_SERVER_KEYS}
+    return parse_queue_profile(data).to_dict()
+
+
+def queue_key(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """(sw, port) as the controller keys a profile; None if even those are invalid.
+
+    Only sw and port are parsed, so a file entry with a bad rate still has
+    a key and is replaced by `queue set` for the same port.
+    """
+    try:
+        return parse_sw(obj.get("sw", "all")), str(parse_port(obj.get("port", "all")))
+    except ValidationError:
+        return None
+
+
+def queue_label(obj: dict[str, Any]) -> str:
+    """"sw all port all": how a profile is named in messages."""
+    return f"sw {obj.get('sw', 'all')} port {obj.get('port', 'all')}"
+
+
+def entry_key(kind: str) -> Key:
+    """What identifies an entry of `kind`: its name, or a queue profile's (sw, port)."""
+    return queue_key if kind == "queues" else entry_name
+
+
+def entry_label(kind: str, obj: dict[str, Any]) -> str:
+    return queue_label(obj) if kind == "queues" else str(obj.get("name"))
+
+
+def entry_ref(kind: str, obj: dict[str, Any]) -> Any:
+    """The entry's identity in --json output: a name, or {"sw", "port"} for a queue profile."""
+    return {"sw": obj.get("sw"), "port": obj.get("port")} if kind == "queues" else obj.get("name")
+
+
+NORMALISERS = {"policies": normalise_policy, "services": normalise_service, "queues": normalise_queue_profile}
+
+
 def _normalise_all(kind: str, entries: Iterable[dict[str, Any]], source: str) -> list[dict[str, Any]]:
-    """Normalise a list, naming the bad entry and rejecting duplicate names."""
-    normalise = normalise_policy if kind == "policies" else normalise_service
+    """Normalise a list, naming the bad entry and rejecting duplicate names (or sw+port)."""
+    normalise = NORMALISERS[kind]
+    key = entry_key(kind)
     out: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    seen: set[Any] = set()
     for index, entry in enumerate(entries):
-        label = f"{source}: {kind}[{index}] {entry.get('name')!r}"
+        who = queue_label(entry) if kind == "queues" else repr(entry.get("name"))
+        label = f"{source}: {kind}[{index}] {who}"
         try:
             norm = normalise(entry)
         except ValidationError as err:
             raise LocalEntryError(f"{label}: {err.field}: {err.reason}") from None
-        if norm["name"] in seen:
-            raise LocalEntryError(f"{label}: duplicate name")
-        seen.add(norm["name"])
+        if key(norm) in seen:
+            raise LocalEntryError(f"{label}: duplicate {'sw+port' if kind == 'queues' else 'name'}")
+        seen.add(key(norm))
         out.append(norm)
     return out
 
@@ -68,7 +122,12 @@ def _normalise_all(kind: str, entries: Iterable[dict[str, Any]], source: str) ->
 # ---------------------------------------------------------------- diff
 @dataclass(frozen=True)
 class Change:
-    """Same name on both sides, different content."""
+    """Same name (or sw+port) on both sides, different content.
+
+    `name` is the entry's label (`entry_label`). Fields are compared
+    flattened, so a queue profile's change reads "queues.2.max-rate", not
+    the whole "queues" object.
+    """
 
     name: str
     local: dict[str, Any]
@@ -76,13 +135,26 @@ class Change:
 
     @property
     def fields(self) -> list[str]:
-        keys = list(dict.fromkeys([*self.local, *self.remote]))
-        return [k for k in keys if self.local.get(k) != self.remote.get(k)]
+        local, remote = flatten(self.local), flatten(self.remote)
+        keys = list(dict.fromkeys([*local, *remote]))
+        return [k for k in keys if local.get(k) != remote.get(k)]
 
     def describe(self) -> str:
         """"queue: file 2, controller 1; sw: ..." for `sync check`."""
-        return "; ".join(f"{k}: file {self.local.get(k, '(unset)')}, controller {self.remote.get(k, '(unset)')}"
+        local, remote = flatten(self.local), flatten(self.remote)
+        return "; ".join(f"{k}: file {local.get(k, '(unset)')}, controller {remote.get(k, '(unset)')}"
                          for k in self.fields)
+
+
+def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"queues": {"2": {"max-rate": 1}}} -> {"queues.2.max-rate": 1}; empty objects stay values."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -98,26 +170,34 @@ class Diff:
     def in_sync(self) -> bool:
         return not (self.missing or self.changed or self.extra)
 
+    def label(self, obj: dict[str, Any]) -> str:
+        return entry_label(self.kind, obj)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"missing": [o["name"] for o in self.missing],
-                "changed": [{"name": c.name, "fields": c.fields} for c in self.changed],
-                "extra": [o["name"] for o in self.extra]}
+        """Names (or {"sw", "port"} for queue profiles) per category, changes with their fields."""
+        def changed(change: Change) -> dict[str, Any]:
+            ref = entry_ref(self.kind, change.local)
+            return {**(ref if isinstance(ref, dict) else {"name": ref}), "fields": change.fields}
+        return {"missing": [entry_ref(self.kind, o) for o in self.missing],
+                "changed": [changed(c) for c in self.changed],
+                "extra": [entry_ref(self.kind, o) for o in self.extra]}
 
 
-def diff_named(kind: str, local: list[dict[str, Any]], remote: list[dict[str, Any]],
-               ignore_extra: Iterable[str] = ()) -> Diff:
-    """Match by name; both lists already normalised. Keeps the file's order."""
-    remote_by_name = {o["name"]: o for o in remote}
-    local_names = {o["name"] for o in local}
+def diff_keyed(kind: str, local: list[dict[str, Any]], remote: list[dict[str, Any]],
+               ignore_extra: Iterable[Any] = ()) -> Diff:
+    """Match by `entry_key(kind)`; both lists already normalised. Keeps the file's order."""
+    key = entry_key(kind)
+    remote_by_key = {key(o): o for o in remote}
+    local_keys = {key(o) for o in local}
     ignored = set(ignore_extra)
     diff = Diff(kind)
     for obj in local:
-        other = remote_by_name.get(obj["name"])
+        other = remote_by_key.get(key(obj))
         if other is None:
             diff.missing.append(obj)
         elif other != obj:
-            diff.changed.append(Change(obj["name"], obj, other))
-    diff.extra.extend(o for o in remote if o["name"] not in local_names and o["name"] not in ignored)
+            diff.changed.append(Change(entry_label(kind, obj), obj, other))
+    diff.extra.extend(o for o in remote if key(o) not in local_keys and key(o) not in ignored)
     return diff
 
 
@@ -126,7 +206,7 @@ def diff_services(file_services: list[dict[str, Any]], server_services: list[dic
     """Services by name+dscp; the built-in "Best Effort" is never an extra."""
     local = _normalise_all("services", file_services, source)
     remote = [normalise_service(s) for s in server_services]
-    return diff_named("services", local, remote, ignore_extra=[BEST_EFFORT])
+    return diff_keyed("services", local, remote, ignore_extra=[BEST_EFFORT])
 
 
 def diff_policies(file_policies: list[dict[str, Any]], server_policies: list[dict[str, Any]],
@@ -134,7 +214,15 @@ def diff_policies(file_policies: list[dict[str, Any]], server_policies: list[dic
     """Policies in normalised form; the controller's views lose id/cookie/install."""
     local = _normalise_all("policies", file_policies, source)
     remote = [strip_server_keys(p) for p in server_policies]
-    return diff_named("policies", local, remote)
+    return diff_keyed("policies", local, remote)
+
+
+def diff_queues(file_queues: list[dict[str, Any]], server_queues: list[dict[str, Any]],
+                source: str = "qos.state.json") -> Diff:
+    """Queue profiles by (sw, port), without "applied" and the derived DSCPs."""
+    local = _normalise_all("queues", file_queues, source)
+    remote = [normalise_queue_profile(q) for q in server_queues]
+    return diff_keyed("queues", local, remote)
 
 
 def strip_server_keys(view: dict[str, Any]) -> dict[str, Any]:
@@ -152,16 +240,19 @@ class Step:
     text: str
 
 
-def plan_push(services: Diff, policies: Diff, prune: bool = False) -> list[Step]:
+def plan_push(services: Diff, policies: Diff, prune: bool = False, queues: Diff | None = None) -> list[Step]:
     """The calls that make the controller match the file, in a safe order.
 
-    Services first (policies may name them); missing policies in one bulk
-    POST (all-or-nothing on the controller); changed ones by PUT. With
-    `prune`, extras go last, policies before services (a service in use
-    cannot be deleted). A service has no PUT, so a changed one is deleted
-    and re-added, which the controller refuses (409) while policies use it.
+    Queue profiles first (policies enqueue to their queues), then services
+    (policies may name them); missing policies in one bulk POST
+    (all-or-nothing on the controller); changed ones by PUT. With `prune`,
+    extras go last, policies before services (a service in use cannot be
+    deleted), queue profiles after both. A service has no PUT, so a changed
+    one is deleted and re-added, which the controller refuses (409) while
+    policies use it. A queue profile's POST is an upsert by (sw, port), so
+    missing and changed profiles are the same call.
     """
-    steps: list[Step] = []
+    steps: list[Step] = _queue_steps(queues) if queues is not None else []
     for svc in services.missing:
         steps.append(Step("POST", collection_path("services"), svc, f"add service {svc['name']}"))
     for change in services.changed:
@@ -179,28 +270,43 @@ def plan_push(services: Diff, policies: Diff, prune: bool = False) -> list[Step]
             steps.append(Step("DELETE", item_path("policies", pol["name"]), None, f"delete policy {pol['name']}"))
         for svc in services.extra:
             steps.append(Step("DELETE", item_path("services", svc["name"]), None, f"delete service {svc['name']}"))
+        for profile in queues.extra if queues is not None else []:
+            steps.append(Step("DELETE", collection_path("queues"), {"sw": profile["sw"], "port": profile["port"]},
+                              f"delete queue profile {queue_label(profile)}"))
+    return steps
+
+
+def _queue_steps(queues: Diff) -> list[Step]:
+    """One POST (upsert by sw+port) per missing or changed profile."""
+    steps = [Step("POST", collection_path("queues"), profile, f"set queue profile {queue_label(profile)}")
+             for profile in queues.missing]
+    steps += [Step("POST", collection_path("queues"), change.local,
+                   f"replace queue profile {change.name} ({change.describe()})") for change in queues.changed]
     return steps
 
 
 def pulled_state(state: State, server_services: list[dict[str, Any]],
-                 server_policies: list[dict[str, Any]]) -> State:
-    """The file after `sync pull`: the controller's services and policies.
+                 server_policies: list[dict[str, Any]], server_queues: list[dict[str, Any]] | None = None) -> State:
+    """The file after `sync pull`: the controller's services, policies and queue profiles.
 
     The built-in Best Effort (DSCP 0) is left out, as a fresh controller has
-    it anyway; queues and unknown keys of the file are kept (the pusher
-    does not manage them yet). Entries keep their place in the file, new
-    ones follow in the controller's order, so a pull after a small change
-    is a small diff of the file.
+    it anyway; unknown keys of the file are kept, and so are its queues when
+    `server_queues` is None. Entries keep their place in the file, new ones
+    follow in the controller's order, so a pull after a small change is a
+    small diff of the file.
     """
     services = [normalise_service(s) for s in server_services]
     services = [s for s in services if not (s["name"] == BEST_EFFORT and s["dscp"] == 0)]
     policies = [strip_server_keys(p) for p in server_policies]
+    queues = list(state.queues) if server_queues is None else _in_file_order(
+        [normalise_queue_profile(q) for q in server_queues], state.queues, queue_key)
     return State(services=_in_file_order(services, state.services), policies=_in_file_order(policies, state.policies),
-                 queues=list(state.queues), extra=dict(state.extra))
+                 queues=queues, extra=dict(state.extra))
 
 
-def _in_file_order(entries: list[dict[str, Any]], file_entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    position = {obj.get("name"): index for index, obj in enumerate(file_entries)}
-    ranked = sorted(enumerate(entries), key=lambda pair: (pair[1]["name"] not in position,
-                                                          position.get(pair[1]["name"], pair[0]), pair[0]))
+def _in_file_order(entries: list[dict[str, Any]], file_entries: list[dict[str, Any]],
+                   key: Key = entry_name) -> list[dict[str, Any]]:
+    position = {key(obj): index for index, obj in enumerate(file_entries)}
+    ranked = sorted(enumerate(entries), key=lambda pair: (key(pair[1]) not in position,
+                                                          position.get(key(pair[1]), pair[0]), pair[0]))
     return [obj for _, obj in ranked]

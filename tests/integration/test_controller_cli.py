@@ -2,7 +2,9 @@
 
 The CLI runs as the installed console script in a temporary working
 directory, exactly as a user runs it; the controller is a real process on
-loopback ports of its own, stopped by its PID.
+loopback ports of its own, stopped by its PID. It runs with --no-queues, so
+queue profiles are stored and listed but never applied (no OVS here): their
+"applied" map stays empty.
 """
 from __future__ import annotations
 
@@ -24,6 +26,12 @@ SEED_S1 = ('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ing
            '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
 SEED_S2 = ('{"name": "Enqueue 1:2 s2", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
            '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:02","queue":"2","enqueue-port":"1"}')
+#: the queues the seed made by hand with ovs-vsctl: 10G port, q0 10G, q1 20 Mbit/s, q2 2 Mbit/s
+SEED_QUEUES = ('{"sw": "all", "port": "all", "max-rate": "10G", "queues": {"0": {"max-rate": "10G"},'
+               ' "1": {"max-rate": "20M"}, "2": {"max-rate": "2M"}}}')
+SEED_QUEUES_NORMAL = {"sw": "all", "port": "all", "max-rate": 10_000_000_000,
+                      "queues": {"0": {"max-rate": 10_000_000_000}, "1": {"max-rate": 20_000_000},
+                                 "2": {"max-rate": 2_000_000}}}
 
 
 @pytest.fixture()
@@ -40,7 +48,8 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def qospusher(controller: ControllerProcess, cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(QOSPUSHER), *argv, "--port", str(controller.rest_port)], cwd=cwd,
+    """Run the CLI; the REST port goes first because after `queue delete` --port is the switch port."""
+    return subprocess.run([str(QOSPUSHER), "--port", str(controller.rest_port), *argv], cwd=cwd,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -48,6 +57,18 @@ def names(controller: ControllerProcess, kind: str) -> list[str]:
     status, items = controller.request("GET", f"/qos/{kind}")
     assert status == 200
     return [item["name"] for item in items]
+
+
+def profiles(controller: ControllerProcess) -> list[dict]:
+    """The controller's queue profiles without the derived DSCPs, with "applied"."""
+    status, items = controller.request("GET", "/qos/queues")
+    assert status == 200
+    return [{**item, "queues": {qid: {k: v for k, v in spec.items() if k != "dscp"}
+                                for qid, spec in item["queues"].items()}} for item in items]
+
+
+def file_queues(workdir: Path) -> list[dict]:
+    return json.loads((workdir / "qos.state.json").read_text())["queues"]
 
 
 def test_seed_commands_write_the_repos_state_file(controller: ControllerProcess, workdir: Path) -> None:
@@ -58,6 +79,10 @@ def test_seed_commands_write_the_repos_state_file(controller: ControllerProcess,
     second = qospusher(controller, workdir, "add", "policy", SEED_S2, "127.0.0.1")
     assert second.returncode == 0, second.stderr
     assert names(controller, "policies") == ["Enqueue 2:2 s1", "Enqueue 1:2 s2"]
+    queues = qospusher(controller, workdir, "queue", "set", SEED_QUEUES, "127.0.0.1")
+    assert queues.returncode == 0, queues.stderr
+    assert "Writing queue profile sw all port all to qos.state.json" in queues.stdout
+    assert profiles(controller) == [{**SEED_QUEUES_NORMAL, "applied": {}}]
     state = json.loads((workdir / "qos.state.json").read_text())
     assert state == json.loads((REPO / "qos.state.json").read_text())
     assert all(isinstance(p, dict) and "id" not in p and "cookie" not in p for p in state["policies"])
@@ -164,4 +189,122 @@ def test_pull_repairs_a_file_with_invalid_entries(controller: ControllerProcess,
     assert qospusher(controller, workdir, "sync", "pull").returncode == 0
     pulled = json.loads((workdir / "qos.state.json").read_text())
     assert [p["name"] for p in pulled["policies"]] == ["Enqueue 2:2 s1"]
-    assert pulled["queues"] == [{"name": "seed-queues"}]
+    assert pulled["queues"] == []  # the invalid profile is replaced by the controller's (none)
+
+
+def test_queue_set_replaces_by_sw_and_port_list_and_delete(controller: ControllerProcess, workdir: Path) -> None:
+    assert qospusher(controller, workdir, "queue", "set", SEED_QUEUES).returncode == 0
+    # same sw+port, written differently: replaces the profile, on the controller and in the file
+    faster = {**json.loads(SEED_QUEUES), "sw": "ALL", "queues": {"0": {}, "1": {"min-rate": "5M", "max-rate": "20M"}}}
+    replaced = qospusher(controller, workdir, "--json", "queue", "set", json.dumps(faster))
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads(replaced.stdout)["queues"]["1"] == {"min-rate": 5_000_000, "max-rate": 20_000_000, "dscp": 3}
+    one_port = {"sw": "1", "port": "2", "max-rate": "100M", "queues": [{"id": 0}, {"id": 1, "max-rate": "2M"}]}
+    assert qospusher(controller, workdir, "queue", "set", json.dumps(one_port), "127.0.0.1").returncode == 0
+    normal_one_port = {"sw": "00:00:00:00:00:00:00:01", "port": 2, "max-rate": 100_000_000,
+                       "queues": {"0": {}, "1": {"max-rate": 2_000_000}}}
+    normal_faster = {**SEED_QUEUES_NORMAL, "queues": {"0": {}, "1": {"min-rate": 5_000_000, "max-rate": 20_000_000}}}
+    assert file_queues(workdir) == [normal_faster, normal_one_port]
+    assert profiles(controller) == [{**normal_faster, "applied": {}}, {**normal_one_port, "applied": {}}]
+
+    listed = qospusher(controller, workdir, "queue", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [
+        "sw all port all: max-rate 10G; q0 port rate; q1 min 5M max 20M, DSCP 3",
+        "  not applied to any port (no matching switch port connected, or queues not managed)",
+        "sw 00:00:00:00:00:00:00:01 port 2: max-rate 100M; q0 port rate; q1 max 2M, DSCP 3",
+        "  not applied to any port (no matching switch port connected, or queues not managed)",
+    ]
+    as_json = json.loads(qospusher(controller, workdir, "--json", "queue", "list").stdout)
+    assert [(v["sw"], v["port"], v["applied"]) for v in as_json] == [("all", "all", {}),
+                                                                    ("00:00:00:00:00:00:00:01", 2, {})]
+
+    # the dpid and port as typed ("1", "2") find the normalised entry
+    deleted = qospusher(controller, workdir, "queue", "delete", "--sw", "1", "--port", "2", "127.0.0.1")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "Writing removal of queue profile sw 00:00:00:00:00:00:00:01 port 2 to qos.state.json" in deleted.stdout
+    assert file_queues(workdir) == [normal_faster]
+    again = qospusher(controller, workdir, "--json", "queue", "delete", "--sw", "1", "--port", "2")
+    assert again.returncode == 1
+    assert json.loads(again.stdout) == {"status": 404, "error": json.loads(again.stdout)["error"], "field": "port"}
+    assert qospusher(controller, workdir, "queue", "delete").returncode == 0  # all/all by default
+    assert profiles(controller) == [] and file_queues(workdir) == []
+    assert "(no queue profiles on 127.0.0.1:" in qospusher(controller, workdir, "queue", "list").stdout
+
+
+def test_invalid_queue_profile_exits_1_naming_the_field_and_writes_nothing(
+        controller: ControllerProcess, workdir: Path) -> None:
+    bad = {**json.loads(SEED_QUEUES), "max-rate": "fast"}
+    refused = qospusher(controller, workdir, "queue", "set", json.dumps(bad))
+    assert refused.returncode == 1
+    assert "HTTP 400" in refused.stderr and "(field 'max-rate')" in refused.stderr and "'fast'" in refused.stderr
+    assert not (workdir / "qos.state.json").exists()
+    assert qospusher(controller, workdir, "queue", "set", SEED_QUEUES).returncode == 0
+    before = (workdir / "qos.state.json").read_text()
+    too_fast = {**json.loads(SEED_QUEUES), "queues": {"0": {"max-rate": "20G"}}}
+    as_json = qospusher(controller, workdir, "--json", "queue", "set", json.dumps(too_fast))
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["field"] == "queues.0.max-rate"
+    assert (workdir / "qos.state.json").read_text() == before
+    assert profiles(controller) == [{**SEED_QUEUES_NORMAL, "applied": {}}]
+    usage = qospusher(controller, workdir, "queue", "set", "[]")
+    assert usage.returncode == 2 and "must be a JSON object" in usage.stderr
+
+
+def test_sync_covers_queue_profiles(controller: ControllerProcess, workdir: Path) -> None:
+    s1_ports = {"sw": "00:00:00:00:00:00:00:01", "port": "all", "max-rate": "1G",
+                "queues": {"0": {}, "1": {"max-rate": "20M"}, "2": {"max-rate": "2M"}}}
+    (workdir / "qos.state.json").write_text(json.dumps({
+        "services": [{"name": "Bulk", "dscp": "AF11"}], "policies": [json.loads(SEED_S1)],
+        "queues": [json.loads(SEED_QUEUES), s1_ports]}))
+    stray = {"sw": "all", "port": "s9-eth9", "max-rate": "1G", "queues": {"0": {}}}
+    assert controller.request("POST", "/qos/queues", stray)[0] == 201
+    stale = {**s1_ports, "queues": {"0": {}, "1": {"max-rate": "20M"}, "2": {"max-rate": "3M"}}}
+    assert controller.request("POST", "/qos/queues", stale)[0] == 201
+
+    checked = qospusher(controller, workdir, "--json", "sync", "check")
+    assert checked.returncode == 1
+    assert json.loads(checked.stdout)["queues"] == {
+        "missing": [{"sw": "all", "port": "all"}],
+        "changed": [{"sw": "00:00:00:00:00:00:00:01", "port": "all", "fields": ["queues.2.max-rate"]}],
+        "extra": [{"sw": "all", "port": "s9-eth9"}]}
+    human = qospusher(controller, workdir, "sync", "check")
+    assert "  ~ sw 00:00:00:00:00:00:00:01 port all  (queues.2.max-rate: file 2000000, controller 3000000)" \
+        in human.stdout.splitlines()
+
+    pushed = qospusher(controller, workdir, "--json", "sync", "push")
+    assert pushed.returncode == 0, pushed.stdout
+    assert [step["action"].split(" (")[0] for step in json.loads(pushed.stdout)["steps"]] == [
+        "set queue profile sw all port all", "replace queue profile sw 00:00:00:00:00:00:00:01 port all",
+        "add service Bulk", "add policies Enqueue 2:2 s1"]
+    assert {(p["sw"], p["port"]) for p in profiles(controller)} == {
+        ("all", "s9-eth9"), ("00:00:00:00:00:00:00:01", "all"), ("all", "all")}
+    again = qospusher(controller, workdir, "sync", "push")
+    assert again.returncode == 0 and "Nothing to do" in again.stdout
+    assert "queue profile sw all port s9-eth9" in again.stdout  # named as kept, not deleted
+
+    pruned = qospusher(controller, workdir, "--json", "sync", "push", "--prune")
+    assert pruned.returncode == 0, pruned.stdout
+    assert json.loads(pruned.stdout)["steps"] == [
+        {"method": "DELETE", "path": "/qos/queues", "action": "delete queue profile sw all port s9-eth9"}]
+    assert qospusher(controller, workdir, "sync", "check").returncode == 0
+
+    # pull writes the controller's profiles back in normalised form, in the file's order
+    assert controller.request("POST", "/qos/queues", stray)[0] == 201
+    assert qospusher(controller, workdir, "sync", "pull").returncode == 0
+    assert file_queues(workdir) == [SEED_QUEUES_NORMAL,
+                                    {"sw": "00:00:00:00:00:00:00:01", "port": "all", "max-rate": 1_000_000_000,
+                                     "queues": {"0": {}, "1": {"max-rate": 20_000_000}, "2": {"max-rate": 2_000_000}}},
+                                    {"sw": "all", "port": "s9-eth9", "max-rate": 1_000_000_000, "queues": {"0": {}}}]
+    assert qospusher(controller, workdir, "sync", "check").returncode == 0
+
+
+def test_prune_deletes_policies_then_services_then_queues(controller: ControllerProcess, workdir: Path) -> None:
+    assert controller.request("POST", "/qos/queues", json.loads(SEED_QUEUES))[0] == 201
+    assert controller.request("POST", "/qos/services", {"name": "Bulk", "dscp": 10})[0] == 201
+    assert controller.request("POST", "/qos/policies", {"name": "mark", "service": "Bulk"})[0] == 201
+    pruned = qospusher(controller, workdir, "--json", "sync", "push", "--prune")
+    assert pruned.returncode == 0, pruned.stdout
+    assert [step["action"] for step in json.loads(pruned.stdout)["steps"]] == [
+        "delete policy mark", "delete service Bulk", "delete queue profile sw all port all"]
+    assert profiles(controller) == [] and names(controller, "policies") == []

@@ -16,11 +16,14 @@ from typing import Iterator
 import pytest
 
 from pusher.client import QosClient, Unreachable, base_url, item_path
-from pusher.qospusher import (EXIT_UNREACHABLE, EXIT_USAGE, Output, build_parser, parse_json_arg, run)
+from pusher.qospusher import (EXIT_UNREACHABLE, EXIT_USAGE, Output, build_parser, cmd_queue_delete, cmd_queue_list,
+                              cmd_queue_set, describe_queue_profile, format_rate, parse_json_arg, run)
 from pusher.state import State, load_state, save_state
 
 SEED_ARG = (' {"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
             '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
+SEED_QUEUES_ARG = ('{"sw": "all", "port": "all", "max-rate": "10G", "queues": {"0": {"max-rate": "10G"},'
+                   ' "1": {"max-rate": "20M"}, "2": {"max-rate": "2M"}}}')
 
 
 @pytest.fixture()
@@ -56,6 +59,8 @@ def test_common_options_work_before_and_after_the_command() -> None:
     [], ["frob"], ["add"], ["add", "queue", "{}"], ["delete", "policy"], ["modify", "service", "x", "{}"],
     ["list", "switches"], ["sync", "merge"], ["status", "--port", "eighty"],
     ["add", "policy", SEED_ARG, "127.0.0.1", "extra"],
+    ["queue"], ["queue", "show"], ["queue", "set"], ["queue", "list", "h1", "extra"],
+    ["queue", "delete", "--queue", "1"], ["queue", "delete", "--sw"],
 ])
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -72,6 +77,8 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     (["add", "service", '["x"]'], "must be a JSON object"),
     (["modify", "policy", "x", '[{"name": "x"}]'], "one policy object"),
     (["sync", "check", "--prune"], "--prune only applies"),
+    (["queue", "set", '[{"sw": "all"}]'], "queue profile must be a JSON object"),
+    (["queue", "set", "{max-rate: 1}"], "the queue profile is not valid JSON"),
 ])
 def test_bad_input_exits_2_before_anything_is_sent(argv: list[str], message: str, dead_port: int,
                                                    tmp_path: Path) -> None:
@@ -95,14 +102,15 @@ def test_unreadable_state_file_exits_2(dead_port: int, tmp_path: Path) -> None:
     ["add", "policy", SEED_ARG, "127.0.0.1"], ["add", "service", '{"name": "EF", "dscp": 46}'],
     ["delete", "policy", "Enqueue 2:2 s1"], ["modify", "policy", "x", '{"queue": 1, "enqueue-port": 1}'],
     ["list", "policies"], ["enable"], ["disable"], ["status"], ["sync", "push", "--prune"], ["sync", "pull"],
-    ["sync", "check"],
+    ["sync", "check"], ["queue", "set", SEED_QUEUES_ARG], ["queue", "list"], ["queue", "delete", "--sw", "1"],
 ])
 def test_unreachable_controller_exits_3_and_leaves_state(argv: list[str], dead_port: int, tmp_path: Path) -> None:
     state = tmp_path / "qos.state.json"
     save_state(state, State(policies=[{"name": "keep", "queue": 1, "enqueue-port": 1}]))
     before = state.read_text()
     out = capture()
-    assert run([*argv, "--port", str(dead_port), "--state", str(state)], out) == EXIT_UNREACHABLE
+    # the REST port goes before the command: after `queue delete`, --port is the switch port
+    assert run(["--port", str(dead_port), *argv, "--state", str(state)], out) == EXIT_UNREACHABLE
     assert f"cannot reach controller at http://127.0.0.1:{dead_port}: " in out.err.getvalue()
     assert "Connection refused" in out.err.getvalue()
     assert state.read_text() == before
@@ -141,3 +149,41 @@ def test_client_paths_and_errors(dead_port: int) -> None:
 
 def test_parse_json_arg_accepts_the_seeds_leading_space() -> None:
     assert parse_json_arg(SEED_ARG, "the policy")["name"] == "Enqueue 2:2 s1"
+
+
+def test_queue_commands_parse_to_their_handlers() -> None:
+    parser = build_parser()
+    setter = parser.parse_args(["queue", "set", SEED_QUEUES_ARG, "10.0.0.9", "--port", "9000"])
+    assert (setter.func, setter.body, setter.host, setter.port) == (cmd_queue_set, SEED_QUEUES_ARG, "10.0.0.9", 9000)
+    lister = parser.parse_args(["--json", "queue", "list"])
+    assert (lister.func, lister.json, lister.host) == (cmd_queue_list, True, "127.0.0.1")
+    default = parser.parse_args(["queue", "delete"])
+    assert (default.func, default.sw, default.queue_port, default.port) == (cmd_queue_delete, "all", "all", 8080)
+
+
+def test_queue_delete_port_is_the_switch_port_and_the_rest_port_comes_first() -> None:
+    args = build_parser().parse_args(["--port", "9000", "queue", "delete", "--sw", "1", "--port", "s1-eth2",
+                                      "10.0.0.9", "--json"])
+    assert (args.port, args.sw, args.queue_port, args.host, args.json) == (9000, "1", "s1-eth2", "10.0.0.9", True)
+    assert build_parser().parse_args(["queue", "--port", "9000", "delete", "--port", "2"]).port == 9000
+
+
+def test_format_rate_is_exact_and_reads_back() -> None:
+    assert [format_rate(r) for r in (10**10, 20_000_000, 2_000_000, 1_500_000, 12_000, 12_345, 0, None)] == \
+        ["10G", "20M", "2M", "1500k", "12k", "12345", "0", "None"]
+
+
+def test_describe_queue_profile_shows_rates_dscps_and_ports() -> None:
+    view = {"sw": "all", "port": "all", "max-rate": 10**10,
+            "queues": {"0": {"max-rate": 10**10}, "1": {"min-rate": 10**6, "max-rate": 2 * 10**7, "dscp": 3},
+                       "2": {"dscp": 7}},
+            "applied": {"00:00:00:00:00:00:00:01/s1-eth1": {"state": "applied"},
+                        "00:00:00:00:00:00:00:01/s1-eth2": {"state": "applied", "note": "no tc filters"},
+                        "00:00:00:00:00:00:00:02/s2-eth1": {"state": "error", "reason": "ovsdb down"}}}
+    assert describe_queue_profile(view) == [
+        "sw all port all: max-rate 10G; q0 max 10G; q1 min 1M max 20M, DSCP 3; q2 port rate, DSCP 7",
+        "  00:00:00:00:00:00:00:01/s1-eth1: applied",
+        "  00:00:00:00:00:00:00:01/s1-eth2: applied (no tc filters)",
+        "  00:00:00:00:00:00:00:02/s2-eth1: error (ovsdb down)",
+    ]
+    assert describe_queue_profile({**view, "applied": {}})[1].startswith("  not applied to any port")

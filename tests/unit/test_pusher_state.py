@@ -116,4 +116,31 @@ def test_repo_state_file_holds_the_seed_policies_as_objects() -> None:
     repo_file = Path(__file__).resolve().parents[2] / "qos.state.json"
     state = load_state(repo_file)
     assert [p["name"] for p in state.policies] == ["Enqueue 2:2 s1", "Enqueue 1:2 s2"]
-    assert state.services == [] and state.queues == []
+    assert state.services == []
+    # the seed's ovs-vsctl queues (10G port; q0 10G, q1 20 Mbit/s, q2 2 Mbit/s), normalised
+    assert state.queues == [{"sw": "all", "port": "all", "max-rate": 10_000_000_000,
+                             "queues": {"0": {"max-rate": 10_000_000_000}, "1": {"max-rate": 20_000_000},
+                                        "2": {"max-rate": 2_000_000}}}]
+
+
+def test_queue_entries_need_no_name_but_must_be_objects(tmp_path: Path) -> None:
+    path = tmp_path / "qos.state.json"
+    profile = {"sw": "all", "port": "all", "max-rate": "10G", "queues": {"0": {}}}
+    path.write_text(json.dumps({"queues": [profile, json.dumps(profile)]}))
+    assert load_state(path).queues == [profile, profile]
+    path.write_text(json.dumps({"queues": [42]}))
+    with pytest.raises(StateError, match=r"queues\[0\]: expected an object$"):
+        load_state(path)
+
+
+def test_upsert_and_remove_take_a_key_function() -> None:
+    def port_key(obj: dict) -> object:
+        return obj.get("port")
+    state = State(queues=[{"port": 1, "v": "a"}, {"port": 2, "v": "b"}, {"port": 1, "v": "twin"}])
+    state.upsert("queues", {"port": 1, "v": "new"}, key=port_key)
+    assert state.queues == [{"port": 1, "v": "new"}, {"port": 2, "v": "b"}]
+    state.upsert("queues", {"port": 3}, key=port_key)
+    assert [q["port"] for q in state.queues] == [1, 2, 3]
+    assert state.remove("queues", 2, key=port_key) is True
+    assert state.remove("queues", 2, key=port_key) is False
+    assert [q["port"] for q in state.queues] == [1, 3]

@@ -8,8 +8,8 @@ import pytest
 
 from qosapp.model import parse_policy
 from pusher.state import State
-from pusher.sync import (LocalEntryError, diff_policies, diff_services, normalise_policy, normalise_service,
-                         plan_push, pulled_state)
+from pusher.sync import (LocalEntryError, diff_policies, diff_queues, diff_services, flatten, normalise_policy,
+                         normalise_queue_profile, normalise_service, plan_push, pulled_state, queue_key)
 
 SEED_S1 = json.loads('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
                      '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
@@ -25,6 +25,20 @@ def view(policy: dict[str, Any], pid: int) -> dict[str, Any]:
 
 
 BEST_EFFORT = {"name": "Best Effort", "dscp": 0, "tos": 0, "id": 1}
+#: the seed's queues (set up with ovs-vsctl in the blog post), as a user writes them
+SEED_QUEUES = {"sw": "all", "port": "all", "max-rate": "10G",
+               "queues": {"0": {"max-rate": "10G"}, "1": {"max-rate": "20M"}, "2": {"max-rate": "2M"}}}
+SEED_QUEUES_NORMAL = {"sw": "all", "port": "all", "max-rate": 10_000_000_000,
+                      "queues": {"0": {"max-rate": 10_000_000_000}, "1": {"max-rate": 20_000_000},
+                                 "2": {"max-rate": 2_000_000}}}
+
+
+def queue_view(profile: dict[str, Any], applied: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What GET /qos/queues answers: normalised, each queue > 0 with its DSCP, plus "applied"."""
+    norm = normalise_queue_profile(profile)
+    queues = {qid: {**spec, **({"dscp": 4 * int(qid) - 1} if qid != "0" else {})}
+              for qid, spec in norm["queues"].items()}
+    return {**norm, "queues": queues, "applied": applied or {}}
 
 
 def test_seed_json_equals_the_controllers_view() -> None:
@@ -112,3 +126,98 @@ def test_pull_keeps_the_files_order_and_appends_new_entries() -> None:
     old = State(policies=[{"name": "b"}, {"name": "gone"}, {"name": "a"}])
     server = [view({"name": n, "queue": 1, "enqueue-port": 1}, i) for i, n in enumerate(["new2", "a", "new1", "b"])]
     assert [p["name"] for p in pulled_state(old, [], server).policies] == ["b", "a", "new2", "new1"]
+
+
+# ---------------------------------------------------------------- queue profiles
+def test_queue_profile_normal_form_drops_dscp_and_applied() -> None:
+    assert normalise_queue_profile(SEED_QUEUES) == SEED_QUEUES_NORMAL
+    applied = {"00:00:00:00:00:00:00:01/s1-eth1": {"state": "applied"}}
+    assert normalise_queue_profile(queue_view(SEED_QUEUES, applied)) == SEED_QUEUES_NORMAL
+    as_list = {"sw": "1", "port": "2", "max-rate": 10**9, "queues": [{"id": 0}, {"id": 1, "min-rate": "1M"}]}
+    assert normalise_queue_profile(as_list) == {"sw": "00:00:00:00:00:00:00:01", "port": 2, "max-rate": 10**9,
+                                                "queues": {"0": {}, "1": {"min-rate": 1_000_000}}}
+
+
+def test_queue_key_is_sw_and_port_even_for_an_entry_with_bad_rates() -> None:
+    assert queue_key(SEED_QUEUES) == ("all", "all")
+    assert queue_key({"sw": "1", "port": 2}) == queue_key({"sw": "00:00:00:00:00:00:00:01", "port": "2"}) \
+        == ("00:00:00:00:00:00:00:01", "2")
+    assert queue_key({"sw": "1", "port": "s1-eth2", "max-rate": "fast"}) == ("00:00:00:00:00:00:00:01", "s1-eth2")
+    assert queue_key({}) == ("all", "all")
+    assert queue_key({"port": "has space"}) is None
+
+
+def test_queue_diff_matches_by_sw_and_port_not_by_content() -> None:
+    s1 = {**SEED_QUEUES, "sw": "1"}
+    faster = {**SEED_QUEUES, "queues": {**SEED_QUEUES["queues"], "2": {"max-rate": "3M"}}}
+    stray = {**SEED_QUEUES, "sw": "2", "port": "s2-eth1"}
+    diff = diff_queues([faster, s1], [queue_view(SEED_QUEUES, {"x/y": {"state": "applied"}}), queue_view(stray)])
+    assert [q["sw"] for q in diff.missing] == ["00:00:00:00:00:00:00:01"]
+    [change] = diff.changed
+    assert change.name == "sw all port all"
+    assert change.fields == ["queues.2.max-rate"]
+    assert change.describe() == "queues.2.max-rate: file 3000000, controller 2000000"
+    assert [diff.label(q) for q in diff.extra] == ["sw 00:00:00:00:00:00:00:02 port s2-eth1"]
+    assert diff.to_dict() == {
+        "missing": [{"sw": "00:00:00:00:00:00:00:01", "port": "all"}],
+        "changed": [{"sw": "all", "port": "all", "fields": ["queues.2.max-rate"]}],
+        "extra": [{"sw": "00:00:00:00:00:00:00:02", "port": "s2-eth1"}]}
+    assert diff_queues([SEED_QUEUES], [queue_view(SEED_QUEUES_NORMAL)]).in_sync
+
+
+def test_flatten_keeps_empty_objects_so_an_added_queue_shows() -> None:
+    assert flatten({"a": 1, "q": {"0": {}, "1": {"max-rate": 2}}}) == {"a": 1, "q.0": {}, "q.1.max-rate": 2}
+    two = {**SEED_QUEUES_NORMAL, "queues": {"0": {}, "1": {}}}
+    one = {**SEED_QUEUES_NORMAL, "queues": {"0": {}}}
+    [change] = diff_queues([two], [queue_view(one)]).changed
+    assert change.fields == ["queues.1"]
+
+
+def test_invalid_or_duplicate_queue_entries_name_the_entry_and_field() -> None:
+    with pytest.raises(LocalEntryError, match=r"queues\[0\] sw all port all: max-rate: .*'fast'"):
+        diff_queues([{**SEED_QUEUES, "max-rate": "fast"}], [])
+    with pytest.raises(LocalEntryError, match=r"queues\[1\] sw 00:00:00:00:00:00:00:01 port 2: duplicate sw\+port"):
+        diff_queues([{**SEED_QUEUES, "sw": "00:00:00:00:00:00:00:01", "port": 2},
+                     {**SEED_QUEUES, "sw": "00:00:00:00:00:00:00:01", "port": "2"}], [])
+    with pytest.raises(LocalEntryError, match=r"queues\[0\] .*: queues.1: missing"):
+        diff_queues([{**SEED_QUEUES, "queues": {"0": {}, "2": {}}}], [])
+
+
+def test_push_plan_sets_queues_first_and_prunes_them_last() -> None:
+    queues = diff_queues([SEED_QUEUES, {**SEED_QUEUES, "sw": "1", "max-rate": "1G", "queues": {"0": {}}}],
+                         [queue_view({**SEED_QUEUES, "sw": "1", "queues": {"0": {}}}),
+                          queue_view({**SEED_QUEUES, "port": "s9-eth9"})])
+    services = diff_services([{"name": "Expedited", "dscp": 46}], [BEST_EFFORT, {"name": "Old", "dscp": 8, "id": 2}])
+    policies = diff_policies([SEED_S1], [view({"name": "gone", "queue": 1, "enqueue-port": 1}, 5)])
+    steps = plan_push(services, policies, prune=True, queues=queues)
+    assert [(s.method, s.path, s.text.split(" (")[0]) for s in steps] == [
+        ("POST", "/qos/queues", "set queue profile sw all port all"),
+        ("POST", "/qos/queues", "replace queue profile sw 00:00:00:00:00:00:00:01 port all"),
+        ("POST", "/qos/services", "add service Expedited"),
+        ("POST", "/qos/policies", "add policies Enqueue 2:2 s1"),
+        ("DELETE", "/qos/policies/gone", "delete policy gone"),
+        ("DELETE", "/qos/services/Old", "delete service Old"),
+        ("DELETE", "/qos/queues", "delete queue profile sw all port s9-eth9"),
+    ]
+    assert steps[0].body == SEED_QUEUES_NORMAL
+    assert steps[1].body["max-rate"] == 10**9 and "max-rate: file 1000000000" in steps[1].text
+    assert steps[-1].body == {"sw": "all", "port": "s9-eth9"}
+    assert [s.method for s in plan_push(services, policies, queues=queues)] == ["POST"] * 4
+
+
+def test_in_sync_queues_plan_nothing() -> None:
+    queues = diff_queues([SEED_QUEUES], [queue_view(SEED_QUEUES, {"00:00:00:00:00:00:00:01/s1-eth1": {"state": "error",
+                                                                                                    "reason": "x"}})])
+    assert queues.in_sync
+    assert plan_push(diff_services([], [BEST_EFFORT]), diff_policies([], []), prune=True, queues=queues) == []
+
+
+def test_pull_replaces_queues_by_the_controllers_in_file_order() -> None:
+    s1 = {**SEED_QUEUES, "sw": "1"}
+    old = State(queues=[{**s1, "max-rate": "fast"}, {"sw": "9", "max-rate": "1G", "queues": {"0": {}}}, SEED_QUEUES])
+    new = pulled_state(old, [], [], [queue_view({**SEED_QUEUES, "port": 3}), queue_view(SEED_QUEUES),
+                                     queue_view(s1)])
+    assert new.queues == [normalise_queue_profile(s1), SEED_QUEUES_NORMAL,
+                          normalise_queue_profile({**SEED_QUEUES, "port": 3})]
+    assert diff_queues(new.queues, [queue_view(q) for q in new.queues]).in_sync
+    assert pulled_state(old, [], []).queues == old.queues
