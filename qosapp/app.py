@@ -23,6 +23,7 @@ from qosapp import ofmsgs, rest
 from qosapp.compiler import FlowSpec
 from qosapp.config import SETTINGS
 from qosapp.core import FlowOp, QosCore
+from qosapp.ovsqueues import OvsQueues
 from qosapp.store import Store
 
 LOG = logging.getLogger("qosapp")
@@ -60,10 +61,12 @@ class QosApp(app_manager.RyuApp):
         self.sent: dict[int, dict[int, int]] = {}
         #: per dpid: barrier xid -> cookies of the batch it closes
         self.barriers: dict[int, dict[int, list[int]]] = {}
-        self.core = QosCore(Store(SETTINGS.state_dir), send=self.send_ops)
+        self.queues = OvsQueues(SETTINGS.ovsdb) if SETTINGS.manage_queues else None
+        self.core = QosCore(Store(SETTINGS.state_dir), send=self.send_ops, queues=self.queues)
         rest.register(kwargs["wsgi"], self.core)
-        LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s", SETTINGS.state_dir,
-                 SETTINGS.rest_host, SETTINGS.rest_port, SETTINGS.ofp_host, SETTINGS.ofp_port)
+        LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s, queues via %s", SETTINGS.state_dir,
+                 SETTINGS.rest_host, SETTINGS.rest_port, SETTINGS.ofp_host, SETTINGS.ofp_port,
+                 SETTINGS.ovsdb if self.queues else "(not managed)")
 
     # ------------------------------------------------------------ sending
     def send_ops(self, dpid: int, ops: list[FlowOp]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -69,7 +70,7 @@ def venv_script(name: str) -> str:
 
 def qospusher(args: list[str], rest_port: int, cwd: Path) -> str:
     """Run the real CLI as a user would; fail loudly on a non-zero exit."""
-    cmd = [venv_script("qospusher"), *args, "127.0.0.1", "--port", str(rest_port)]
+    cmd = [venv_script("qospusher"), "--port", str(rest_port), *args, "127.0.0.1"]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60)
     if proc.returncode != 0:
         raise RuntimeError(f"qospusher {' '.join(args[:2])} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
@@ -167,7 +168,7 @@ def dump_flows(ovs: Any, bridge: str, openflow: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from topologies.controller import ControllerProcess
     from topologies.network import start_network, stop_network
-    from topologies.ovsenv import PrivateOvs, find_running
+    from topologies.ovsenv import SYSTEM_RUNDIR, PrivateOvs, find_running
     from topologies.traffic import wait_reachable
 
     outdir = Path(args.outdir).resolve()
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     outcome = Outcome(openflow=openflow)
     with ExitStack() as stack:
         say("phase 1/7: Open vSwitch")
-        ovs = find_running()
+        ovs = find_running(os.environ.get("OVS_RUNDIR") or SYSTEM_RUNDIR)
         if ovs is None:
             ovs = PrivateOvs(tempfile.mkdtemp(prefix="qos-ovs-")).start()
             stack.callback(ovs.stop)
