@@ -1,0 +1,186 @@
+"""Loop-free forwarding for traffic no policy matches: topology -> flow specs (pure).
+
+OVS's NORMAL action floods, and on a ring or a fat-tree flooding without STP
+is a broadcast storm. So forwarding is computed from the discovered graph:
+
+- known unicast: one flow per host MAC per switch, out the port of a
+  shortest path toward it (priority 10);
+- broadcast and unknown unicast: one flow per (switch, in_port), by the
+  port's role (`Topology.port_role`), priority 5:
+  host port  -> the flood ports except the in_port, plus a copy to the
+                controller (that is how hosts are learned from broadcasts);
+  tree link  -> the flood ports except the in_port;
+  other link -> dropped: a copy on a non-tree cable can only be a duplicate;
+  unknown    -> controller only. An unknown port may be a cable LLDP has
+                not reported yet; never flooding what comes in there is what
+                keeps a ring quiet while discovery is still running.
+  The flood ports are the spanning-tree link ports plus every non-link port
+  (hosts, and unknown ports, so a silent host still hears ARP requests);
+- ARP from a host port goes to the controller only (priority 11): the app
+  learns the sender (an ARP reply is unicast and would otherwise never be
+  seen) and sends the frame on; see `packet_in()`;
+- LLDP to the controller (priority 65535), so link discovery survives the
+  cold-start wipe; table-miss to the controller (priority 0).
+
+Cookies: 'F' (0x46) in the top byte, a kind byte, then the in_port or the
+MAC. Each flow on a switch has its own cookie, so one flow can be deleted by
+exact cookie on OpenFlow 1.3 (and strictly on 1.0) when the topology changes.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from qosapp.compiler import Action, FlowDelete, FlowSpec
+from qosapp.topology import HOST, LINK, UNKNOWN, Topology
+
+#: Action port meaning "send to the controller" (ofmsgs maps it to OFPP_CONTROLLER).
+CONTROLLER = "CONTROLLER"
+
+FORWARDING_PREFIX = 0x46 << 56
+PREFIX_MASK = 0xFF << 56
+KIND_MISS, KIND_LLDP, KIND_FLOOD, KIND_DST, KIND_ARP = 0, 1, 2, 3, 4
+
+PRIORITY_LLDP = 65535
+PRIORITY_ARP = 11
+PRIORITY_DST = 10
+PRIORITY_FLOOD = 5
+PRIORITY_MISS = 0
+
+ETH_TYPE_ARP = 0x0806
+ETH_TYPE_LLDP = 0x88CC
+LLDP_MAC_NEAREST_BRIDGE = "01:80:c2:00:00:0e"
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+
+
+def forwarding_cookie(kind: int, value: int = 0) -> int:
+    """'F' | kind << 48 | value (an in_port or a 48-bit MAC)."""
+    return FORWARDING_PREFIX | kind << 48 | value
+
+
+def is_forwarding_cookie(cookie: int) -> bool:
+    return cookie & PREFIX_MASK == FORWARDING_PREFIX
+
+
+def mac_int(mac: str) -> int:
+    return int(mac.replace(":", ""), 16)
+
+
+def _outputs(ports: Iterable[int | str]) -> tuple[Action, ...]:
+    return tuple(("output", port) for port in ports)
+
+
+def flood_ports(topology: Topology, dpid: int, in_port: int) -> list[int]:
+    """Where a broadcast entering (dpid, in_port) goes: flood ports but in_port.
+
+    Empty when in_port is an inter-switch port outside the tree: such a copy
+    can only be a duplicate.
+    """
+    tree = topology.spanning_tree_ports().get(dpid, set())
+    if in_port not in tree and topology.is_link_port(dpid, in_port):
+        return []
+    return sorted(tree - {in_port})
+
+
+def out_ports(topology: Topology, dpid: int, in_port: int, eth_dst: str) -> list[int]:
+    """Where a frame the app got by packet-in goes: toward its host, or flooded."""
+    host = topology.host_by_mac(eth_dst)
+    if host is not None:
+        if host.dpid == dpid:
+            return [host.port] if host.port != in_port else []
+        port = topology.next_hops_to(host.dpid).get(dpid)
+        if port is not None:
+            return [port]
+    return flood_ports(topology, dpid, in_port)
+
+
+def packet_in(topology: Topology, dpid: int, in_port: int, eth_src: str, eth_dst: str,
+              eth_type: int, ip: str | None = None) -> list[int]:
+    """Learn from a packet-in and say which ports to send the frame out of.
+
+    [] means drop it: the flows already forwarded it (a flood copy from a
+    host port), or it is a duplicate (from a link, or a known host seen on
+    an unknown port). Forwarded: ARP from a host port (its flow only traps),
+    and the first frame of a new host on an unknown port. The caller then
+    re-reads the topology version and updates flows.
+    """
+    if eth_type == ETH_TYPE_LLDP:
+        return []
+    role = topology.port_role(dpid, in_port)
+    new_host = topology.host_by_mac(eth_src) is None
+    learned = topology.learn_host(eth_src, ip, dpid, in_port)
+    if role == LINK:
+        return []
+    if role == HOST:
+        return out_ports(topology, dpid, in_port, eth_dst) if eth_type == ETH_TYPE_ARP else []
+    return out_ports(topology, dpid, in_port, eth_dst) if learned and new_host else []
+
+
+def base_flows() -> list[FlowSpec]:
+    """What every switch gets, whatever the topology: LLDP trap and table-miss."""
+    return [
+        FlowSpec(cookie=forwarding_cookie(KIND_LLDP), priority=PRIORITY_LLDP,
+                 match=(("eth_type", ETH_TYPE_LLDP), ("eth_dst", LLDP_MAC_NEAREST_BRIDGE)),
+                 actions=(("output", CONTROLLER),)),
+        FlowSpec(cookie=forwarding_cookie(KIND_MISS), priority=PRIORITY_MISS, match=(),
+                 actions=(("output", CONTROLLER),)),
+    ]
+
+
+def _flood_actions(role: str, port: int, tree: set[int]) -> tuple[Action, ...]:
+    if role == UNKNOWN:
+        return (("output", CONTROLLER),)
+    ports: list[int | str] = sorted(tree - {port}) if port in tree else []
+    if role == HOST:
+        ports.append(CONTROLLER)
+    return _outputs(ports)
+
+
+def flood_flows(topology: Topology, dpid: int) -> list[FlowSpec]:
+    """One flow per port of `dpid` for broadcast/unknown unicast, by port role.
+
+    Host ports also trap ARP to the controller.
+    """
+    tree = topology.spanning_tree_ports().get(dpid, set())
+    specs: list[FlowSpec] = []
+    for port in sorted(topology.ports(dpid)):
+        role = topology.port_role(dpid, port)
+        if role == HOST:
+            specs.append(FlowSpec(cookie=forwarding_cookie(KIND_ARP, port), priority=PRIORITY_ARP,
+                                  match=(("in_port", port), ("eth_type", ETH_TYPE_ARP)),
+                                  actions=(("output", CONTROLLER),)))
+        specs.append(FlowSpec(cookie=forwarding_cookie(KIND_FLOOD, port), priority=PRIORITY_FLOOD,
+                              match=(("in_port", port),), actions=_flood_actions(role, port, tree)))
+    return specs
+
+
+def unicast_flows(topology: Topology, dpid: int) -> list[FlowSpec]:
+    """One flow per known host: eth_dst -> the port toward it (`next_hops_to`, cached)."""
+    specs: list[FlowSpec] = []
+    for host in topology.hosts():
+        port = host.port if host.dpid == dpid else topology.next_hops_to(host.dpid).get(dpid)
+        if port is None:  # not reachable yet: flooding still delivers
+            continue
+        specs.append(FlowSpec(cookie=forwarding_cookie(KIND_DST, mac_int(host.mac)), priority=PRIORITY_DST,
+                              match=(("eth_dst", host.mac),), actions=(("output", port),)))
+    return specs
+
+
+def forwarding_flows(topology: Topology, dpid: int) -> list[FlowSpec]:
+    """Every forwarding flow switch `dpid` needs (same for OpenFlow 1.0 and 1.3)."""
+    return [*base_flows(), *flood_flows(topology, dpid), *unicast_flows(topology, dpid)]
+
+
+def diff_flows(old: Iterable[FlowSpec], new: Iterable[FlowSpec]) -> list[FlowSpec | FlowDelete]:
+    """Operations turning flow set `old` into `new` on one switch.
+
+    Flows are keyed by (priority, match), which is what a switch keys them
+    by: a changed action is a plain re-add (OFPFC_ADD replaces it); a flow
+    that is no longer wanted is deleted by its own cookie (1.3) or strictly
+    (1.0). Deletes come first so a moved MAC never sees two flows.
+    """
+    old_by_key = {(s.priority, s.match): s for s in old}
+    new_by_key = {(s.priority, s.match): s for s in new}
+    deletes: list[FlowSpec | FlowDelete] = [FlowDelete(cookie=spec.cookie, strict=spec)
+                                            for key, spec in old_by_key.items() if key not in new_by_key]
+    adds: list[FlowSpec | FlowDelete] = [spec for key, spec in new_by_key.items() if old_by_key.get(key) != spec]
+    return deletes + adds

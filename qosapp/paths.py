@@ -1,0 +1,348 @@
+"""QoS along a path between two hosts, in one or both directions (pure).
+
+The seed's QoSPath pushed a policy on each switch of a route it was given,
+one way only, without the ingress port. Here a path names two hosts by IP;
+the route comes from the discovered `Topology`, and each hop gets a policy
+with the right ingress port and the path's out port, for each direction.
+
+Flow:   parse_path (validate)  ->  plan_path(path, topology, queue_exists)
+        -> PathState: installed (hops + per-hop policies) | pending (why) |
+           missing-queues (which (dpid, port))
+        -> path_flows(...) -> FlowSpecs per switch, one cookie per path.
+When the topology changes, `needs_reroute(path, state, topology)` says
+whether to plan again; `reinstall_ops(old, new, ...)` says what to send.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from qosapp.compiler import NORMAL, OF13, FlowDelete, FlowSpec, compile_actions, compile_match
+from qosapp.model import (DEFAULT_PRIORITY, IPV4, L4_PROTOCOLS, Match, Policy, ValidationError,
+                          format_dpid, parse_int, parse_ipv4, parse_name)
+from qosapp.topology import Hop, NoPath, Topology, UnknownHost
+
+FORWARD = "forward"
+BOTH = "both"
+DIRECTIONS = (BOTH, FORWARD)
+
+INSTALLED = "installed"
+PENDING = "pending"
+MISSING_QUEUES = "missing-queues"
+
+#: Top byte of a path's cookies ('P'); the rest is the path id. One cookie
+#: for all of a path's flows, so an OpenFlow 1.3 delete by cookie removes
+#: exactly that path and nothing else (the seed deleted by name substring).
+PATH_COOKIE_PREFIX = 0x50 << 56
+PATH_COOKIE_MASK = 0xFF << 56
+
+PATH_KEYS = {"name", "src", "dst", "protocol", "src-port", "dst-port", "queue", "service",
+             "direction", "priority", "id"}
+
+#: (dpid, port, queue id) -> does that queue exist on that port?
+QueueExists = Callable[[int, int, int], bool]
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """What the user asked for: hosts by IP, optional L4 match, one action."""
+
+    name: str
+    src: str
+    dst: str
+    protocol: int | None = None
+    src_port: int | None = None
+    dst_port: int | None = None
+    queue: int | None = None
+    service: str | None = None
+    direction: str = BOTH
+    priority: int = DEFAULT_PRIORITY
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "src": self.src, "dst": self.dst}
+        for key, value in (("protocol", self.protocol), ("src-port", self.src_port),
+                           ("dst-port", self.dst_port), ("queue", self.queue), ("service", self.service)):
+            if value is not None:
+                out[key] = value
+        out["direction"] = self.direction
+        out["priority"] = self.priority
+        if self.id is not None:
+            out["id"] = self.id
+        return out
+
+
+def _parse_host_ip(value: Any, field_name: str) -> str:
+    """A single host address: a path ends at a host, not at a prefix."""
+    if value is None:
+        raise ValidationError(field_name, "required: the host's IPv4 address")
+    ip = parse_ipv4(value, field_name)
+    if "/" in ip:
+        raise ValidationError(field_name, f"must be one host address, not the prefix {ip}")
+    return ip
+
+
+def parse_path(data: Any, services: Mapping[str, Any] | None = None) -> PathSpec:
+    """Validate a path body; errors name the field, as for policies.
+
+    `services` is the set of known service names (None skips that check).
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("body", "a path must be a JSON object")
+    unknown = set(data) - PATH_KEYS
+    if unknown:
+        raise ValidationError(str(sorted(unknown, key=str)[0]),
+                              f"unknown key; allowed: {', '.join(sorted(PATH_KEYS - {'id'}))}")
+    name = parse_name(data.get("name"))
+    src = _parse_host_ip(data.get("src"), "src")
+    dst = _parse_host_ip(data.get("dst"), "dst")
+    if src == dst:
+        raise ValidationError("dst", f"must differ from src ({src})")
+    protocol = parse_int(data["protocol"], "protocol", 0, 255) if data.get("protocol") is not None else None
+    ports = {key: parse_int(data[key], key, 0, 65535) if data.get(key) is not None else None
+             for key in ("src-port", "dst-port")}
+    l4 = [key for key, value in ports.items() if value is not None]
+    if l4 and protocol not in L4_PROTOCOLS:
+        raise ValidationError(l4[0], "L4 ports need protocol 6 (TCP) or 17 (UDP)")
+    direction = data.get("direction", BOTH)
+    if direction not in DIRECTIONS:
+        raise ValidationError("direction", f"must be 'both' or 'forward', got {str(direction)[:40]!r}")
+    priority = parse_int(data.get("priority", DEFAULT_PRIORITY), "priority", 0, 65535)
+    queue, service = _parse_action(data, services)
+    return PathSpec(name=name, src=src, dst=dst, protocol=protocol, src_port=ports["src-port"],
+                    dst_port=ports["dst-port"], queue=queue, service=service, direction=direction,
+                    priority=priority)
+
+
+def _parse_action(data: Mapping[str, Any], services: Mapping[str, Any] | None) -> tuple[int | None, str | None]:
+    """Exactly one of queue / service; the out ports come from the route."""
+    has_queue, has_service = data.get("queue") is not None, data.get("service") is not None
+    if has_queue and has_service:
+        raise ValidationError("service", "a path takes exactly one action: queue or service, not both")
+    if not has_queue and not has_service:
+        raise ValidationError("queue", "a path needs an action: queue or service")
+    if has_queue:
+        return parse_int(data["queue"], "queue", 0, 0xFFFFFFFE), None
+    service = parse_name(data["service"], "service")
+    if services is not None and service not in services:
+        raise ValidationError("service", f"unknown service {service!r}; known: {', '.join(sorted(services))}")
+    return None, service
+
+
+# ---------------------------------------------------------------- hops -> policies
+@dataclass(frozen=True)
+class HopRule:
+    """One direction at one hop: the policy, and the port it must leave by."""
+
+    direction: str  # "fwd" | "rev"
+    hop: Hop
+    policy: Policy
+
+
+def policy_name(path: PathSpec, direction: str, dpid: int) -> str:
+    """Deterministic, so a re-plan yields the same names: path:<name>:fwd:<dpid hex>."""
+    return f"path:{path.name}:{direction}:{dpid:016x}"
+
+
+def _match(path: PathSpec, hop: Hop, reverse: bool) -> Match:
+    """The forward 5-tuple, or its mirror (IPs and L4 ports swapped)."""
+    src, dst = (path.dst, path.src) if reverse else (path.src, path.dst)
+    tp_src, tp_dst = (path.dst_port, path.src_port) if reverse else (path.src_port, path.dst_port)
+    return Match(in_port=hop.in_port, eth_type=IPV4, ip_proto=path.protocol, ipv4_src=src,
+                 ipv4_dst=dst, tp_src=tp_src, tp_dst=tp_dst)
+
+
+def hop_rules(path: PathSpec, forward: list[Hop], reverse: list[Hop]) -> list[HopRule]:
+    """Per hop, per direction: a switch-specific policy (ingress port, out port)."""
+    rules: list[HopRule] = []
+    for tag, hops in (("fwd", forward), ("rev", reverse)):
+        for hop in hops:
+            policy = Policy(name=policy_name(path, tag, hop.dpid), match=_match(path, hop, tag == "rev"),
+                            sw=format_dpid(hop.dpid), queue=path.queue,
+                            enqueue_port=hop.out_port if path.queue is not None else None,
+                            service=path.service, priority=path.priority)
+            rules.append(HopRule(tag, hop, policy))
+    return rules
+
+
+def route(path: PathSpec, topology: Topology) -> tuple[list[Hop], list[Hop]]:
+    """(forward hops, reverse hops); reverse is the forward route walked back.
+
+    The same cables both ways keeps the two directions' QoS on the same
+    ports. Raises UnknownHost or NoPath.
+    """
+    forward = topology.hops(path.src, path.dst)
+    reverse = [hop.reversed() for hop in reversed(forward)] if path.direction == BOTH else []
+    return forward, reverse
+
+
+def compile_path(path: PathSpec, topology: Topology) -> list[Policy]:
+    """The per-hop policies of `path` on the current topology (raises if unroutable)."""
+    forward, reverse = route(path, topology)
+    return [rule.policy for rule in hop_rules(path, forward, reverse)]
+
+
+def missing_queues(queue: int, hops: list[Hop], queue_exists: QueueExists) -> list[tuple[int, int]]:
+    """(dpid, out port) pairs along `hops` that lack `queue`, sorted, no repeats."""
+    return sorted({(h.dpid, h.out_port) for h in hops if not queue_exists(h.dpid, h.out_port, queue)})
+
+
+# ---------------------------------------------------------------- state
+@dataclass(frozen=True)
+class PathState:
+    """Where a path stands on the topology of `version`.
+
+    `rules` is non-empty only when state is INSTALLED (meaning: these are the
+    flows to have on the switches). PENDING keeps `reason`; MISSING_QUEUES
+    keeps the route and `missing` (dpid, port) pairs, and installs nothing.
+    """
+
+    state: str
+    version: int
+    forward: tuple[Hop, ...] = ()
+    reverse: tuple[Hop, ...] = ()
+    reason: str | None = None
+    missing: tuple[tuple[int, int], ...] = ()
+    rules: tuple[HopRule, ...] = field(default=(), repr=False)
+
+    def policies(self) -> list[Policy]:
+        return [rule.policy for rule in self.rules]
+
+    def to_dict(self) -> dict[str, Any]:
+        """GET /qos/paths/{name}: state, hops each way, and why not when not."""
+        out: dict[str, Any] = {"state": self.state, "topology-version": self.version,
+                               "hops": [h.to_dict() for h in self.forward]}
+        if self.reverse:
+            out["reverse-hops"] = [h.to_dict() for h in self.reverse]
+        if self.reason:
+            out["reason"] = self.reason
+        if self.missing:
+            out["missing-queues"] = [{"dpid": format_dpid(d), "port": p} for d, p in self.missing]
+        return out
+
+
+def plan_path(path: PathSpec, topology: Topology, queue_exists: QueueExists | None = None) -> PathState:
+    """Route `path` on `topology` and decide whether it can be installed.
+
+    `queue_exists` is consulted for queue paths on every out port of both
+    directions; None skips the check (e.g. no OVSDB connection).
+    """
+    try:
+        forward, reverse = route(path, topology)
+    except UnknownHost as err:
+        return PathState(PENDING, topology.version, reason=f"unknown host {err.ip}: waiting to see its traffic")
+    except NoPath as err:
+        return PathState(PENDING, topology.version, reason=str(err))
+    if len(forward) == 1 and forward[0].in_port == forward[0].out_port:
+        return PathState(PENDING, topology.version, tuple(forward), tuple(reverse),
+                         reason=f"{path.src} and {path.dst} share port {forward[0].in_port}: nothing to route")
+    if path.queue is not None and queue_exists is not None:
+        missing = missing_queues(path.queue, forward + reverse, queue_exists)
+        if missing:
+            where = ", ".join(f"{format_dpid(d)} port {p}" for d, p in missing)
+            return PathState(MISSING_QUEUES, topology.version, tuple(forward), tuple(reverse),
+                             reason=f"queue {path.queue} does not exist on {where}", missing=tuple(missing))
+    return PathState(INSTALLED, topology.version, tuple(forward), tuple(reverse),
+                     rules=tuple(hop_rules(path, forward, reverse)))
+
+
+def _route_intact(path: PathSpec, state: PathState, topology: Topology) -> bool:
+    """Are both hosts where the route starts/ends, and is every cable still there?"""
+    src, dst = topology.host_by_ip(path.src), topology.host_by_ip(path.dst)
+    hops = state.forward
+    if src is None or dst is None or not hops:
+        return False
+    if (src.dpid, src.port) != (hops[0].dpid, hops[0].in_port) or (dst.dpid, dst.port) != (hops[-1].dpid, hops[-1].out_port):
+        return False
+    for a, b in zip(hops, hops[1:]):
+        if not topology.has_link(a.dpid, a.out_port, b.dpid, b.in_port):
+            return False
+        if state.reverse and not topology.has_link(b.dpid, b.in_port, a.dpid, a.out_port):
+            return False
+    return True
+
+
+def needs_reroute(path: PathSpec, state: PathState, topology: Topology) -> bool:
+    """Should `path` be planned again after the topology moved on from `state`?
+
+    Yes when a host moved or vanished, a cable of the route is gone, a
+    pending path may now resolve, or (only if links/switches were added
+    since) a strictly shorter route exists. An equally short alternative
+    never triggers a re-route: that would flap flows for nothing.
+    A MISSING_QUEUES path also needs `plan_path` again when queues change;
+    that is not a topology event, so it is the caller's to notice.
+    """
+    if topology.version == state.version:
+        return False
+    if state.state == PENDING:
+        return True
+    if not _route_intact(path, state, topology):
+        return True
+    if topology.grown_since(state.version):
+        try:
+            return len(topology.hops(path.src, path.dst)) < len(state.forward)
+        except (UnknownHost, NoPath):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- flows
+def path_cookie(path_id: int) -> int:
+    """The cookie of every flow of path `path_id`, on every switch."""
+    if not 0 < path_id < 2**56:
+        raise ValueError(f"path id {path_id} out of cookie range")
+    return PATH_COOKIE_PREFIX | path_id
+
+
+def path_id_of(cookie: int) -> int | None:
+    """Inverse of `path_cookie`; None for cookies that are not a path's."""
+    if cookie & PATH_COOKIE_MASK != PATH_COOKIE_PREFIX or cookie == PATH_COOKIE_PREFIX:
+        return None
+    return cookie & ~PATH_COOKIE_MASK
+
+
+def rule_flow(rule: HopRule, cookie: int, version: int, services: Mapping[str, int]) -> FlowSpec:
+    """One hop's flow. A marking hop outputs to the path's port, never NORMAL:
+    NORMAL floods on a loopy fabric and might not follow the path anyway.
+    """
+    policy = rule.policy
+    dscp = services.get(policy.service) if policy.service is not None else None
+    actions = tuple(("output", rule.hop.out_port) if action == ("output", NORMAL) else action
+                    for action in compile_actions(policy, version, dscp))
+    return FlowSpec(cookie=cookie, priority=policy.priority, match=compile_match(policy.match), actions=actions)
+
+
+def path_flows(state: PathState, path_id: int, version_of: Callable[[int], int],
+               services: Mapping[str, int]) -> dict[int, list[FlowSpec]]:
+    """{dpid: flows} for an INSTALLED state; `version_of(dpid)` is that switch's OpenFlow version."""
+    cookie = path_cookie(path_id)
+    flows: dict[int, list[FlowSpec]] = {}
+    for rule in state.rules:
+        flows.setdefault(rule.hop.dpid, []).append(
+            rule_flow(rule, cookie, version_of(rule.hop.dpid), services))
+    return flows
+
+
+def reinstall_ops(old: Mapping[int, list[FlowSpec]], new: Mapping[int, list[FlowSpec]],
+                  version_of: Callable[[int], int]) -> dict[int, list[FlowSpec | FlowDelete]]:
+    """Per switch, what to send to go from a path's old flows to its new ones.
+
+    Switches whose flows did not change get nothing. On OpenFlow 1.3 the
+    path's cookie deletes its flows on that switch, then the new ones are
+    added; on 1.0 each old flow is deleted strictly. Delete (not modify)
+    because a hop's match (the in_port) may change with the route.
+    """
+    ops: dict[int, list[FlowSpec | FlowDelete]] = {}
+    for dpid in sorted(set(old) | set(new)):
+        before, after = old.get(dpid, []), new.get(dpid, [])
+        if before == after:
+            continue
+        deletes: list[FlowSpec | FlowDelete]
+        if not before:
+            deletes = []
+        elif version_of(dpid) == OF13:
+            deletes = [FlowDelete(cookie=before[0].cookie)]
+        else:
+            deletes = [FlowDelete(cookie=spec.cookie, strict=spec) for spec in before]
+        ops[dpid] = [*deletes, *after]
+    return ops

@@ -1,0 +1,496 @@
+"""The network as the controller has discovered it: switches, links, hosts (pure).
+
+The Ryu shell feeds this from events (LLDP link add/delete, port status,
+packet-in) and asks it for paths; nothing here imports Ryu, so ring, fat-tree
+and 10,000-switch fabrics are tested and benchmarked without a switch.
+
+Why a directed graph: LLDP reports each direction of a cable on its own, and a
+path may only use a direction that has been seen. Paths come from networkx
+(`shortest_path`, a bidirectional BFS on this unweighted graph), never from a
+hand-written search. The graph is updated in place on every event, so a path
+query costs one BFS and nothing else.
+
+`version` changes whenever something a path or a forwarding flow depends on
+changes (a switch, port, link or host attachment), so callers know when to
+re-check their paths; `grown_since(v)` says whether a link or switch was
+*added* since version v — only then can a shorter path have appeared.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import networkx as nx
+
+from qosapp.model import format_dpid
+
+#: Ports above this are reserved (IN_PORT, FLOOD, CONTROLLER, LOCAL...).
+MAX_PORT_NO = 0xFFFFFF00
+#: The bridge's own port as OpenFlow 1.0 numbers it (1.3: 0xfffffffe).
+OF10_LOCAL = 0xFFFE
+
+#: Port roles. UNKNOWN = neither a discovered link nor a learned host yet: it
+#: may be an uncharted cable, so frames arriving there are never flooded on.
+LINK, HOST, UNKNOWN = "link", "host", "unknown"
+
+Endpoint = tuple[int, int]  # (dpid, port)
+
+
+class NoPath(LookupError):
+    """Two switches are not connected in the discovered graph (yet)."""
+
+
+class UnknownHost(LookupError):
+    """No host with that IP has been seen; `ip` says which one."""
+
+    def __init__(self, ip: str) -> None:
+        super().__init__(f"unknown host {ip}")
+        self.ip = ip
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One switch of a path: where the packet comes in and where it leaves."""
+
+    dpid: int
+    in_port: int
+    out_port: int
+
+    def reversed(self) -> Hop:
+        """The same switch seen by the traffic going the other way."""
+        return Hop(self.dpid, self.out_port, self.in_port)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dpid": format_dpid(self.dpid), "in-port": self.in_port, "out-port": self.out_port}
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where a MAC address was seen entering the network (an edge port)."""
+
+    mac: str
+    ip: str | None
+    dpid: int
+    port: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mac": self.mac, "ip": self.ip, "dpid": format_dpid(self.dpid), "port": self.port}
+
+
+def is_reserved_port(port: int) -> bool:
+    """LOCAL and the OpenFlow pseudo ports: never a link, never a host port."""
+    return port == OF10_LOCAL or port > MAX_PORT_NO
+
+
+def _cable(src: Endpoint, dst: Endpoint) -> tuple[Endpoint, Endpoint]:
+    """A cable regardless of direction: lower dpid's end first."""
+    return (src, dst) if src[0] < dst[0] else (dst, src)
+
+
+def is_unicast_mac(mac: str) -> bool:
+    """Hosts have unicast, non-zero MACs; multicast sources are bogus or protocol frames."""
+    return int(mac[:2], 16) & 1 == 0 and mac != "00:00:00:00:00:00"
+
+
+class Topology:
+    """Switches (dpid -> ports), directed links, hosts; one graph kept in step.
+
+    Every mutator returns whether it changed anything, so the caller can
+    skip recomputation when an event only repeated what was known.
+    """
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._grown_at = 0
+        self._shape = 0  # changes with switches/ports/links only: the tree cache key
+        self._ports: dict[int, set[int]] = {}
+        self._links: dict[Endpoint, Endpoint] = {}  # src endpoint -> dst endpoint
+        self._ends: dict[Endpoint, Endpoint] = {}  # dst endpoint -> src endpoint
+        #: u -> v edges; attribute "ports" = {u's port: v's port} (parallel cables)
+        self._graph = nx.DiGraph()
+        #: undirected view for the spanning tree, kept in step (rebuilding it
+        #: from 700k links took seconds): edge attr "cables" = {cable: directions seen}
+        self._cables = nx.Graph()
+        self._link_ports: dict[int, set[int]] = {}  # dpid -> ports with a link either way
+        self._hosts: dict[str, Host] = {}
+        self._by_ip: dict[str, str] = {}
+        self._by_port: dict[Endpoint, set[str]] = {}
+        self._tree: tuple[int, dict[int, set[int]], list[tuple[Endpoint, Endpoint]]] | None = None
+        self._toward: dict[int, dict[int, int]] = {}  # next_hops_to() results for shape _toward_shape
+        self._toward_shape = -1
+
+    # ------------------------------------------------------------ bookkeeping
+    def _changed(self, grown: bool = False, shape: bool = True) -> None:
+        self.version += 1
+        if grown:
+            self._grown_at = self.version
+        if shape:
+            self._shape += 1
+
+    def grown_since(self, version: int) -> bool:
+        """Was a switch or link added after `version`? (a shorter path may exist)."""
+        return self._grown_at > version
+
+    # ------------------------------------------------------------ switches and ports
+    def add_switch(self, dpid: int, ports: Iterable[int] = ()) -> bool:
+        """A switch connected (or re-announced its ports); ports are added, never dropped."""
+        new_ports = {p for p in ports if not is_reserved_port(p)}
+        known = self._ports.get(dpid)
+        if known is not None and new_ports <= known:
+            return False
+        if known is None:
+            self._new_switch(dpid)
+        self._ports[dpid] |= new_ports
+        self._changed(grown=known is None)
+        return True
+
+    def _new_switch(self, dpid: int) -> None:
+        self._ports[dpid] = set()
+        self._link_ports[dpid] = set()
+        self._graph.add_node(dpid)
+        self._cables.add_node(dpid)
+
+    def remove_switch(self, dpid: int) -> bool:
+        """A switch left: its links (both directions) and hosts go with it."""
+        if dpid not in self._ports:
+            return False
+        for port in sorted(self._ports[dpid]):  # every link end is a known port
+            self._drop_port_state(dpid, port)
+        for mac in [m for m, h in self._hosts.items() if h.dpid == dpid]:
+            self._forget(mac)
+        del self._ports[dpid]
+        self._link_ports.pop(dpid, None)
+        self._graph.remove_node(dpid)
+        self._cables.remove_node(dpid)
+        self._changed()
+        return True
+
+    def add_port(self, dpid: int, port: int) -> bool:
+        """A port appeared (or came up) on a known switch."""
+        if dpid not in self._ports or is_reserved_port(port) or port in self._ports[dpid]:
+            return False
+        self._ports[dpid].add(port)
+        self._changed()
+        return True
+
+    def port_down(self, dpid: int, port: int) -> bool:
+        """The port lost its link: links on it (both directions) and hosts behind it go.
+
+        The port itself stays known (it may come back up).
+        """
+        changed = self._drop_port_state(dpid, port)
+        if changed:
+            self._changed()
+        return changed
+
+    def remove_port(self, dpid: int, port: int) -> bool:
+        """The port was deleted from the switch."""
+        changed = self._drop_port_state(dpid, port)
+        ports = self._ports.get(dpid)
+        if ports is not None and port in ports:
+            ports.discard(port)
+            changed = True
+        if changed:
+            self._changed()
+        return changed
+
+    def _drop_port_state(self, dpid: int, port: int) -> bool:
+        end = (dpid, port)
+        changed = False
+        if end in self._links:
+            self._unlink(end)
+            changed = True
+        if end in self._ends:
+            self._unlink(self._ends[end])
+            changed = True
+        for mac in list(self._by_port.get(end, ())):
+            self._forget(mac)
+            changed = True
+        return changed
+
+    # ------------------------------------------------------------ links
+    def add_link(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> bool:
+        """LLDP saw a frame leave (src_dpid, src_port) and arrive at (dst_dpid, dst_port).
+
+        Hosts wrongly learned on either end (traffic that crossed the cable
+        before LLDP found it) are forgotten: a host only lives on an edge port.
+        """
+        src, dst = (src_dpid, src_port), (dst_dpid, dst_port)
+        if src_dpid == dst_dpid or is_reserved_port(src_port) or is_reserved_port(dst_port):
+            return False
+        if self._links.get(src) == dst:
+            return False
+        if src in self._links:
+            self._unlink(src)
+        if dst in self._ends:
+            self._unlink(self._ends[dst])
+        for dpid, port in (src, dst):
+            if dpid not in self._ports:
+                self._new_switch(dpid)
+            self._ports[dpid].add(port)
+            self._link_ports[dpid].add(port)
+            for mac in list(self._by_port.get((dpid, port), ())):
+                self._forget(mac)
+        self._links[src] = dst
+        self._ends[dst] = src
+        if self._graph.has_edge(src_dpid, dst_dpid):
+            self._graph[src_dpid][dst_dpid]["ports"][src_port] = dst_port
+        else:
+            self._graph.add_edge(src_dpid, dst_dpid, ports={src_port: dst_port})
+        key = _cable(src, dst)
+        if self._cables.has_edge(src_dpid, dst_dpid):
+            seen = self._cables[src_dpid][dst_dpid]["cables"]
+            seen[key] = seen.get(key, 0) + 1
+        else:
+            self._cables.add_edge(src_dpid, dst_dpid, cables={key: 1})
+        self._changed(grown=True)
+        return True
+
+    def remove_link(self, src_dpid: int, src_port: int, dst_dpid: int | None = None,
+                    dst_port: int | None = None) -> bool:
+        """One direction of a cable is gone (LLDP timeout, EventLinkDelete).
+
+        If dst is given it must match what is known, so a stale delete for a
+        re-cabled port does not remove the new link.
+        """
+        src = (src_dpid, src_port)
+        known = self._links.get(src)
+        if known is None or (dst_dpid is not None and known != (dst_dpid, dst_port)):
+            return False
+        self._unlink(src)
+        self._changed()
+        return True
+
+    def _unlink(self, src: Endpoint) -> None:
+        dst = self._links.pop(src)
+        self._ends.pop(dst, None)
+        ports = self._graph[src[0]][dst[0]]["ports"]
+        ports.pop(src[1], None)
+        if not ports:
+            self._graph.remove_edge(src[0], dst[0])
+        seen = self._cables[src[0]][dst[0]]["cables"]
+        key = _cable(src, dst)
+        seen[key] -= 1
+        if not seen[key]:
+            del seen[key]
+            if not seen:
+                self._cables.remove_edge(src[0], dst[0])
+        for end in (src, dst):
+            if end not in self._links and end not in self._ends:
+                self._link_ports[end[0]].discard(end[1])
+
+    def has_link(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> bool:
+        return self._links.get((src_dpid, src_port)) == (dst_dpid, dst_port)
+
+    def peer(self, dpid: int, port: int) -> Endpoint | None:
+        """Where a frame sent out of (dpid, port) arrives, if that link is known."""
+        return self._links.get((dpid, port))
+
+    def is_link_port(self, dpid: int, port: int) -> bool:
+        """Does a discovered link (either direction) use this port?"""
+        end = (dpid, port)
+        return end in self._links or end in self._ends
+
+    def port_role(self, dpid: int, port: int) -> str:
+        """LINK (a discovered cable), HOST (a host was learned there) or UNKNOWN."""
+        if self.is_link_port(dpid, port):
+            return LINK
+        return HOST if (dpid, port) in self._by_port else UNKNOWN
+
+    def links(self) -> list[tuple[Endpoint, Endpoint]]:
+        """Every directed link as ((src_dpid, src_port), (dst_dpid, dst_port)), sorted."""
+        return sorted(self._links.items())
+
+    # ------------------------------------------------------------ hosts
+    def learn_host(self, mac: str, ip: str | None, dpid: int, port: int) -> bool:
+        """A frame from `mac` (sender `ip` if known) entered at (dpid, port).
+
+        Ignored on inter-switch ports, reserved ports and for non-unicast
+        MACs. A known host is not moved to an UNKNOWN port: that is exactly
+        what a copy crossing a not-yet-discovered cable looks like. It moves
+        to a port where hosts already live, or anywhere once its old port went
+        down (which forgets it). An IP seen from a new MAC moves to it (a
+        replaced host or VM); an unknown IP (None) keeps the MAC's known one.
+        Returns whether anything changed.
+        """
+        mac = mac.lower()
+        if is_reserved_port(port) or self.is_link_port(dpid, port) or not is_unicast_mac(mac):
+            return False
+        old = self._hosts.get(mac)
+        if old is not None and (old.dpid, old.port) != (dpid, port) and (dpid, port) not in self._by_port:
+            return False
+        if ip is None and old is not None:
+            ip = old.ip
+        host = Host(mac, ip, dpid, port)
+        if old == host:
+            return False
+        if old is not None:
+            self._forget(mac)
+        if ip is not None and ip in self._by_ip:
+            self._forget_ip(ip)
+        self._hosts[mac] = host
+        self._by_port.setdefault((dpid, port), set()).add(mac)
+        if ip is not None:
+            self._by_ip[ip] = mac
+        if dpid in self._ports and port not in self._ports[dpid]:
+            self._ports[dpid].add(port)
+            self._shape += 1
+        self._changed(shape=False)
+        return True
+
+    def forget_host(self, mac: str) -> bool:
+        if mac.lower() not in self._hosts:
+            return False
+        self._forget(mac.lower())
+        self._changed(shape=False)
+        return True
+
+    def _forget(self, mac: str) -> None:
+        host = self._hosts.pop(mac)
+        macs = self._by_port.get((host.dpid, host.port))
+        if macs is not None:
+            macs.discard(mac)
+            if not macs:
+                del self._by_port[(host.dpid, host.port)]
+        if host.ip is not None and self._by_ip.get(host.ip) == mac:
+            del self._by_ip[host.ip]
+
+    def _forget_ip(self, ip: str) -> None:
+        """Another MAC now owns `ip`: the old host keeps its place, loses the IP."""
+        mac = self._by_ip.pop(ip)
+        old = self._hosts[mac]
+        self._hosts[mac] = Host(old.mac, None, old.dpid, old.port)
+
+    def host_by_ip(self, ip: str) -> Host | None:
+        mac = self._by_ip.get(ip)
+        return self._hosts[mac] if mac is not None else None
+
+    def host_by_mac(self, mac: str) -> Host | None:
+        return self._hosts.get(mac.lower())
+
+    def hosts(self) -> list[Host]:
+        """All hosts, sorted by attachment point then MAC."""
+        return sorted(self._hosts.values(), key=lambda h: (h.dpid, h.port, h.mac))
+
+    # ------------------------------------------------------------ queries
+    @property
+    def switches(self) -> dict[int, frozenset[int]]:
+        return {dpid: frozenset(ports) for dpid, ports in self._ports.items()}
+
+    def ports(self, dpid: int) -> frozenset[int]:
+        return frozenset(self._ports.get(dpid, ()))
+
+    def link_port(self, src_dpid: int, dst_dpid: int) -> tuple[int, int]:
+        """The cable used from src to dst: (src port, dst port), lowest src port if parallel."""
+        ports = self._graph[src_dpid][dst_dpid]["ports"]
+        out = min(ports)
+        return out, ports[out]
+
+    def shortest_path(self, src_dpid: int, dst_dpid: int) -> list[int]:
+        """Switches from src to dst inclusive, fewest hops (networkx bidirectional BFS)."""
+        try:
+            return nx.shortest_path(self._graph, src_dpid, dst_dpid)
+        except (nx.NetworkXNoPath, nx.NodeNotFound):
+            raise NoPath(f"no path from {format_dpid(src_dpid)} to {format_dpid(dst_dpid)}") from None
+
+    def hops_between(self, src: Endpoint, dst: Endpoint) -> list[Hop]:
+        """Hops from a packet entering at `src` (dpid, port) to leaving at `dst`."""
+        dpids = self.shortest_path(src[0], dst[0])
+        hops: list[Hop] = []
+        in_port = src[1]
+        for here, there in zip(dpids, dpids[1:]):
+            out_port, next_in = self.link_port(here, there)
+            hops.append(Hop(here, in_port, out_port))
+            in_port = next_in
+        hops.append(Hop(dst[0], in_port, dst[1]))
+        return hops
+
+    def hops(self, src_ip: str, dst_ip: str) -> list[Hop]:
+        """The hops from host `src_ip` to host `dst_ip`.
+
+        Raises UnknownHost (naming the IP) or NoPath.
+        """
+        src, dst = self.host_by_ip(src_ip), self.host_by_ip(dst_ip)
+        if src is None:
+            raise UnknownHost(src_ip)
+        if dst is None:
+            raise UnknownHost(dst_ip)
+        return self.hops_between((src.dpid, src.port), (dst.dpid, dst.port))
+
+    def next_hops_to(self, dst_dpid: int) -> dict[int, int]:
+        """{dpid: out port} toward `dst_dpid` for every switch that can reach it.
+
+        One reverse BFS from the destination (networkx bfs_edges over
+        predecessors, neighbours sorted so the result does not depend on LLDP
+        arrival order); every choice lies on a shortest path, so the next hops
+        toward one destination form a tree and never a loop. Cached until a
+        switch, port or link changes; memory is one entry per (destination,
+        switch) asked for, which is what per-MAC forwarding needs anyway.
+        """
+        if self._toward_shape != self._shape:
+            self._toward, self._toward_shape = {}, self._shape
+        cached = self._toward.get(dst_dpid)
+        if cached is not None:
+            return cached
+        toward: dict[int, int] = {}
+        if dst_dpid in self._graph:
+            for closer, farther in nx.bfs_edges(self._graph, dst_dpid, reverse=True, sort_neighbors=sorted):
+                toward[farther] = self.link_port(farther, closer)[0]
+        self._toward[dst_dpid] = toward
+        return toward
+
+    # ------------------------------------------------------------ spanning tree
+    def spanning_tree_ports(self) -> dict[int, set[int]]:
+        """{dpid: ports to flood on}: spanning-tree link ports plus edge ports.
+
+        Edge ports are known ports with no discovered link. Ports of links
+        that are not in the tree are left out, which is what keeps flooding
+        loop-free on rings and fat-trees.
+        """
+        return {dpid: set(ports) for dpid, ports in self._spanning_tree()[1].items()}
+
+    def tree_links(self) -> list[tuple[Endpoint, Endpoint]]:
+        """The undirected cables of the spanning forest, ((a, port), (b, port)) with a < b."""
+        return list(self._spanning_tree()[2])
+
+    def _spanning_tree(self) -> tuple[int, dict[int, set[int]], list[tuple[Endpoint, Endpoint]]]:
+        """BFS forest from the lowest dpid of each component; cached per shape.
+
+        Parallel cables between two switches: the lowest (port, port) one is
+        the tree's; the others are left out like any non-tree cable.
+        """
+        if self._tree is not None and self._tree[0] == self._shape:
+            return self._tree
+        cables = self._cables
+        tree: list[tuple[Endpoint, Endpoint]] = []
+        seen: set[int] = set()
+        for root in sorted(cables):
+            if root in seen:
+                continue
+            seen.add(root)
+            for parent, child in nx.bfs_edges(cables, root, sort_neighbors=sorted):
+                seen.add(child)
+                tree.append(min(cables[parent][child]["cables"]))
+        flood = {dpid: ports - self._link_ports[dpid] for dpid, ports in self._ports.items()}
+        for (a, pa), (b, pb) in tree:
+            flood[a].add(pa)
+            flood[b].add(pb)
+        self._tree = (self._shape, flood, sorted(tree))
+        return self._tree
+
+    # ------------------------------------------------------------ views
+    def to_dict(self) -> dict[str, Any]:
+        """GET /qos/topology: switches, links (each direction), hosts."""
+        return {
+            "version": self.version,
+            "switches": [{"dpid": format_dpid(d), "ports": sorted(p)} for d, p in sorted(self._ports.items())],
+            "links": [{"src": {"dpid": format_dpid(s[0]), "port": s[1]},
+                       "dst": {"dpid": format_dpid(d[0]), "port": d[1]}} for s, d in self.links()],
+            "hosts": [h.to_dict() for h in self.hosts()],
+        }
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self._ports))
+
+    def __len__(self) -> int:
+        return len(self._ports)
