@@ -27,9 +27,13 @@ class OvsQueues:
     def apply(self, dpid: int, port_name: str, profile: QueueProfile) -> str | None:
         """Rows first (OVS builds the HTB classes), then the DSCP filters."""
         dscps = self.ovsdb.apply_profile(port_name, profile)
+        datapath_type = self.ovsdb.port_datapath_type(port_name)
         if not dscps:
-            return "kernel datapath: set_queue selects the HTB class, no DSCP filters needed"
-        return tcbridge.install_queue_filters(port_name, dscps)
+            return f"{datapath_type or 'system'} datapath: set_queue selects the HTB class, no DSCP filters needed"
+        result = tcbridge.install_queue_filters(port_name, dscps, datapath_type=datapath_type)
+        if result.skipped:
+            return f"DSCP filters not installed: {result.skipped}"
+        return None
 
     def clear(self, dpid: int, port_name: str) -> None:
         """Detach and delete our rows; OVS removes the qdisc and with it the filters."""
