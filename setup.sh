@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(openvswitch-switch iperf3 ethtool mininet tcpdump iproute2 iputils-ping)
+APT_PACKAGES=(openvswitch-switch iperf3 ethtool mininet tcpdump iproute2 iputils-ping chromium)
 PYTHON=${PYTHON:-python3}
 
 missing=()
