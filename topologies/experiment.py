@@ -152,6 +152,7 @@ def write_chart(outcome: Outcome, path: Path) -> None:
         ax.bar_label(bars, labels=[f"{v:.1f}" for v in values], fontsize=8)
     ax.axhline(LIMIT_MBPS, color="red", linestyle="--", linewidth=1, label="queue 2: 2 Mbit/s")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=0.5)
     ax.set_xticks(range(len(phases)), phases)
     ax.set_ylabel("iperf3 throughput, Mbit/s (log)")
     ax.set_title(f"qos-sdn seed experiment, linear,4, OpenFlow {outcome.openflow}")

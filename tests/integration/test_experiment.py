@@ -1,0 +1,36 @@
+"""README's first command, for real: `qos-experiment` on OpenFlow 1.0 and 1.3.
+
+Runs the installed console script as a user would (a subprocess), on the
+session's private OVS (exported in OVS_RUNDIR), and checks its exit code,
+its results.json, the flows it saw on s1 and its chart.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from topologies.ovsenv import PrivateOvs
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("openflow,action", [("10", "actions=enqueue:2:2"), ("13", "actions=set_queue:2,output:2")])
+def test_seed_experiment(private_ovs: PrivateOvs, tmp_path: Path, openflow: str, action: str) -> None:
+    script = Path(sys.executable).with_name("qos-experiment")
+    proc = subprocess.run([str(script), "--openflow", openflow, "--seconds", "4", "--outdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=240, env=private_ovs.env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    rates = {(m["phase"], m["direction"]): m["mbps"] for m in results["measurements"]}
+    assert 1.7 <= rates[("after policies", "h1->h2")] <= 2.2
+    assert rates[("after policies", "h2->h1")] >= 100
+    assert rates[("before policies", "h1->h2")] >= 100  # the queue profile alone limits nothing
+    assert results["ok"] is True and results["openflow"] == {"10": "1.0", "13": "1.3"}[openflow]
+    flows = (tmp_path / "flows-s1.txt").read_text()
+    assert "cookie=0x5100000000000001" in flows and action in flows
+    assert (tmp_path / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "PASS  h1->h2 limited" in proc.stdout
