@@ -237,7 +237,8 @@ def routes_of(controller: type) -> list[tuple[str, list[str]]]:
 def register(wsgi: WSGIApplication, core: QosCore, controllers: list[type] | None = None) -> None:
     """Mount the QoS controllers (and the 405 fallback) on Ryu's WSGI app."""
     from qosapp.floodlight import FloodlightController
-    controllers = controllers or [QosController, FloodlightController]
+    from qosapp.ui import UiController
+    controllers = controllers or [QosController, FloodlightController, UiController]
     allowed: dict[str, list[str]] = {}
     for controller in controllers:
         wsgi.register(controller, {CORE_KEY: core})
