@@ -12,7 +12,7 @@ and the queues the seed set up by hand with ovs-vsctl are one command:
 
 Every command talks to the controller's /qos REST API (`pusher.client`),
 records what the controller accepted in qos.state.json (`pusher.state`),
-and `sync` reconciles the two (`pusher.sync`). Exit codes are the contract
+and `sync` reconciles the two (`pusher.sync`), paths (`qospath`) included. Exit codes are the contract
 for scripts: 0 ok, 1 rejected by the controller (or the step after it
 failed), 2 usage or bad local input (nothing was sent), 3 unreachable.
 """
@@ -27,7 +27,7 @@ from typing import Any, Callable, TextIO
 
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ControllerError, QosClient, Unreachable
 from pusher.state import DEFAULT_STATE_FILE, State, StateError, load_state, save_state
-from pusher.sync import (Diff, LocalEntryError, Step, diff_policies, diff_queues, diff_services,
+from pusher.sync import (Diff, LocalEntryError, Step, diff_paths, diff_policies, diff_queues, diff_services,
                          normalise_queue_profile, plan_push, pulled_state, queue_key, queue_label,
                          strip_server_keys)
 
@@ -37,7 +37,7 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
 PLURAL = {"policy": "policies", "service": "services", "policies": "policies", "services": "services"}
-SINGULAR = {"policies": "policy", "services": "service", "queues": "queue profile"}
+SINGULAR = {"policies": "policy", "services": "service", "queues": "queue profile", "paths": "path"}
 TYPOGRAPHIC_QUOTES = "\u201c\u201d\u201e\u2033\u2018\u2019\u2032"
 
 
@@ -154,9 +154,9 @@ def connect(client: QosClient, out: Output) -> dict[str, Any]:
     return status
 
 
-def warn_if_disabled(status: dict[str, Any], out: Output) -> None:
+def warn_if_disabled(status: dict[str, Any], out: Output, what: str = "policies") -> None:
     if not status.get("enabled"):
-        out.say("Note: QoS is disabled on the controller; policies are stored but installed only "
+        out.say(f"Note: QoS is disabled on the controller; {what} are stored but installed only "
                 "after `qospusher enable`.")
 
 
@@ -359,10 +359,11 @@ def describe_queue_profile(view: dict[str, Any]) -> list[str]:
 
 # ---------------------------------------------------------------- sync
 def fetch_diffs(client: QosClient, state: State, source: str) -> list[Diff]:
-    """Queue profiles, services and policies (push order), file against controller, normalised."""
+    """Queue profiles, services, policies and paths (push order), file against controller, normalised."""
     return [diff_queues(state.queues, client.list_all("queues"), source),
             diff_services(state.services, client.list_all("services"), source),
-            diff_policies(state.policies, client.list_all("policies"), source)]
+            diff_policies(state.policies, client.list_all("policies"), source),
+            diff_paths(state.paths, client.list_all("paths"), source)]
 
 
 def cmd_sync(client: QosClient, args: argparse.Namespace, out: Output) -> int:
@@ -372,7 +373,7 @@ def cmd_sync(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     connect(client, out)
     if args.action == "pull":  # no diff: a file with invalid entries is exactly what pull repairs
         return sync_pull(state, client.list_all("services"), client.list_all("policies"),
-                         client.list_all("queues"), args.state, out)
+                         client.list_all("queues"), client.list_all("paths"), args.state, out)
     diffs = fetch_diffs(client, state, args.state)
     if args.action == "check":
         return sync_check(diffs, args.state, out)
@@ -402,12 +403,13 @@ def print_diff(diff: Diff, path: str, out: Output) -> None:
         out.say(f"  - {diff.label(obj)}  (only on the controller)")
 
 
-def sync_pull(state: State, services: list[Any], policies: list[Any], queues: list[Any], path: str,
-              out: Output) -> int:
-    new_state = pulled_state(state, services, policies, queues)
+def sync_pull(state: State, services: list[Any], policies: list[Any], queues: list[Any], paths: list[Any],
+              path: str, out: Output) -> int:
+    new_state = pulled_state(state, services, policies, queues, paths)
     write_state(path, new_state, out, f"{count(len(new_state.services), 'service')}, "
-                                      f"{count(len(new_state.policies), 'policy', 'policies')} and "
-                                      f"{count(len(new_state.queues), 'queue profile')}")
+                                      f"{count(len(new_state.policies), 'policy', 'policies')}, "
+                                      f"{count(len(new_state.queues), 'queue profile')} and "
+                                      f"{count(len(new_state.paths), 'path')}")
     out.result(new_state.to_json())
     return EXIT_OK
 
@@ -415,7 +417,8 @@ def sync_pull(state: State, services: list[Any], policies: list[Any], queues: li
 def sync_push(client: QosClient, diffs: list[Diff], prune: bool, path: str, out: Output) -> int:
     """Run the plan step by step; stop at the first refusal (re-running is safe)."""
     by_kind = {diff.kind: diff for diff in diffs}
-    steps = plan_push(by_kind["services"], by_kind["policies"], prune, queues=by_kind["queues"])
+    steps = plan_push(by_kind["services"], by_kind["policies"], prune, queues=by_kind["queues"],
+                      paths=by_kind["paths"])
     done: list[dict[str, Any]] = []
     for step in steps:
         out.say(f"Trying to {step.text}")
@@ -537,16 +540,23 @@ def _queue_commands(sub: Any) -> None:
 def run(argv: list[str] | None = None, out: Output | None = None) -> int:
     """Parse, run, and map every failure to its exit code and message."""
     args = build_parser().parse_args(argv)  # argparse itself exits 2 on usage errors
-    out = out or Output()
+    return execute(args, out or Output(), "qospusher")
+
+
+def execute(args: argparse.Namespace, out: Output, prog: str) -> int:
+    """Run `args.func` and map every failure to its exit code and message.
+
+    Shared with `qospath`, so both commands keep one exit-code contract.
+    """
     out.json_mode = args.json
     client = QosClient(args.host, args.port, args.timeout)
     try:
         return args.func(client, args, out)
     except (UsageError, StateError, LocalEntryError) as err:
-        out.fail(f"qospusher: error: {err}", {"error": str(err)})
+        out.fail(f"{prog}: error: {err}", {"error": str(err)})
         return EXIT_USAGE
     except Unreachable as err:
-        out.fail(f"qospusher: {err}", {"error": str(err), "unreachable": True})
+        out.fail(f"{prog}: {err}", {"error": str(err), "unreachable": True})
         return EXIT_UNREACHABLE
     except ControllerError as err:
         out.fail(f"[CONTROLLER] rejected it (HTTP {err.status}): {err.reason}"
@@ -557,20 +567,24 @@ def run(argv: list[str] | None = None, out: Output | None = None) -> int:
         out.fail(str(err), err.to_dict())
         return EXIT_REJECTED
     except StateWriteError as err:
-        out.fail(f"qospusher: error: {err}", {"error": str(err)})
+        out.fail(f"{prog}: error: {err}", {"error": str(err)})
         return EXIT_REJECTED
     finally:
         client.close()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point (`qospusher`).
+    """Console-script entry point (`qospusher`)."""
+    return quiet_pipe(run, argv)
 
-    A closed pipe (`qospusher list policies | head -1`) is not an error
-    worth a traceback; stdout goes to /dev/null so the final flush is quiet.
+
+def quiet_pipe(runner: Callable[[list[str] | None], int], argv: list[str] | None) -> int:
+    """Run; a closed pipe (`qospusher list policies | head -1`) is not an error worth a traceback.
+
+    stdout goes to /dev/null so the final flush is quiet.
     """
     try:
-        return run(argv)
+        return runner(argv)
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

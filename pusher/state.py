@@ -4,7 +4,7 @@ The seed's qospusher stored each policy as a JSON *string* inside the JSON
 file; here entries are objects, so the file can be read, diffed and edited
 by hand. Old string entries are still read (and rewritten as objects).
 
-Policies and services are identified by "name"; queue profiles have no
+Services, policies and paths are identified by "name"; queue profiles have no
 name (the controller keys them by switch + port), so `upsert` and `remove`
 take the key function to use and leave what a key *is* to `pusher.sync`.
 
@@ -22,9 +22,9 @@ from typing import Any, Callable
 
 DEFAULT_STATE_FILE = "qos.state.json"
 #: the collections this file holds, in file order
-KINDS = ("services", "policies", "queues")
+KINDS = ("services", "policies", "queues", "paths")
 #: kinds whose entries are identified by a "name" (queue profiles are not)
-NAMED_KINDS = ("services", "policies")
+NAMED_KINDS = ("services", "policies", "paths")
 
 #: what identifies an entry within its kind (by default its name)
 Key = Callable[[dict[str, Any]], Any]
@@ -49,6 +49,7 @@ class State:
     services: list[dict[str, Any]] = field(default_factory=list)
     policies: list[dict[str, Any]] = field(default_factory=list)
     queues: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def items(self, kind: str) -> list[dict[str, Any]]:
@@ -96,7 +97,7 @@ class State:
 def parse_state(data: Any, source: str = DEFAULT_STATE_FILE) -> State:
     """Build a State from decoded JSON, accepting the seed's string entries."""
     if not isinstance(data, dict):
-        raise StateError(f"{source}: expected a JSON object with services/policies/queues lists")
+        raise StateError(f"{source}: expected a JSON object with services/policies/queues/paths lists")
     state = State(extra={k: v for k, v in data.items() if k not in KINDS})
     for kind in KINDS:
         entries = data.get(kind, [])

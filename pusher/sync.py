@@ -4,10 +4,10 @@ Both sides are compared in the model's normalised form: the file may hold
 the seed's hand-written JSON ("queue": "2", "eth-type": "0x0800", "10G")
 while the controller answers with numbers, a normalised "sw" and
 server-only keys (id, cookie, install; a queue profile's "applied" and its
-queues' DSCPs). Normalising through `qosapp.model` and `qosapp.queues`
+queues' DSCPs; a path's "status"). Normalising through `qosapp.model` and `qosapp.queues`
 keeps one source of truth for what "the same policy" means.
 
-Services and policies are identified by name; a queue profile by its
+Services, policies and paths are identified by name; a queue profile by its
 (sw, port) pair, as the controller keys them (`QueueProfile.key`).
 
 Nothing here does I/O: `plan_push` returns the HTTP steps, the CLI runs them.
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from qosapp.model import BEST_EFFORT, ValidationError, parse_policy, parse_service, parse_sw
+from qosapp.paths import parse_path
 from qosapp.queues import parse_port, parse_queue_profile
 
 from pusher.client import collection_path, item_path
@@ -27,6 +28,8 @@ from pusher.state import Key, State, entry_name
 SERVER_ONLY_KEYS = frozenset({"id", "cookie", "install"})
 #: keys the controller adds to a queue profile view (per-queue "dscp" is dropped by to_dict)
 QUEUE_SERVER_KEYS = frozenset({"id", "applied"})
+#: keys the controller adds to a path view: its id, its flows' cookie, where it stands
+PATH_SERVER_KEYS = frozenset({"id", "cookie", "status"})
 
 
 class LocalEntryError(ValueError):
@@ -65,6 +68,16 @@ def normalise_queue_profile(obj: dict[str, Any]) -> dict[str, Any]:
     return parse_queue_profile(data).to_dict()
 
 
+def normalise_path(obj: dict[str, Any]) -> dict[str, Any]:
+    """The path as the controller stores it (`PathSpec.to_dict()`), minus id, cookie and status.
+
+    "protocol": "6" and 6, a missing "direction" and "both", compare equal;
+    the route and its state are the controller's business, not the file's.
+    """
+    data = {k: v for k, v in obj.items() if k not in PATH_SERVER_KEYS}
+    return parse_path(data).to_dict()
+
+
 def queue_key(obj: dict[str, Any]) -> tuple[str, str] | None:
     """(sw, port) as the controller keys a profile; None if even those are invalid.
 
@@ -96,7 +109,8 @@ def entry_ref(kind: str, obj: dict[str, Any]) -> Any:
     return {"sw": obj.get("sw"), "port": obj.get("port")} if kind == "queues" else obj.get("name")
 
 
-NORMALISERS = {"policies": normalise_policy, "services": normalise_service, "queues": normalise_queue_profile}
+NORMALISERS = {"policies": normalise_policy, "services": normalise_service, "queues": normalise_queue_profile,
+               "paths": normalise_path}
 
 
 def _normalise_all(kind: str, entries: Iterable[dict[str, Any]], source: str) -> list[dict[str, Any]]:
@@ -225,6 +239,14 @@ def diff_queues(file_queues: list[dict[str, Any]], server_queues: list[dict[str,
     return diff_keyed("queues", local, remote)
 
 
+def diff_paths(file_paths: list[dict[str, Any]], server_paths: list[dict[str, Any]],
+               source: str = "qos.state.json") -> Diff:
+    """Paths by name, both sides as `PathSpec.to_dict()`: the route and its state never differ."""
+    local = _normalise_all("paths", file_paths, source)
+    remote = [normalise_path(p) for p in server_paths]
+    return diff_keyed("paths", local, remote)
+
+
 def strip_server_keys(view: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in view.items() if k not in SERVER_ONLY_KEYS}
 
@@ -240,15 +262,17 @@ class Step:
     text: str
 
 
-def plan_push(services: Diff, policies: Diff, prune: bool = False, queues: Diff | None = None) -> list[Step]:
+def plan_push(services: Diff, policies: Diff, prune: bool = False, queues: Diff | None = None,
+              paths: Diff | None = None) -> list[Step]:
     """The calls that make the controller match the file, in a safe order.
 
-    Queue profiles first (policies enqueue to their queues), then services
-    (policies may name them); missing policies in one bulk POST
-    (all-or-nothing on the controller); changed ones by PUT. With `prune`,
-    extras go last, policies before services (a service in use cannot be
-    deleted), queue profiles after both. A service has no PUT, so a changed
-    one is deleted and re-added, which the controller refuses (409) while
+    Queue profiles first (policies and paths enqueue to their queues), then
+    services (policies and paths may name them); missing policies in one
+    bulk POST (all-or-nothing on the controller); changed ones by PUT;
+    then paths. With `prune`, extras go last, paths first, then policies,
+    then services (a service in use cannot be deleted), queue profiles after
+    all. A service and a path have no PUT, so a changed one is deleted and
+    re-added, which the controller refuses (409) for a service while
     policies use it. A queue profile's POST is an upsert by (sw, port), so
     missing and changed profiles are the same call.
     """
@@ -265,7 +289,10 @@ def plan_push(services: Diff, policies: Diff, prune: bool = False, queues: Diff 
     for change in policies.changed:
         steps.append(Step("PUT", item_path("policies", change.name), change.local,
                           f"replace policy {change.name} ({change.describe()})"))
+    steps += _path_steps(paths) if paths is not None else []
     if prune:
+        for path in paths.extra if paths is not None else []:
+            steps.append(Step("DELETE", item_path("paths", path["name"]), None, f"delete path {path['name']}"))
         for pol in policies.extra:
             steps.append(Step("DELETE", item_path("policies", pol["name"]), None, f"delete policy {pol['name']}"))
         for svc in services.extra:
@@ -285,13 +312,24 @@ def _queue_steps(queues: Diff) -> list[Step]:
     return steps
 
 
+def _path_steps(paths: Diff) -> list[Step]:
+    """One POST per missing path; a changed one is deleted, then added (there is no PUT)."""
+    steps = [Step("POST", collection_path("paths"), path, f"add path {path['name']}") for path in paths.missing]
+    for change in paths.changed:
+        steps.append(Step("DELETE", item_path("paths", change.name), None,
+                          f"delete path {change.name} (to re-add it: {change.describe()})"))
+        steps.append(Step("POST", collection_path("paths"), change.local, f"add path {change.name}"))
+    return steps
+
+
 def pulled_state(state: State, server_services: list[dict[str, Any]],
-                 server_policies: list[dict[str, Any]], server_queues: list[dict[str, Any]] | None = None) -> State:
-    """The file after `sync pull`: the controller's services, policies and queue profiles.
+                 server_policies: list[dict[str, Any]], server_queues: list[dict[str, Any]] | None = None,
+                 server_paths: list[dict[str, Any]] | None = None) -> State:
+    """The file after `sync pull`: the controller's services, policies, queue profiles and paths.
 
     The built-in Best Effort (DSCP 0) is left out, as a fresh controller has
-    it anyway; unknown keys of the file are kept, and so are its queues when
-    `server_queues` is None. Entries keep their place in the file, new ones
+    it anyway; unknown keys of the file are kept, and so are its queues
+    (paths) when `server_queues` (`server_paths`) is None. Entries keep their place in the file, new ones
     follow in the controller's order, so a pull after a small change is a
     small diff of the file.
     """
@@ -300,8 +338,10 @@ def pulled_state(state: State, server_services: list[dict[str, Any]],
     policies = [strip_server_keys(p) for p in server_policies]
     queues = list(state.queues) if server_queues is None else _in_file_order(
         [normalise_queue_profile(q) for q in server_queues], state.queues, queue_key)
+    paths = list(state.paths) if server_paths is None else _in_file_order(
+        [normalise_path(p) for p in server_paths], state.paths)
     return State(services=_in_file_order(services, state.services), policies=_in_file_order(policies, state.policies),
-                 queues=queues, extra=dict(state.extra))
+                 queues=queues, paths=paths, extra=dict(state.extra))
 
 
 def _in_file_order(entries: list[dict[str, Any]], file_entries: list[dict[str, Any]],

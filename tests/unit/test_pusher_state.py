@@ -18,18 +18,19 @@ SEED_POLICY = ('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", 
 def test_missing_file_is_empty_state(tmp_path: Path) -> None:
     state = load_state(tmp_path / "qos.state.json")
     assert state == State()
-    assert json.loads(state.dumps()) == {"services": [], "policies": [], "queues": []}
+    assert json.loads(state.dumps()) == {"services": [], "policies": [], "queues": [], "paths": []}
 
 
 def test_round_trip_keeps_objects_order_and_unknown_keys(tmp_path: Path) -> None:
     path = tmp_path / "qos.state.json"
     state = State(services=[{"name": "Expedited", "dscp": 46}],
                   policies=[json.loads(SEED_POLICY), {"name": "b", "service": "Expedited"}],
-                  extra={"paths": [{"name": "p1"}]})
+                  paths=[{"name": "p1", "src": "10.0.0.1", "dst": "10.0.0.2", "queue": 2}],
+                  extra={"meters": [{"id": 1}]})
     save_state(path, state)
     assert load_state(path) == state
     text = path.read_text()
-    assert list(json.loads(text)) == ["services", "policies", "queues", "paths"]
+    assert list(json.loads(text)) == ["services", "policies", "queues", "paths", "meters"]
     assert text.endswith("\n")
 
 
@@ -121,6 +122,19 @@ def test_repo_state_file_holds_the_seed_policies_as_objects() -> None:
     assert state.queues == [{"sw": "all", "port": "all", "max-rate": 10_000_000_000,
                              "queues": {"0": {"max-rate": 10_000_000_000}, "1": {"max-rate": 20_000_000},
                                         "2": {"max-rate": 2_000_000}}}]
+    assert state.paths == []
+
+
+def test_path_entries_need_a_name_and_remove_is_exact(tmp_path: Path) -> None:
+    """The seed deleted paths by substring ("p1" took "p10" too); here only the exact name goes."""
+    path = tmp_path / "qos.state.json"
+    path.write_text(json.dumps({"paths": [{"src": "10.0.0.1"}]}))
+    with pytest.raises(StateError, match=r'paths\[0\]: expected an object with a "name"'):
+        load_state(path)
+    state = State(paths=[{"name": "p1"}, {"name": "p10"}, {"name": "xp1"}])
+    assert state.remove("paths", "p1") is True
+    assert [p["name"] for p in state.paths] == ["p10", "xp1"]
+    assert state.remove("paths", "p") is False
 
 
 def test_queue_entries_need_no_name_but_must_be_objects(tmp_path: Path) -> None:

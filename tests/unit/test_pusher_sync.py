@@ -8,8 +8,9 @@ import pytest
 
 from qosapp.model import parse_policy
 from pusher.state import State
-from pusher.sync import (LocalEntryError, diff_policies, diff_queues, diff_services, flatten, normalise_policy,
-                         normalise_queue_profile, normalise_service, plan_push, pulled_state, queue_key)
+from pusher.sync import (LocalEntryError, diff_paths, diff_policies, diff_queues, diff_services, flatten,
+                         normalise_path, normalise_policy, normalise_queue_profile, normalise_service, plan_push,
+                         pulled_state, queue_key)
 
 SEED_S1 = json.loads('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
                      '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
@@ -221,3 +222,84 @@ def test_pull_replaces_queues_by_the_controllers_in_file_order() -> None:
                           normalise_queue_profile({**SEED_QUEUES, "port": 3})]
     assert diff_queues(new.queues, [queue_view(q) for q in new.queues]).in_sync
     assert pulled_state(old, [], []).queues == old.queues
+
+
+# ---------------------------------------------------------------- paths
+#: a path as a user may write it in the file: strings, defaults left out
+PATH_FILE = {"name": "h1-h2 2M", "src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "6", "queue": "2"}
+PATH_NORMAL = {"name": "h1-h2 2M", "src": "10.0.0.1", "dst": "10.0.0.2", "protocol": 6, "queue": 2,
+               "direction": "both", "priority": 32767}
+
+
+def path_view(path: dict[str, Any], pid: int, state: str = "pending") -> dict[str, Any]:
+    """What GET /qos/paths answers: PathSpec.to_dict() + id, cookie, status."""
+    status = {"state": state, "topology-version": pid, "hops": [], "reason": "unknown host"}
+    return {**normalise_path(path), "id": pid, "cookie": hex(0x50 << 56 | pid), "status": status}
+
+
+def test_path_normal_form_matches_the_controllers_view() -> None:
+    assert normalise_path(PATH_FILE) == PATH_NORMAL
+    assert normalise_path(path_view(PATH_FILE, 4, "installed")) == PATH_NORMAL
+    assert diff_paths([PATH_FILE], [path_view(PATH_NORMAL, 1)]).in_sync
+
+
+def test_missing_changed_extra_paths_by_name() -> None:
+    forward = {**PATH_FILE, "direction": "forward"}
+    other = {**PATH_FILE, "name": "h3-h4", "src": "10.0.0.3", "dst": "10.0.0.4"}
+    stray = {**PATH_FILE, "name": "stray", "service": "Expedited", "queue": None}
+    diff = diff_paths([forward, other], [path_view(PATH_FILE, 1), path_view(stray, 2)])
+    assert [p["name"] for p in diff.missing] == ["h3-h4"]
+    [change] = diff.changed
+    assert (change.name, change.fields) == ("h1-h2 2M", ["direction"])
+    assert change.describe() == "direction: file forward, controller both"
+    assert diff.to_dict() == {"missing": ["h3-h4"], "changed": [{"name": "h1-h2 2M", "fields": ["direction"]}],
+                              "extra": ["stray"]}
+
+
+def test_invalid_or_duplicate_path_entries_name_the_entry() -> None:
+    with pytest.raises(LocalEntryError, match=r"paths\[1\] 'bad': dst: must differ from src"):
+        diff_paths([PATH_FILE, {**PATH_FILE, "name": "bad", "dst": "10.0.0.1"}], [])
+    with pytest.raises(LocalEntryError, match=r"paths\[1\] 'h1-h2 2M': duplicate name"):
+        diff_paths([PATH_FILE, PATH_NORMAL], [])
+    with pytest.raises(LocalEntryError, match=r"paths\[0\] 'p': hops: unknown key"):  # status is the server's, dropped
+        diff_paths([{**PATH_FILE, "name": "p", "status": {}, "hops": []}], [])
+
+
+def test_push_plan_adds_paths_last_and_prunes_them_first() -> None:
+    queues = diff_queues([SEED_QUEUES], [])
+    services = diff_services([{"name": "Expedited", "dscp": 46}], [BEST_EFFORT, {"name": "Old", "dscp": 8, "id": 2}])
+    policies = diff_policies([SEED_S1], [view({"name": "gone", "queue": 1, "enqueue-port": 1}, 5)])
+    new = {**PATH_FILE, "name": "new", "service": "Expedited", "queue": None}
+    paths = diff_paths([new, {**PATH_FILE, "dst-port": 5001}],
+                       [path_view(PATH_FILE, 1), path_view({**PATH_FILE, "name": "old path"}, 2)])
+    steps = plan_push(services, policies, prune=True, queues=queues, paths=paths)
+    assert [(s.method, s.path, s.text.split(" (")[0]) for s in steps] == [
+        ("POST", "/qos/queues", "set queue profile sw all port all"),
+        ("POST", "/qos/services", "add service Expedited"),
+        ("POST", "/qos/policies", "add policies Enqueue 2:2 s1"),
+        ("POST", "/qos/paths", "add path new"),
+        ("DELETE", "/qos/paths/h1-h2%202M", "delete path h1-h2 2M"),
+        ("POST", "/qos/paths", "add path h1-h2 2M"),
+        ("DELETE", "/qos/paths/old%20path", "delete path old path"),
+        ("DELETE", "/qos/policies/gone", "delete policy gone"),
+        ("DELETE", "/qos/services/Old", "delete service Old"),
+    ]
+    assert steps[3].body == normalise_path(new)
+    assert steps[4].text == "delete path h1-h2 2M (to re-add it: dst-port: file 5001, controller (unset))"
+    assert steps[5].body == {**PATH_NORMAL, "dst-port": 5001}
+    assert [s.text for s in plan_push(services, policies, queues=queues, paths=paths)][3:] == [
+        "add path new", steps[4].text, "add path h1-h2 2M"]
+
+
+def test_in_sync_paths_plan_nothing_whatever_their_state() -> None:
+    paths = diff_paths([PATH_FILE], [path_view(PATH_FILE, 1, "installed")])
+    assert paths.in_sync
+    assert plan_push(diff_services([], [BEST_EFFORT]), diff_policies([], []), prune=True, paths=paths) == []
+
+
+def test_pull_writes_paths_in_file_order_without_server_keys() -> None:
+    a, b = {**PATH_FILE, "name": "a"}, {**PATH_FILE, "name": "b"}
+    old = State(paths=[b, {**PATH_FILE, "name": "gone"}, a])
+    new = pulled_state(old, [], [], None, [path_view({**PATH_FILE, "name": n}, i) for i, n in enumerate("cab", 1)])
+    assert new.paths == [normalise_path(b), normalise_path(a), normalise_path({**PATH_FILE, "name": "c"})]
+    assert pulled_state(old, [], []).paths == old.paths
