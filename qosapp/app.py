@@ -17,7 +17,9 @@ from ryu.app.wsgi import WSGIApplication
 from ryu.base import app_manager
 from ryu.controller import ofp_event
 from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_0, ofproto_v1_3
+from ryu.topology import event as topo_event
 
 from qosapp import ofmsgs, rest
 from qosapp.compiler import FlowSpec
@@ -62,7 +64,8 @@ class QosApp(app_manager.RyuApp):
         #: per dpid: barrier xid -> cookies of the batch it closes
         self.barriers: dict[int, dict[int, list[int]]] = {}
         self.queues = OvsQueues(SETTINGS.ovsdb) if SETTINGS.manage_queues else None
-        self.core = QosCore(Store(SETTINGS.state_dir), send=self.send_ops, queues=self.queues)
+        self.core = QosCore(Store(SETTINGS.state_dir), send=self.send_ops, queues=self.queues,
+                            forwarding=SETTINGS.forwarding)
         rest.register(kwargs["wsgi"], self.core)
         LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s, queues via %s", SETTINGS.state_dir,
                  SETTINGS.rest_host, SETTINGS.rest_port, SETTINGS.ofp_host, SETTINGS.ofp_port,
@@ -139,4 +142,46 @@ class QosApp(app_manager.RyuApp):
         name = msg.desc.name.decode("utf-8", "replace") if isinstance(msg.desc.name, bytes) else str(msg.desc.name)
         if msg.desc.port_no > ofp.OFPP_MAX:
             return
-        self.core.port_changed(datapath.id, msg.desc.port_no, None if msg.reason == ofp.OFPPR_DELETE else name)
+        deleted = msg.reason == ofp.OFPPR_DELETE
+        self.core.port_changed(datapath.id, msg.desc.port_no, None if deleted else name)
+        if not deleted:
+            live = not (msg.desc.state & ofp.OFPPS_LINK_DOWN or msg.desc.config & ofp.OFPPC_PORT_DOWN)
+            self.core.port_state(datapath.id, msg.desc.port_no, live)
+
+    # ------------------------------------------------------------ topology
+    @set_ev_cls(topo_event.EventLinkAdd)
+    def _link_add(self, ev: Any) -> None:
+        src, dst = ev.link.src, ev.link.dst
+        self.core.link_added(src.dpid, src.port_no, dst.dpid, dst.port_no)
+
+    @set_ev_cls(topo_event.EventLinkDelete)
+    def _link_delete(self, ev: Any) -> None:
+        src, dst = ev.link.src, ev.link.dst
+        self.core.link_removed(src.dpid, src.port_no, dst.dpid, dst.port_no)
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev: Any) -> None:
+        """Learn the sender; send the frame on where the core says (if anywhere)."""
+        msg = ev.msg
+        datapath = msg.datapath
+        ofp, parser = datapath.ofproto, datapath.ofproto_parser
+        in_port = msg.in_port if ofp.OFP_VERSION == ofproto_v1_0.OFP_VERSION else msg.match["in_port"]
+        pkt = packet.Packet(msg.data)
+        eth = pkt.get_protocol(ethernet.ethernet)
+        if eth is None:
+            return
+        ip = None
+        arp_pkt = pkt.get_protocol(arp.arp)
+        if arp_pkt is not None:
+            ip = arp_pkt.src_ip
+        else:
+            ip4 = pkt.get_protocol(ipv4.ipv4)
+            ip = ip4.src if ip4 is not None else None
+        ports = self.core.packet_in(datapath.id, in_port, eth.src, eth.dst, eth.ethertype, ip)
+        if not ports:
+            return
+        actions = [parser.OFPActionOutput(port) for port in ports]
+        no_buffer = ofp.OFP_NO_BUFFER if hasattr(ofp, "OFP_NO_BUFFER") else 0xFFFFFFFF
+        data = msg.data if msg.buffer_id == no_buffer else None
+        datapath.send_msg(parser.OFPPacketOut(datapath=datapath, buffer_id=msg.buffer_id, in_port=in_port,
+                                              actions=actions, data=data))

@@ -7,12 +7,13 @@ has an exact, testable expected flow for OF1.0 and OF1.3.
 Encoding rules that the seed got wrong and that are easy to get wrong again:
 - OF1.0 `set_nw_tos` takes the ToS byte (DSCP << 2); OF1.3 `set_field
   ip_dscp` takes the DSCP itself.
-- A marking policy must also forward (output NORMAL), or it black-holes.
+- A marking policy must also forward, or it black-holes: on OF1.3 it goes on
+  to the forwarding table (goto_table 1), on OF1.0 to output NORMAL.
 - OF1.0 `enqueue(port, queue)` is one action; OF1.3 is `set_queue` + `output`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from qosapp.model import Match, Policy
@@ -28,6 +29,13 @@ COOKIE_EXACT_MASK = 2**64 - 1
 #: Cookie of the forwarding (table-miss) flows; policy ids start at 1.
 FORWARDING_COOKIE = COOKIE_PREFIX
 NORMAL = "NORMAL"
+#: OpenFlow 1.3 pipeline: QoS policies and paths in table 0, forwarding in
+#: table 1, so a marking policy can rewrite the DSCP and then let forwarding
+#: decide the port (goto_table) instead of NORMAL, which floods on loops.
+POLICY_TABLE = 0
+FORWARDING_TABLE = 1
+#: Cookie of the table-0 miss flow that hands unmatched packets to table 1.
+PIPELINE_COOKIE = COOKIE_PREFIX | (2**56 - 1)
 
 Action = tuple[Any, ...]
 
@@ -85,9 +93,9 @@ def compile_actions(policy: Policy, version: int, dscp: int | None) -> tuple[Act
         return (("set_queue", policy.queue), ("output", policy.enqueue_port))
     if dscp is None:
         raise ValueError(f"policy {policy.name!r}: service {policy.service!r} has no DSCP")
-    if version == OF10:
+    if version == OF10:  # one table: forward with the switch's own L2 logic
         return (("set_nw_tos", dscp << 2), ("output", NORMAL))
-    return (("set_field", "ip_dscp", dscp), ("output", NORMAL))
+    return (("set_field", "ip_dscp", dscp), ("goto_table", FORWARDING_TABLE))
 
 
 def compile_policy(policy: Policy, dpid: int, version: int,
@@ -119,10 +127,31 @@ def delete_policy(policy: Policy, dpid: int, version: int,
     return [FlowDelete(cookie=spec.cookie, strict=spec) for spec in specs]
 
 
-def forwarding_flows(version: int) -> list[FlowSpec]:
-    """Base forwarding for traffic no policy matches: table-miss -> NORMAL."""
+def pipeline_flows(version: int) -> list[FlowSpec]:
+    """OF1.3: what no policy takes in table 0 goes on to forwarding (table 1)."""
     _check_version(version)
-    return [FlowSpec(cookie=FORWARDING_COOKIE, priority=0, match=(), actions=(("output", NORMAL),))]
+    if version == OF10:
+        return []
+    return [FlowSpec(cookie=PIPELINE_COOKIE, priority=0, match=(),
+                     actions=(("goto_table", FORWARDING_TABLE),), table_id=POLICY_TABLE)]
+
+
+def in_forwarding_table(specs: list[FlowSpec], version: int) -> list[FlowSpec]:
+    """Place forwarding flows in the forwarding table (table 1 on OF1.3)."""
+    if version == OF10:
+        return specs
+    return [replace(spec, table_id=FORWARDING_TABLE) for spec in specs]
+
+
+def forwarding_flows(version: int) -> list[FlowSpec]:
+    """Forwarding by the switch's own L2 learning: table-miss -> NORMAL.
+
+    Only for loop-free networks (`--forwarding normal`); the default is the
+    topology-computed forwarding of `qosapp.forwarding`.
+    """
+    _check_version(version)
+    return in_forwarding_table([FlowSpec(cookie=FORWARDING_COOKIE, priority=0, match=(),
+                                         actions=(("output", NORMAL),))], version)
 
 
 def _check_version(version: int) -> None:

@@ -27,6 +27,7 @@ class Settings:
     ofp_port: int = 6653
     ovsdb: str = "unix:/var/run/openvswitch/db.sock"
     manage_queues: bool = True
+    forwarding: str = "learned"
 
 
 SETTINGS = Settings(state_dir=default_state_dir())

@@ -16,11 +16,13 @@ import sqlite3
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
-from qosapp import compiler
+from qosapp import compiler, forwarding
 from qosapp.compiler import FlowDelete, FlowSpec
 from qosapp.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
                           parse_policy, parse_service)
 from qosapp.queues import QueueProfile, parse_queue_profile, resolve_targets
+from qosapp.fabric import LEARNED, Fabric, Ops
+from qosapp.paths import PathSpec, parse_path, path_cookie
 from qosapp.store import Store
 
 FlowOp = FlowSpec | FlowDelete
@@ -87,8 +89,10 @@ class InstallState:
 class QosCore:
     """Services, policies and switches; the single writer of the store."""
 
-    def __init__(self, store: Store, send: Sender | None = None, queues: QueueBackend | None = None) -> None:
+    def __init__(self, store: Store, send: Sender | None = None, queues: QueueBackend | None = None,
+                 forwarding: str = LEARNED) -> None:
         self.store = store
+        self.fabric = Fabric(forwarding)
         self.send: Sender = send or (lambda dpid, ops: None)
         self.queue_backend = queues
         self.queue_profiles: list[QueueProfile] = []
@@ -116,6 +120,12 @@ class QosCore:
                 self.queue_profiles.append(parse_queue_profile(body))
             except ValidationError as err:
                 LOG.error("stored queue profile %s no longer validates, not loaded: %s", qid, err)
+        for path_id, name, body in self.store.paths():
+            try:
+                self.fabric.paths[name] = replace(parse_path({k: v for k, v in body.items() if k != "id"}), id=path_id)
+            except ValidationError as err:
+                LOG.error("stored path %r (id %s) no longer validates, not loaded: %s", name, path_id, err)
+        self.fabric.replan_all(None)
         for pid, name, body in self.store.policies():
             body = {k: v for k, v in body.items() if k != "id"}
             try:
@@ -156,6 +166,7 @@ class QosCore:
         self.store.set_setting("enabled", "true")
         for info in self.switches.values():
             self._push(info.dpid, self._policy_flows(info, self.policies.values()))
+        self._send_all(self._path_updates(self.fabric.paths))
         return True
 
     def disable(self) -> bool:
@@ -166,6 +177,7 @@ class QosCore:
         for info in self.switches.values():
             self._push(info.dpid, self._policy_deletes(info, self.policies.values()))
         self.install.clear()
+        self._send_all(self._path_updates(self.fabric.paths))
         return True
 
     # ------------------------------------------------------------ services
@@ -309,16 +321,22 @@ class QosCore:
         self.switches[dpid] = info
         for key in [k for k in self.install if k[1] == dpid]:
             del self.install[key]
-        ops: list[FlowOp] = [WIPE, *compiler.forwarding_flows(version)]
+        topo = self.fabric.topology
+        topo.add_switch(dpid, [p for p in info.ports])
+        ops: list[FlowOp] = [WIPE, *self.fabric.switch_reset(dpid, version)]
         if self.enabled:
             ops += self._policy_flows(info, self.policies.values())
         self._push(dpid, ops)
         self._forget_queues(lambda target: target[0] == dpid)
         self.sync_queues()
+        self.topology_changed()
 
     def switch_disconnected(self, dpid: int) -> None:
         """Forget the switch; its OVSDB rows stay (re-applied when it is back)."""
         self.switches.pop(dpid, None)
+        self.fabric.switch_gone(dpid)
+        self.fabric.topology.remove_switch(dpid)
+        self.topology_changed()
         self._forget_queues(lambda target: target[0] == dpid)
         for target in [t for t in self.queue_state if t[0] == dpid]:
             del self.queue_state[target]
@@ -337,8 +355,10 @@ class QosCore:
         old = info.ports.get(port_no)
         if name is None:
             info.ports.pop(port_no, None)
+            self.fabric.topology.remove_port(dpid, port_no)
         else:
             info.ports[port_no] = name
+            self.fabric.topology.add_port(dpid, port_no)
         # a port that (re)appears lost its QoS rows' effect: apply again
         self._forget_queues(lambda target: target == (dpid, old) or target == (dpid, name))
         self.sync_queues()
@@ -399,9 +419,13 @@ class QosCore:
         wanted = resolve_targets(self.queue_profiles, ports)
         for target in [t for t in self.applied_queues if t not in wanted]:
             self._queue_call(target, None)
+        changed = False
         for target, profile in wanted.items():
             if self.applied_queues.get(target) != profile:
                 self._queue_call(target, profile)
+                changed = True
+        if changed or not wanted:
+            self._send_all(self._path_updates(self.fabric.replan_all(self.queue_exists)))
 
     def _queue_call(self, target: tuple[int, str], profile: QueueProfile | None) -> None:
         dpid, port = target
@@ -422,6 +446,88 @@ class QosCore:
     def _forget_queues(self, which: Callable[[tuple[int, str]], bool]) -> None:
         for target in [t for t in self.applied_queues if which(t)]:
             del self.applied_queues[target]
+
+    # ------------------------------------------------------------ topology and paths
+    def versions(self) -> dict[int, int]:
+        return {dpid: info.version for dpid, info in self.switches.items()}
+
+    def queue_exists(self, dpid: int, port_no: int, queue_id: int) -> bool:
+        """Does `queue_id` exist on that port? (always yes without a queue backend)."""
+        if self.queue_backend is None:
+            return True
+        profile = self.queue_profile_for(dpid, port_no)
+        return profile is not None and profile.queue(queue_id) is not None
+
+    def topology_changed(self) -> None:
+        """After any topology event: fix forwarding, re-route affected paths."""
+        forwarding_ops = self.fabric.forwarding_updates(self.versions())
+        rerouted = self.fabric.reroute(self.queue_exists)
+        path_ops = self._path_updates(rerouted)
+        self._send_all(forwarding_ops)
+        self._send_all(path_ops)
+
+    def link_added(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> None:
+        if self.fabric.topology.add_link(src_dpid, src_port, dst_dpid, dst_port):
+            self.topology_changed()
+
+    def link_removed(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> None:
+        if self.fabric.topology.remove_link(src_dpid, src_port, dst_dpid, dst_port):
+            self.topology_changed()
+
+    def port_state(self, dpid: int, port_no: int, live: bool) -> None:
+        """Link down/up on a port (OFPPS_LINK_DOWN): its links and hosts go with it."""
+        topo = self.fabric.topology
+        changed = topo.add_port(dpid, port_no) if live else topo.port_down(dpid, port_no)
+        if changed:
+            self.topology_changed()
+
+    def packet_in(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, eth_type: int,
+                  ip: str | None) -> list[int]:
+        """Learn hosts; returns the ports to send the frame out of ([] = drop)."""
+        if self.fabric.mode != LEARNED:
+            return []
+        before = self.fabric.topology.version
+        ports = forwarding.packet_in(self.fabric.topology, dpid, in_port, eth_src, eth_dst, eth_type, ip)
+        if self.fabric.topology.version != before:
+            self.topology_changed()
+        return ports
+
+    def get_path(self, name: str) -> PathSpec:
+        try:
+            return self.fabric.paths[name]
+        except KeyError:
+            raise NotFound(f"no path named {name!r}") from None
+
+    def path_view(self, path: PathSpec) -> dict[str, Any]:
+        state = self.fabric.plans.get(path.name)
+        return {**path.to_dict(), "cookie": hex(path_cookie(path.id)),  # type: ignore[arg-type]
+                "status": state.to_dict() if state else {"state": "pending"},
+                "installed": bool(self.enabled and self.fabric.installed.get(path.name))}
+
+    def add_path(self, data: Any) -> PathSpec:
+        path = parse_path(data, self.services)
+        if path.name in self.fabric.paths:
+            raise ValidationError("name", f"a path named {path.name!r} exists", status=409)
+        path = replace(path, id=self.store.insert_path(path.name, path.to_dict()))
+        self.fabric.paths[path.name] = path
+        self.fabric.plan(path.name, self.queue_exists)
+        self._send_all(self._path_updates([path.name]))
+        return path
+
+    def delete_path(self, name: str) -> PathSpec:
+        path = self.get_path(name)
+        self.store.delete_path(path.id)  # type: ignore[arg-type]
+        del self.fabric.paths[name]
+        self.fabric.plans.pop(name, None)
+        self._send_all(self._path_updates([name]))
+        return path
+
+    def _path_updates(self, names: Iterable[str]) -> Ops:
+        return self.fabric.path_updates(list(names), self.versions(), self.enabled, self.service_dscps())
+
+    def _send_all(self, ops: Ops) -> None:
+        for dpid, items in ops.items():
+            self._push(dpid, items)
 
     # ------------------------------------------------------------ internals
     def _policy_flows(self, info: SwitchInfo, policies: Iterable[Policy]) -> list[FlowOp]:

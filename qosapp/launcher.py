@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "tcp:127.0.0.1:6640 (default: %(default)s)")
     parser.add_argument("--no-queues", action="store_true",
                         help="do not manage OVS queues over OVSDB (flows only)")
+    parser.add_argument("--forwarding", choices=["learned", "normal"], default="learned",
+                        help="learned (default): shortest paths over the discovered topology, loop-safe; "
+                             "normal: the switches' own L2 learning (loop-free networks only)")
     parser.add_argument("--verbose", action="store_true", help="Ryu debug logging")
     return parser
 
@@ -40,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     SETTINGS.ofp_port = args.ofp_port
     SETTINGS.ovsdb = args.ovsdb
     SETTINGS.manage_queues = not args.no_queues
+    SETTINGS.forwarding = args.forwarding
 
     import qosapp.compat  # noqa: F401  (before anything imports ryu.app.wsgi)
     from ryu.cmd import manager
@@ -48,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
                 "--ofp-listen-host", args.ofp_host, "--ofp-tcp-listen-port", str(args.ofp_port)]
     if args.verbose:
         ryu_argv.append("--verbose")
-    ryu_argv.append("qosapp.app")
+    # LLDP link discovery (ryu.topology.switches) feeds the topology graph
+    ryu_argv += ["--observe-links", "ryu.topology.switches", "qosapp.app"]
     sys.argv = ["qos-controller", *ryu_argv]
     manager.main(args=ryu_argv)
 

@@ -17,8 +17,11 @@ OF10_MATCH = {"in_port": "in_port", "eth_type": "dl_type", "eth_src": "dl_src", 
 OF13_TCP_UDP = {6: ("tcp_src", "tcp_dst"), 17: ("udp_src", "udp_dst")}
 
 
+RESERVED_PORTS = {NORMAL: "OFPP_NORMAL", "CONTROLLER": "OFPP_CONTROLLER", "IN_PORT": "OFPP_IN_PORT"}
+
+
 def _port(ofp: Any, port: Any) -> int:
-    return ofp.OFPP_NORMAL if port == NORMAL else int(port)
+    return getattr(ofp, RESERVED_PORTS[port]) if port in RESERVED_PORTS else int(port)
 
 
 def match_of10(parser: Any, fields: dict[str, Any]) -> Any:
@@ -78,9 +81,19 @@ def actions_of13(ofp: Any, parser: Any, actions: tuple) -> list[Any]:
             out.append(parser.OFPActionSetField(**{action[1]: action[2]}))
         elif kind == "output":
             out.append(parser.OFPActionOutput(_port(ofp, action[1]), ofp.OFPCML_NO_BUFFER))
-        else:
+        elif kind != "goto_table":  # an instruction, see instructions_of13
             raise ValueError(f"action {kind!r} has no OpenFlow 1.3 encoding")
     return out
+
+
+def instructions_of13(ofp: Any, parser: Any, actions: tuple) -> list[Any]:
+    """Apply-actions, then goto_table if the spec asks for it (it must come last)."""
+    inst = []
+    applied = actions_of13(ofp, parser, actions)
+    if applied or not actions:
+        inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, applied))
+    inst += [parser.OFPInstructionGotoTable(a[1]) for a in actions if a[0] == "goto_table"]
+    return inst
 
 
 def flow_add(datapath: Any, spec: FlowSpec) -> Any:
@@ -89,7 +102,7 @@ def flow_add(datapath: Any, spec: FlowSpec) -> Any:
         return parser.OFPFlowMod(datapath, match=match_of10(parser, spec.match_dict()), cookie=spec.cookie,
                                  command=ofp.OFPFC_ADD, priority=spec.priority,
                                  actions=actions_of10(ofp, parser, spec.actions))
-    inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions_of13(ofp, parser, spec.actions))]
+    inst = instructions_of13(ofp, parser, spec.actions)
     return parser.OFPFlowMod(datapath, cookie=spec.cookie, table_id=spec.table_id, command=ofp.OFPFC_ADD,
                              priority=spec.priority, match=match_of13(ofp, parser, spec.match_dict()),
                              instructions=inst)
@@ -107,6 +120,8 @@ def flow_delete(datapath: Any, op: FlowDelete) -> Any:
             raise ValueError("OpenFlow 1.0 cannot delete by cookie; give the strict spec")
         return parser.OFPFlowMod(datapath, match=parser.OFPMatch(), cookie=0, command=ofp.OFPFC_DELETE,
                                  out_port=ofp.OFPP_NONE, actions=[])
+    if op.strict is not None and op.strict.cookie != op.cookie:
+        raise ValueError("a strict delete carries the flow's own cookie")
     mask = 0 if op.cookie == 0 else 2**64 - 1
     return parser.OFPFlowMod(datapath, cookie=op.cookie, cookie_mask=mask, table_id=ofp.OFPTT_ALL,
                              command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,

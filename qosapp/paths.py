@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from qosapp.compiler import NORMAL, OF13, FlowDelete, FlowSpec, compile_actions, compile_match
+from qosapp.compiler import FORWARDING_TABLE, NORMAL, OF13, FlowDelete, FlowSpec, compile_actions, compile_match
 from qosapp.model import (DEFAULT_PRIORITY, IPV4, L4_PROTOCOLS, Match, Policy, ValidationError,
                           format_dpid, parse_int, parse_ipv4, parse_name)
 from qosapp.topology import Hop, NoPath, Topology, UnknownHost
@@ -307,8 +307,8 @@ def rule_flow(rule: HopRule, cookie: int, version: int, services: Mapping[str, i
     """
     policy = rule.policy
     dscp = services.get(policy.service) if policy.service is not None else None
-    actions = tuple(("output", rule.hop.out_port) if action == ("output", NORMAL) else action
-                    for action in compile_actions(policy, version, dscp))
+    actions = tuple(("output", rule.hop.out_port) if action in (("output", NORMAL), ("goto_table", FORWARDING_TABLE))
+                    else action for action in compile_actions(policy, version, dscp))
     return FlowSpec(cookie=cookie, priority=policy.priority, match=compile_match(policy.match), actions=actions)
 
 

@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS policies (
     name TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS paths (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS queue_profiles (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     sw TEXT NOT NULL,
@@ -107,6 +112,20 @@ class Store:
     def delete_policies(self, ids: list[int]) -> None:
         with self.transaction() as db:
             db.executemany("DELETE FROM policies WHERE id = ?", [(i,) for i in ids])
+
+    # paths (QoS along a route between two hosts)
+    def paths(self) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self._db.execute("SELECT id, name, body FROM paths ORDER BY id").fetchall()
+        return [(pid, name, json.loads(body)) for pid, name, body in rows]
+
+    def insert_path(self, name: str, body: dict[str, Any]) -> int:
+        with self.transaction() as db:
+            return db.execute("INSERT INTO paths (name, body) VALUES (?, ?)",
+                              (name, json.dumps(body, sort_keys=True))).lastrowid
+
+    def delete_path(self, path_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM paths WHERE id = ?", (path_id,))
 
     # queue profiles (body is the validated profile's dict)
     def queue_profiles(self) -> list[tuple[int, dict[str, Any]]]:

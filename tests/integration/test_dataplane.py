@@ -136,7 +136,8 @@ def test_delete_restores_and_disable_enable_toggles(clean: Bed) -> None:
     assert in_band(clean.rate(), 2.0)
     clean.call("POST", "/qos/disable", expect=200)
     wait_for(lambda: "set_queue" not in clean.flows(), 10, "policy flows to go on disable")
-    assert "priority=0 actions=NORMAL" in clean.flows()  # forwarding stays
+    flows = clean.flows()  # forwarding stays: table 0 hands over to table 1's learned flows
+    assert "goto_table:1" in flows and "dl_dst=00:00:00:00:00:02 actions=output" in flows, flows
     assert clean.rate() > UNSHAPED_MBPS
     clean.call("POST", "/qos/enable", expect=200)
     wait_installed(clean.ctl, ["q2"])
