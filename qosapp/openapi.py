@@ -57,6 +57,18 @@ SCHEMAS: dict[str, Any] = {
                    "oneOf": [{"type": "object"}, {"type": "array"}]},
         "applied": {"type": "object", "readOnly": True,
                     "description": "'dpid/port' -> {state: applied|error, reason, note}"}}},
+    "Path": {"type": "object", "required": ["name", "src", "dst"], "properties": {
+        "name": {"type": "string"}, "src": {"type": "string", "description": "source host IPv4"},
+        "dst": {"type": "string", "description": "destination host IPv4"},
+        "protocol": INT_OR_STRING, "src-port": INT_OR_STRING, "dst-port": INT_OR_STRING,
+        "queue": {**INT_OR_STRING, "description": "queue id on every out-port of the route; excludes service"},
+        "service": {"type": "string", "description": "DSCP marking; excludes queue"},
+        "direction": {"type": "string", "enum": ["both", "forward"], "description": "default both"},
+        "priority": INT_OR_STRING}},
+    "PathView": {"allOf": [{"$ref": "#/components/schemas/Path"}, {"type": "object", "properties": {
+        "id": {"type": "integer"}, "cookie": {"type": "string"}, "installed": {"type": "boolean"},
+        "status": {"type": "object", "description": "state installed|pending|missing-queues, hops, "
+                                                     "reverse-hops, reason, missing-queues"}}}]},
     "Status": {"type": "object", "properties": {
         "enabled": {"type": "boolean"}, "services": {"type": "integer"},
         "policies": {"type": "integer"}, "switches": {"type": "integer"}}},
@@ -122,6 +134,18 @@ def native_paths() -> dict[str, Any]:
                 "sw": {"type": "string"}, "port": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}}),
                 "responses": {"200": answer("deleted; its QoS/Queue rows removed", ref("QueueProfile")),
                               **ERRORS, **NOT_FOUND}}},
+        "/qos/paths": {
+            "get": {"responses": {"200": answer("paths with their hops and state",
+                                                {"type": "array", "items": ref("PathView")})}},
+            "post": {"requestBody": body(ref("Path")),
+                     "responses": {"201": answer("stored; installed when both hosts are known", ref("PathView")),
+                                   **ERRORS, "409": answer("duplicate name", ref("Error"))}}},
+        "/qos/paths/{name}": {
+            "parameters": NAME_PARAM,
+            "get": {"responses": {"200": answer("the path", ref("PathView")), **NOT_FOUND}},
+            "delete": {"responses": {"200": answer("deleted; its flows removed", ref("Path")), **NOT_FOUND}}},
+        "/qos/topology": {"get": {"responses": {"200": answer(
+            "discovered switches, links and hosts", {"type": "object"})}}},
         "/qos/switches": {"get": {"responses": {"200": answer("connected switches",
                                                                {"type": "array", "items": ref("Switch")})}}},
         "/qos/openapi.json": {"get": {"responses": {"200": answer("this document", {"type": "object"})}}},

@@ -193,6 +193,32 @@ class QosController(CoreController):
         port = str(parse_port(body.get("port", "all")))
         return self.core.delete_queue_profile(sw, port).to_dict()
 
+    # paths (QoS along the route between two hosts)
+    @route("qos_paths", "/qos/paths", methods=["GET"])
+    @handler
+    def list_paths(self, req: Request) -> Any:
+        return [self.core.path_view(p) for p in self.core.fabric.paths.values()]
+
+    @route("qos_paths_add", "/qos/paths", methods=["POST"])
+    @handler
+    def add_path(self, req: Request) -> Any:
+        return json_response(self.core.path_view(self.core.add_path(read_json(req))), 201)
+
+    @route("qos_path", "/qos/paths/{name}", methods=["GET"])
+    @handler
+    def get_path(self, req: Request, name: str) -> Any:
+        return self.core.path_view(self.core.get_path(url_name(name)))
+
+    @route("qos_path_delete", "/qos/paths/{name}", methods=["DELETE"])
+    @handler
+    def delete_path(self, req: Request, name: str) -> Any:
+        return self.core.delete_path(url_name(name)).to_dict()
+
+    @route("qos_topology", "/qos/topology", methods=["GET"])
+    @handler
+    def topology(self, req: Request) -> Any:
+        return self.core.fabric.topology.to_dict()
+
     # switches
     @route("qos_switches", "/qos/switches", methods=["GET"])
     @handler
