@@ -1,0 +1,324 @@
+"""Queue profiles: a port's HTB rates and its queues, parsed and validated (pure).
+
+A queue profile says how one port (or every port) of one switch (or every
+switch) is shaped: the port's `max-rate` and queues by id with `min-rate` /
+`max-rate`, all in bits/s. It is what the REST `/qos/queues` resource takes,
+what the store keeps, and what `qosapp.ovsdb` turns into QoS/Queue rows.
+Nothing here imports Ryu or python-ovs, so the rules are tested alone.
+
+The seed's profile, expressible as::
+
+    {"sw": "all", "port": "all", "max-rate": "10G",
+     "queues": {"0": {"max-rate": "10G"}, "1": {"max-rate": "20M"},
+                "2": {"max-rate": "2M"}}}
+
+The userspace-datapath trick (see `queue_dscp`): OVS's netdev datapath loses
+the skb priority that `set_queue` would use to pick an HTB class, so each
+queue also rewrites the DSCP of its packets and a tc u32 filter per queue
+sends that DSCP to the queue's class. The DSCP choice lives here because it
+is policy, not plumbing.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from qosapp.model import ValidationError, parse_dpid, parse_int, parse_sw
+
+#: Rates are bits/s. OVS raises any HTB rate below one MTU per second
+#: (1500 bytes/s = 12 kbit/s) to that, so smaller values would be a lie.
+MIN_RATE = 12_000
+MAX_RATE = 10**12  # 1 Tbit/s: far above any port, low enough to catch typos
+RATE_SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
+_RATE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kKmMgG]?)")
+
+#: RFC 2474 pool 2 (DSCPs of the form xxxx11): 16 code points reserved for
+#: Experimental or Local Use, never to be standardised. They are all odd, so
+#: they cannot collide with EF (46), VOICE-ADMIT (44), AFxy or CSx (all even)
+#: nor with LE (1, RFC 8622).
+LOCAL_USE_DSCPS: tuple[int, ...] = tuple(range(3, 64, 4))
+#: Queue 0 is HTB's default class; queues 1..16 each get one local-use DSCP.
+MAX_QUEUE_ID = len(LOCAL_USE_DSCPS)
+#: Linux interface names are at most 15 bytes (IFNAMSIZ - 1); linux-htb
+#: only works on Linux devices, so a longer name can never be shaped.
+MAX_PORT_NAME = 15
+#: OpenFlow ports above this are reserved (LOCAL, CONTROLLER, ...).
+MAX_PORT_NO = 0xFFFFFF00
+#: The bridge's own port: OVSDB and OpenFlow 1.0 say 65534, OpenFlow 1.3 0xfffffffe.
+LOCAL_PORTS = frozenset({0xFFFE, 0xFFFFFFFE})
+
+PROFILE_KEYS = {"sw", "port", "max-rate", "queues", "id"}
+QUEUE_KEYS = {"id", "min-rate", "max-rate", "dscp"}
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """One queue of a profile; None means "not set" (OVS uses the port rate)."""
+
+    id: int
+    min_rate: int | None = None
+    max_rate: int | None = None
+
+    @property
+    def dscp(self) -> int | None:
+        """The DSCP this queue stamps on its packets (userspace datapath)."""
+        return queue_dscp(self.id)
+
+    def to_dict(self, include_dscp: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.min_rate is not None:
+            out["min-rate"] = self.min_rate
+        if self.max_rate is not None:
+            out["max-rate"] = self.max_rate
+        if include_dscp and self.dscp is not None:
+            out["dscp"] = self.dscp
+        return out
+
+
+@dataclass(frozen=True)
+class QueueProfile:
+    """A port's shaping: port max-rate plus queues 0..N.
+
+    `sw` is "all" or a dpid in colon form (as `qosapp.model.parse_sw`
+    returns it); `port` is "all", an OpenFlow port number or a port name.
+    """
+
+    max_rate: int
+    queues: tuple[QueueSpec, ...]
+    sw: str = "all"
+    port: str | int = "all"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(sw, port) as the store's unique key (`Store.upsert_queue_profile`)."""
+        return self.sw, str(self.port)
+
+    def dpid(self) -> int | None:
+        """The one switch targeted, or None for every switch."""
+        return None if self.sw == "all" else parse_dpid(self.sw)
+
+    def queue(self, queue_id: int) -> QueueSpec | None:
+        return next((q for q in self.queues if q.id == queue_id), None)
+
+    def matches(self, dpid: int, port_no: int, port_name: str) -> bool:
+        """Does this profile shape that port of that switch?
+
+        Used when one switch or port (re)appears, so only it is re-applied.
+        """
+        if self.sw != "all" and self.dpid() != dpid:
+            return False
+        if is_reserved_port(port_no):
+            return False
+        if self.port == "all":
+            return True
+        return self.port == port_no if isinstance(self.port, int) else self.port == port_name
+
+    def to_dict(self, include_dscp: bool = False) -> dict[str, Any]:
+        """The normalised JSON form; `parse_queue_profile` reads it back.
+
+        `include_dscp` adds each queue's assigned DSCP (for GET answers; parsing
+        accepts it back only if it is the same value).
+        """
+        return {"sw": self.sw, "port": self.port, "max-rate": self.max_rate,
+                "queues": {str(q.id): q.to_dict(include_dscp) for q in self.queues}}
+
+
+def is_reserved_port(port_no: int) -> bool:
+    """LOCAL and the other reserved ports: never a link, never shaped."""
+    return port_no in LOCAL_PORTS or port_no > MAX_PORT_NO
+
+
+# ---------------------------------------------------------------- DSCP trick
+def queue_dscp(queue_id: int) -> int | None:
+    """The DSCP queue `queue_id` rewrites its packets to, None for queue 0.
+
+    Why DSCPs at all: on OVS's userspace datapath `set_queue` picks the Queue
+    row (and its `dscp` rewrite) but the skb priority is lost when the packet
+    is sent, so every packet would land in HTB's default class. Each queue
+    therefore stamps its own DSCP and a tc u32 filter maps that DSCP back to
+    the queue's class (`qosapp.tcbridge`).
+
+    Why these DSCPs: queue q (1..16) gets the q-th code point of RFC 2474
+    pool 2 (xxxx11, "Experimental or Local Use"): 3, 7, 11, ... 63, i.e.
+    4q - 1. Pool 2 is never standardised and odd, so the code points that
+    services use (EF 46, AFxy, CSx, VOICE-ADMIT 44, LE 1) are never taken,
+    and the mapping is fixed so a restarted controller and the filters agree.
+    Queue 0 is HTB's default class: unmatched packets land there anyway, so
+    it needs no DSCP and no filter.
+
+    Side effect (documented for users): packets leaving through a queue > 0
+    carry that queue's DSCP, and any packet that already carries one of these
+    DSCPs is classified into the matching queue of that port.
+    """
+    if queue_id == 0:
+        return None
+    if not 1 <= queue_id <= MAX_QUEUE_ID:
+        raise ValueError(f"queue {queue_id} has no DSCP: queues 1..{MAX_QUEUE_ID} do")
+    return LOCAL_USE_DSCPS[queue_id - 1]
+
+
+def queue_dscps(profile: QueueProfile) -> dict[int, int]:
+    """{queue id: DSCP} for every queue of the profile that needs a filter."""
+    return {q.id: q.dscp for q in profile.queues if q.dscp is not None}
+
+
+def htb_classid(queue_id: int) -> str:
+    """The HTB class OVS's linux-htb gives queue N: 1:<hex(N+1)>."""
+    return f"1:{queue_id + 1:x}"
+
+
+# ---------------------------------------------------------------- parsing
+def parse_rate(value: Any, field_name: str, lo: int = MIN_RATE, hi: int = MAX_RATE) -> int:
+    """A rate in bits/s: an integer, or a string such as "20M", "2000k", "1.5G".
+
+    Suffixes are decimal (k = 1000); "m" is read as mega, since milli-bits
+    per second are never meant.
+    """
+    if isinstance(value, str):
+        match = _RATE_RE.fullmatch(value.strip())
+        if not match:
+            raise ValidationError(field_name, f"expected a rate in bits/s such as 2000000, \"2M\" or \"10G\", got {value!r}")
+        number, suffix = match.groups()
+        scaled = float(number) * RATE_SUFFIXES[suffix.lower()]
+        if not scaled.is_integer():
+            raise ValidationError(field_name, f"{value!r} is not a whole number of bits/s")
+        value = int(scaled)
+    return parse_int(value, field_name, lo, hi)
+
+
+def parse_port(value: Any, field_name: str = "port") -> str | int:
+    """'all', an OpenFlow port number (int or digit string) or a port name."""
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return "all"
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        return parse_int(value, field_name, 1, MAX_PORT_NO)
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field_name, f"expected 'all', a port number or a port name, got {value!r}")
+    name = value.strip()
+    if len(name.encode()) > MAX_PORT_NAME:
+        raise ValidationError(field_name, f"port name {name!r} is longer than {MAX_PORT_NAME} bytes (Linux interface names, which linux-htb needs)")
+    if "/" in name or not name.isprintable() or any(ch.isspace() for ch in name):
+        raise ValidationError(field_name, f"port name {name!r} must be printable, without spaces or '/'")
+    return name
+
+
+def _queue_items(raw: Any) -> list[tuple[int, Mapping[str, Any]]]:
+    """Both accepted shapes -> [(queue id, body)], ids validated and unique."""
+    items: list[tuple[int, Mapping[str, Any]]] = []
+    if isinstance(raw, Mapping):
+        for key, body in raw.items():
+            qid = parse_int(key, f"queues.{key}", 0, MAX_QUEUE_ID)
+            if not isinstance(body, Mapping):
+                raise ValidationError(f"queues.{key}", "a queue must be a JSON object")
+            if "id" in body and parse_int(body["id"], f"queues.{key}.id", 0, MAX_QUEUE_ID) != qid:
+                raise ValidationError(f"queues.{key}.id", "differs from the queue's key")
+            items.append((qid, body))
+    elif isinstance(raw, list):
+        for index, body in enumerate(raw):
+            if not isinstance(body, Mapping):
+                raise ValidationError(f"queues[{index}]", "a queue must be a JSON object")
+            if "id" not in body:
+                raise ValidationError(f"queues[{index}].id", "required in the list form")
+            items.append((parse_int(body["id"], f"queues[{index}].id", 0, MAX_QUEUE_ID), body))
+    else:
+        raise ValidationError("queues", "expected an object {\"0\": {...}, ...} or a list [{\"id\": 0, ...}, ...]")
+    ids = [qid for qid, _ in items]
+    duplicates = sorted({qid for qid in ids if ids.count(qid) > 1})
+    if duplicates:
+        raise ValidationError(f"queues.{duplicates[0]}", "queue id given twice")
+    return sorted(items, key=lambda item: item[0])
+
+
+def _parse_queue(qid: int, body: Mapping[str, Any], port_rate: int) -> QueueSpec:
+    """One queue's rates, checked against each other and the port's rate."""
+    where = f"queues.{qid}"
+    unknown = set(body) - QUEUE_KEYS
+    if unknown:
+        raise ValidationError(f"{where}.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(sorted(QUEUE_KEYS))}")
+    min_rate = parse_rate(body["min-rate"], f"{where}.min-rate", lo=0) if body.get("min-rate") is not None else None
+    max_rate = parse_rate(body["max-rate"], f"{where}.max-rate") if body.get("max-rate") is not None else None
+    if max_rate is not None and max_rate > port_rate:
+        raise ValidationError(f"{where}.max-rate", f"{max_rate} exceeds the port's max-rate {port_rate}")
+    ceiling = max_rate if max_rate is not None else port_rate
+    if min_rate is not None and min_rate > ceiling:
+        raise ValidationError(f"{where}.min-rate", f"{min_rate} exceeds the queue's max-rate {ceiling}")
+    if body.get("dscp") is not None:
+        dscp = parse_int(body["dscp"], f"{where}.dscp", 0, 63)
+        if dscp != queue_dscp(qid):
+            raise ValidationError(f"{where}.dscp", f"assigned by the controller ({queue_dscp(qid)}); leave it out")
+    return QueueSpec(id=qid, min_rate=min_rate, max_rate=max_rate)
+
+
+def parse_queue_profile(data: Any) -> QueueProfile:
+    """Validate a queue profile (shape in the module docstring).
+
+    Rules: `max-rate` (the port's) is required; queue ids are 0..N without
+    gaps (0 is HTB's default class, N <= 16 because each other queue needs
+    its own local-use DSCP); min-rate <= max-rate <= port max-rate; the
+    queues' guaranteed min-rates together fit in the port.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("body", "a queue profile must be a JSON object")
+    unknown = set(data) - PROFILE_KEYS
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(PROFILE_KEYS - {'id'}))}")
+    sw = parse_sw(data.get("sw", "all"))
+    if sw == "none":
+        raise ValidationError("sw", "expected 'all' or a dpid")
+    port = parse_port(data.get("port", "all"))
+    if data.get("max-rate") is None:
+        raise ValidationError("max-rate", "required: the port's rate in bits/s (e.g. \"10G\")")
+    port_rate = parse_rate(data["max-rate"], "max-rate")
+    if data.get("queues") is None:
+        raise ValidationError("queues", "required: at least queue 0, the default class")
+    items = _queue_items(data["queues"])
+    if not items:
+        raise ValidationError("queues", "required: at least queue 0, the default class")
+    for expected, (qid, _body) in enumerate(items):
+        if qid != expected:
+            raise ValidationError(f"queues.{expected}", f"missing: queue ids must be 0..N without gaps (got {', '.join(str(i) for i, _ in items)})")
+    queues = tuple(_parse_queue(qid, body, port_rate) for qid, body in items)
+    guaranteed = sum(q.min_rate or 0 for q in queues)
+    if guaranteed > port_rate:
+        raise ValidationError("queues", f"the min-rates add up to {guaranteed}, more than the port's max-rate {port_rate}")
+    return QueueProfile(max_rate=port_rate, queues=queues, sw=sw, port=port)
+
+
+# ---------------------------------------------------------------- targets
+Bridges = Mapping[int, Mapping[int, str]]
+
+
+def resolve_ports(profile: QueueProfile, bridges: Bridges) -> list[tuple[int, str]]:
+    """The concrete (dpid, port name) pairs the profile shapes, sorted.
+
+    `bridges` is what the switches know: {dpid: {port_no: port_name}}.
+    Reserved ports (the bridge's LOCAL port, see `is_reserved_port`) are
+    never targets: they are not a link to a host or switch.
+    """
+    targets = []
+    for dpid, ports in bridges.items():
+        for port_no, name in ports.items():
+            if profile.matches(dpid, port_no, name):
+                targets.append((dpid, name))
+    return sorted(targets)
+
+
+def specificity(profile: QueueProfile) -> tuple[bool, bool]:
+    """How narrowly a profile aims: a named port beats a named switch."""
+    return profile.port != "all", profile.sw != "all"
+
+
+def resolve_targets(profiles: Iterable[QueueProfile], bridges: Bridges) -> dict[tuple[int, str], QueueProfile]:
+    """Which profile shapes each concrete port when several overlap.
+
+    The most specific wins (see `specificity`); among equals the later one in
+    `profiles` wins (pass them in store order, so the newest profile wins).
+    """
+    chosen: dict[tuple[int, str], QueueProfile] = {}
+    for profile in profiles:
+        for target in resolve_ports(profile, bridges):
+            current = chosen.get(target)
+            if current is None or specificity(profile) >= specificity(current):
+                chosen[target] = profile
+    return chosen
