@@ -10,6 +10,7 @@ No QoS logic lives here (that is `qosapp.core`); this module only
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import qosapp.compat  # noqa: F401  (must precede ryu.app.wsgi)
@@ -17,12 +18,13 @@ from ryu.app.wsgi import WSGIApplication
 from ryu.base import app_manager
 from ryu.controller import ofp_event
 from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from ryu.lib import hub
 from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_0, ofproto_v1_3
 from ryu.topology import event as topo_event
 
 from qosapp import ofmsgs, rest
-from qosapp.compiler import FlowSpec
+from qosapp.compiler import COOKIE_PREFIX, COOKIE_PREFIX_MASK, FlowSpec
 from qosapp.config import SETTINGS
 from qosapp.core import FlowOp, QosCore
 from qosapp.ovsqueues import OvsQueues
@@ -67,6 +69,9 @@ class QosApp(app_manager.RyuApp):
         self.core = QosCore(Store(SETTINGS.state_dir), send=self.send_ops, queues=self.queues,
                             forwarding=SETTINGS.forwarding)
         rest.register(kwargs["wsgi"], self.core)
+        #: per (dpid, xid): stats bodies of a multipart reply still arriving
+        self.partial: dict[tuple[int, int], list[Any]] = {}
+        self.poller = hub.spawn(self._poll_stats)
         LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s, queues via %s", SETTINGS.state_dir,
                  SETTINGS.rest_host, SETTINGS.rest_port, SETTINGS.ofp_host, SETTINGS.ofp_port,
                  SETTINGS.ovsdb if self.queues else "(not managed)")
@@ -185,3 +190,51 @@ class QosApp(app_manager.RyuApp):
         data = msg.data if msg.buffer_id == no_buffer else None
         datapath.send_msg(parser.OFPPacketOut(datapath=datapath, buffer_id=msg.buffer_id, in_port=in_port,
                                               actions=actions, data=data))
+
+    # ------------------------------------------------------------ statistics
+    def _poll_stats(self) -> None:
+        """Every interval: flow stats of qos-sdn's policy cookies, queue stats of all ports."""
+        while True:
+            hub.sleep(self.core.stats.interval)
+            for datapath in list(self.datapaths.values()):
+                try:
+                    self._request_stats(datapath)
+                except Exception:  # a switch going away mid-send must not end the poller
+                    LOG.exception("stats request to %016x failed", datapath.id)
+
+    def _request_stats(self, datapath: Any) -> None:
+        ofp, parser = datapath.ofproto, datapath.ofproto_parser
+        if ofp.OFP_VERSION == ofproto_v1_0.OFP_VERSION:
+            datapath.send_msg(parser.OFPFlowStatsRequest(datapath, 0, parser.OFPMatch(), 0xFF, ofp.OFPP_NONE))
+            datapath.send_msg(parser.OFPQueueStatsRequest(datapath, 0, ofp.OFPP_ALL, ofp.OFPQ_ALL))
+        else:
+            datapath.send_msg(parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                                         COOKIE_PREFIX, COOKIE_PREFIX_MASK, parser.OFPMatch()))
+            datapath.send_msg(parser.OFPQueueStatsRequest(datapath, 0, ofp.OFPP_ANY, ofp.OFPQ_ALL))
+
+    def _complete(self, msg: Any) -> list[Any] | None:
+        """The whole body of a (possibly multi-part) stats reply, once it is all in."""
+        key = (msg.datapath.id, msg.xid)
+        body = self.partial.pop(key, []) + list(msg.body)
+        more = msg.datapath.ofproto.OFPSF_REPLY_MORE if hasattr(msg.datapath.ofproto, "OFPSF_REPLY_MORE") \
+            else msg.datapath.ofproto.OFPMPF_REPLY_MORE
+        if msg.flags & more:
+            self.partial[key] = body
+            return None
+        return body
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def _flow_stats(self, ev: Any) -> None:
+        body = self._complete(ev.msg)
+        if body is not None:
+            mine = [(s.cookie, s.packet_count, s.byte_count) for s in body
+                    if s.cookie & COOKIE_PREFIX_MASK == COOKIE_PREFIX]
+            self.core.stats.record_flows(ev.msg.datapath.id, time.monotonic(), mine)
+
+    @set_ev_cls(ofp_event.EventOFPQueueStatsReply, MAIN_DISPATCHER)
+    def _queue_stats(self, ev: Any) -> None:
+        body = self._complete(ev.msg)
+        if body is not None:
+            self.core.stats.record_queues(ev.msg.datapath.id, time.monotonic(),
+                                          [(s.port_no, s.queue_id, s.tx_packets, s.tx_bytes, s.tx_errors)
+                                           for s in body])

@@ -20,9 +20,10 @@ from qosapp import compiler, forwarding
 from qosapp.compiler import FlowDelete, FlowSpec
 from qosapp.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
                           parse_policy, parse_service)
-from qosapp.queues import QueueProfile, parse_queue_profile, resolve_targets
+from qosapp.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile, resolve_targets
 from qosapp.fabric import LEARNED, Fabric, Ops
 from qosapp.paths import PathSpec, parse_path, path_cookie
+from qosapp.stats import Stats
 from qosapp.store import Store
 
 FlowOp = FlowSpec | FlowDelete
@@ -37,7 +38,7 @@ WIPE = FlowDelete(cookie=0)
 class QueueBackend(Protocol):
     """Where queue profiles become real (OVSDB rows + tc filters).
 
-    Implemented by `qosapp.queueport.OvsQueues`; tests use a recorder.
+    Implemented by `qosapp.ovsqueues.OvsQueues`; tests use a recorder.
     Both calls raise an exception whose text is shown to the user on failure.
     """
 
@@ -93,6 +94,7 @@ class QosCore:
                  forwarding: str = LEARNED) -> None:
         self.store = store
         self.fabric = Fabric(forwarding)
+        self.stats = Stats()
         self.send: Sender = send or (lambda dpid, ops: None)
         self.queue_backend = queues
         self.queue_profiles: list[QueueProfile] = []
@@ -192,6 +194,10 @@ class QosCore:
 
     def add_service(self, data: Any) -> Service:
         service = parse_service(data)
+        if service.dscp in LOCAL_USE_DSCPS:
+            queue = LOCAL_USE_DSCPS.index(service.dscp) + 1
+            raise ValidationError("dscp", f"DSCP {service.dscp} is reserved: it selects queue {queue} on shaped "
+                                  "ports of the userspace datapath (see README, Queues)")
         if service.name in self.services:
             raise ValidationError("name", f"a service named {service.name!r} exists", status=409)
         sid = self.store.insert_service(service.name, service.dscp)
@@ -334,6 +340,7 @@ class QosCore:
     def switch_disconnected(self, dpid: int) -> None:
         """Forget the switch; its OVSDB rows stay (re-applied when it is back)."""
         self.switches.pop(dpid, None)
+        self.stats.forget_switch(dpid)
         self.fabric.switch_gone(dpid)
         self.fabric.topology.remove_switch(dpid)
         self.topology_changed()
@@ -446,6 +453,48 @@ class QosCore:
     def _forget_queues(self, which: Callable[[tuple[int, str]], bool]) -> None:
         for target in [t for t in self.applied_queues if which(t)]:
             del self.applied_queues[target]
+
+    # ------------------------------------------------------------ statistics
+    def policy_max_rate(self, policy: Policy) -> int | None:
+        """The max-rate of the queue a queue policy sends to (first switch that has it)."""
+        if policy.queue is None or policy.enqueue_port is None:
+            return None
+        for dpid in sorted(self.switches):
+            if policy.applies_to(dpid):
+                profile = self.queue_profile_for(dpid, policy.enqueue_port)
+                spec = profile.queue(policy.queue) if profile else None
+                if spec is not None:
+                    return spec.max_rate if spec.max_rate is not None else profile.max_rate  # type: ignore[union-attr]
+        return None
+
+    def policy_stats(self) -> dict[str, Any]:
+        """Per policy: counters and rate per switch; the policy's rate is the
+        busiest switch's (a flow crossing three switches is one flow, not three)."""
+        out = []
+        for policy in self.policies.values():
+            cookie = compiler.policy_cookie(policy.id)  # type: ignore[arg-type]
+            per_switch = sorted(self.stats.flow_series(cookie).items())
+            switches = [{"dpid": format_dpid(dpid), "packets": s.last.packets, "bytes": s.last.bytes,
+                         "bps": round(s.bps(), 1)} for dpid, s in per_switch if s.last]
+            busiest = max((s for _, s in per_switch), key=lambda s: s.bps(), default=None)
+            out.append({"name": policy.name, "cookie": hex(cookie), "switches": switches,
+                        "bps": round(busiest.bps(), 1) if busiest else 0.0,
+                        "max-rate": self.policy_max_rate(policy),
+                        "history": [[round(t, 3), round(b, 1)] for t, b in busiest.history()] if busiest else []})
+        return {"interval": self.stats.interval, "policies": out}
+
+    def queue_stats(self) -> dict[str, Any]:
+        rows = []
+        for (dpid, port, queue), series in sorted(self.stats.queues.items()):
+            info = self.switches.get(dpid)
+            last = series.last
+            if last is None:
+                continue
+            rows.append({"dpid": format_dpid(dpid), "port": port,
+                         "port-name": info.ports.get(port) if info else None, "queue": queue,
+                         "tx-bytes": last.bytes, "tx-packets": last.packets, "tx-errors": last.errors,
+                         "bps": round(series.bps(), 1)})
+        return {"interval": self.stats.interval, "queues": rows}
 
     # ------------------------------------------------------------ topology and paths
     def versions(self) -> dict[int, int]:

@@ -29,6 +29,8 @@ class OvsQueues:
         dscps = self.ovsdb.apply_profile(port_name, profile)
         datapath_type = self.ovsdb.port_datapath_type(port_name)
         if not dscps:
+            if datapath_type == "netdev":
+                return "only queue 0 (HTB's default class): no DSCP filters needed"
             return f"{datapath_type or 'system'} datapath: set_queue selects the HTB class, no DSCP filters needed"
         result = tcbridge.install_queue_filters(port_name, dscps, datapath_type=datapath_type)
         if result.skipped:

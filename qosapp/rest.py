@@ -214,6 +214,16 @@ class QosController(CoreController):
     def delete_path(self, req: Request, name: str) -> Any:
         return self.core.delete_path(url_name(name)).to_dict()
 
+    @route("qos_stats_policies", "/qos/stats/policies", methods=["GET"])
+    @handler
+    def stats_policies(self, req: Request) -> Any:
+        return self.core.policy_stats()
+
+    @route("qos_stats_queues", "/qos/stats/queues", methods=["GET"])
+    @handler
+    def stats_queues(self, req: Request) -> Any:
+        return self.core.queue_stats()
+
     @route("qos_topology", "/qos/topology", methods=["GET"])
     @handler
     def topology(self, req: Request) -> Any:

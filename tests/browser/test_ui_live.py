@@ -9,7 +9,6 @@ traffic next to the queue's 2 Mbit/s max-rate.
 """
 from __future__ import annotations
 
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ from tests.browser.conftest import BrowserPage
 from tests.browser.test_ui import fill_policy_form, policy_row
 from topologies.controller import ControllerProcess
 from topologies.experiment import SEED_QUEUES, wait_queues_applied
-from topologies.netutil import free_tcp_port
 from topologies.network import start_network, stop_network
 from topologies.ovsenv import PrivateOvs
 from topologies.traffic import IperfResult, iperf3, wait_reachable
@@ -46,26 +44,23 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """Private OVS + controller + linear,2, the seed's queues applied, QoS enabled."""
-    if os.geteuid() != 0:
-        pytest.fail("the live browser test needs root (network namespaces, Open vSwitch, Mininet)")
+def live(private_ovs: PrivateOvs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The session's private OVS + controller + linear,2, the seed's queues applied, QoS enabled."""
     work = tmp_path_factory.mktemp("live")
-    ovs = PrivateOvs(work / "ovs", ovsdb_tcp_port=free_tcp_port())
-    with ovs, ovs.exported():
-        ctl = ControllerProcess(work / "controller", ovsdb=ovs.db_remote).start()
-        net = None
-        try:
-            net = start_network("linear,2", controller=("127.0.0.1", ctl.ofp_port), protocols="OpenFlow13")
-            wait_reachable([net.get("h1"), net.get("h2")], timeout=30)
-            assert ctl.request("POST", "/qos/queues", SEED_QUEUES)[0] == 201
-            wait_queues_applied(ctl)
-            assert ctl.request("POST", "/qos/enable")[0] == 200
-            yield Live(ovs, ctl, net)
-        finally:
-            if net is not None:
-                stop_network(net)
-            ctl.stop()
+    ovs = private_ovs
+    ctl = ControllerProcess(work / "controller", ovsdb=ovs.db_remote).start()
+    net = None
+    try:
+        net = start_network("linear,2", controller=("127.0.0.1", ctl.ofp_port), protocols="OpenFlow13")
+        wait_reachable([net.get("h1"), net.get("h2")], timeout=30)
+        assert ctl.request("POST", "/qos/queues", SEED_QUEUES)[0] == 201
+        wait_queues_applied(ctl)
+        assert ctl.request("POST", "/qos/enable")[0] == 200
+        yield Live(ovs, ctl, net)
+    finally:
+        if net is not None:
+            stop_network(net)
+        ctl.stop()
 
 
 @pytest.fixture()

@@ -6,7 +6,6 @@ logic lives in ``topologies/`` so the experiment runner can import it too.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -16,26 +15,6 @@ from mininet.net import Mininet
 from topologies.netutil import free_tcp_port as _free_tcp_port
 from topologies.network import start_network, stop_network
 from topologies.ovsenv import PrivateOvs
-
-
-def _require_root() -> None:
-    """Integration tests drive namespaces and OVS; fail loudly (never skip) when that is impossible."""
-    if os.geteuid() != 0:
-        pytest.fail("integration tests need root (network namespaces, Open vSwitch, Mininet)")
-
-
-@pytest.fixture(scope="session")
-def private_ovs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateOvs]:
-    """One private ovsdb-server + ovs-vswitchd for the session, exported into os.environ.
-
-    Exported because Mininet reaches OVS only through os.environ (OVS_RUNDIR);
-    OVSDB also listens on a loopback TCP port (``private_ovs.tcp_remote``) for
-    OVSDB clients such as the python-ovs IDL.
-    """
-    _require_root()
-    ovs = PrivateOvs(tmp_path_factory.mktemp("ovs"), ovsdb_tcp_port=_free_tcp_port())
-    with ovs, ovs.exported():
-        yield ovs
 
 
 @pytest.fixture()

@@ -1,0 +1,93 @@
+"""Flow and queue counters over time -> current rates and a short history (pure).
+
+The Ryu shell polls the switches (flow stats of qos-sdn's cookies, queue
+stats of every port) every `interval` seconds and feeds the replies here;
+the REST service reads rates back. A rate is the counter difference between
+the last two samples over their time difference, so a poll that comes late
+does not distort it. Counters that go backwards (a flow re-installed after a
+reconnect) restart the series instead of showing a negative rate.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Hashable, Iterable
+
+DEFAULT_INTERVAL = 2.0
+HISTORY = 60  # samples: two minutes at the default interval
+
+
+@dataclass(frozen=True)
+class Sample:
+    time: float
+    packets: int
+    bytes: int
+    errors: int = 0
+
+
+class Series:
+    """Samples of one counter set; rates between consecutive samples."""
+
+    def __init__(self, size: int = HISTORY) -> None:
+        self.samples: deque[Sample] = deque(maxlen=size + 1)
+
+    def add(self, sample: Sample) -> None:
+        if self.samples and (sample.bytes < self.samples[-1].bytes or sample.time <= self.samples[-1].time):
+            self.samples.clear()  # counter reset, or a duplicate reply
+        self.samples.append(sample)
+
+    @property
+    def last(self) -> Sample | None:
+        return self.samples[-1] if self.samples else None
+
+    def bps(self) -> float:
+        """Bits per second between the last two samples (0 until there are two)."""
+        if len(self.samples) < 2:
+            return 0.0
+        a, b = self.samples[-2], self.samples[-1]
+        return (b.bytes - a.bytes) * 8 / (b.time - a.time)
+
+    def history(self) -> list[tuple[float, float]]:
+        """[(time, bps)] for each consecutive pair, oldest first."""
+        pairs = list(zip(list(self.samples)[:-1], list(self.samples)[1:]))
+        return [(b.time, (b.bytes - a.bytes) * 8 / (b.time - a.time)) for a, b in pairs]
+
+
+class Stats:
+    """All series, keyed by (cookie, dpid) for flows and (dpid, port, queue) for queues."""
+
+    def __init__(self, interval: float = DEFAULT_INTERVAL, size: int = HISTORY) -> None:
+        self.interval = interval
+        self.size = size
+        self.flows: dict[tuple[int, int], Series] = {}
+        self.queues: dict[tuple[int, int, int], Series] = {}
+
+    def _series(self, table: dict, key: Hashable) -> Series:
+        series = table.get(key)
+        if series is None:
+            series = table[key] = Series(self.size)
+        return series
+
+    def record_flows(self, dpid: int, now: float, counters: Iterable[tuple[int, int, int]]) -> None:
+        """(cookie, packets, bytes) per flow; flows sharing a cookie are summed."""
+        totals: dict[int, list[int]] = {}
+        for cookie, packets, nbytes in counters:
+            total = totals.setdefault(cookie, [0, 0])
+            total[0] += packets
+            total[1] += nbytes
+        for cookie, (packets, nbytes) in totals.items():
+            self._series(self.flows, (cookie, dpid)).add(Sample(now, packets, nbytes))
+
+    def record_queues(self, dpid: int, now: float, counters: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """(port, queue, tx packets, tx bytes, tx errors) per queue."""
+        for port, queue, packets, nbytes, errors in counters:
+            self._series(self.queues, (dpid, port, queue)).add(Sample(now, packets, nbytes, errors))
+
+    def forget_switch(self, dpid: int) -> None:
+        for table in (self.flows, self.queues):
+            for key in [k for k in table if (k[1] if table is self.flows else k[0]) == dpid]:
+                del table[key]
+
+    def flow_series(self, cookie: int) -> dict[int, Series]:
+        """{dpid: series} of one cookie."""
+        return {dpid: s for (c, dpid), s in self.flows.items() if c == cookie}
