@@ -24,13 +24,13 @@ import sys
 from typing import Any, Callable
 
 from qosapp.model import ValidationError, parse_name
-from qosapp.paths import BOTH, DIRECTIONS, parse_path
+from qosapp.paths import BOTH, DIRECTIONS, INSTALLED, parse_path
 
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, QosClient
 from pusher.qospusher import (EXIT_OK, Output, UsageError, compact, connect, execute, quiet_pipe,
                               warn_if_disabled, write_state)
 from pusher.state import DEFAULT_STATE_FILE, load_state
-from pusher.sync import normalise_path
+from pusher.sync import normalise_path_view
 
 PROG = "qospath"
 #: protocol names a user types; anything else must be a number (parse_path checks 0-255)
@@ -80,7 +80,7 @@ def cmd_add(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     out.say(f"Trying to add path {compact(body)}")
     answer = client.create("paths", body)
     out.say(f"[CONTROLLER]: {compact(answer)}")
-    stored = normalise_path(answer) if isinstance(answer, dict) else body
+    stored = normalise_path_view(answer) if isinstance(answer, dict) else body
     state.upsert("paths", stored)
     write_state(args.state, state, out, f"path {stored['name']!r}")
     if isinstance(answer, dict):
@@ -142,15 +142,28 @@ def describe_match(view: dict[str, Any]) -> str:
     return " ".join(words)
 
 
+def describe_state(view: dict[str, Any]) -> str:
+    """"installed", "pending: why", or "routed, flows not on the switches" when QoS is off.
+
+    The status says whether the route is settled; the view's "installed"
+    says whether its flows are on the switches (not while QoS is disabled).
+    """
+    status = view.get("status") or {}
+    state = status.get("state", "unknown")
+    if status.get("reason"):
+        return f"{state}: {status['reason']}"
+    if state == INSTALLED and view.get("installed") is False:
+        return "routed; flows not on the switches (is QoS enabled?)"
+    return state
+
+
 def describe_path(view: dict[str, Any]) -> list[str]:
     """A summary line with the state (and why, when not installed), then the hops each way."""
     action = f"queue {view['queue']}" if view.get("queue") is not None else f"service {view.get('service')!r}"
     direction = "both ways" if view.get("direction", BOTH) == BOTH else "forward only"
     status = view.get("status") or {}
-    state = status.get("state", "unknown")
-    reason = f": {status['reason']}" if status.get("reason") else ""
     lines = [f"{view.get('name')}: {describe_match(view)}, {action}, {direction}, "
-             f"priority {view.get('priority')} [{state}{reason}]"]
+             f"priority {view.get('priority')} [{describe_state(view)}]"]
     if status.get("hops"):
         lines.append(f"  forward: {format_hops(status['hops'])}")
     if status.get("reverse-hops"):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from qosapp.model import BEST_EFFORT, ValidationError, parse_policy, parse_service, parse_sw
-from qosapp.paths import parse_path
+from qosapp.paths import PATH_KEYS, parse_path
 from qosapp.queues import parse_port, parse_queue_profile
 
 from pusher.client import collection_path, item_path
@@ -28,8 +28,8 @@ from pusher.state import Key, State, entry_name
 SERVER_ONLY_KEYS = frozenset({"id", "cookie", "install"})
 #: keys the controller adds to a queue profile view (per-queue "dscp" is dropped by to_dict)
 QUEUE_SERVER_KEYS = frozenset({"id", "applied"})
-#: keys the controller adds to a path view: its id, its flows' cookie, where it stands
-PATH_SERVER_KEYS = frozenset({"id", "cookie", "status"})
+#: keys the controller adds to a path view: its id, its flows' cookie, where it stands, whether its flows are on
+PATH_SERVER_KEYS = frozenset({"id", "cookie", "status", "installed"})
 
 
 class LocalEntryError(ValueError):
@@ -69,13 +69,23 @@ def normalise_queue_profile(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def normalise_path(obj: dict[str, Any]) -> dict[str, Any]:
-    """The path as the controller stores it (`PathSpec.to_dict()`), minus id, cookie and status.
+    """The path as the controller stores it (`PathSpec.to_dict()`), minus server-only keys.
 
     "protocol": "6" and 6, a missing "direction" and "both", compare equal;
     the route and its state are the controller's business, not the file's.
+    Any other key is an error, so a typo in the file is named, not ignored.
     """
     data = {k: v for k, v in obj.items() if k not in PATH_SERVER_KEYS}
     return parse_path(data).to_dict()
+
+
+def normalise_path_view(view: dict[str, Any]) -> dict[str, Any]:
+    """A controller's path view as the file holds it: only what a path *is* is kept.
+
+    Unlike a file entry, a view's extra keys are never the user's (the
+    controller may add more state later), so they are dropped, not refused.
+    """
+    return normalise_path({k: v for k, v in view.items() if k in PATH_KEYS})
 
 
 def queue_key(obj: dict[str, Any]) -> tuple[str, str] | None:
@@ -243,7 +253,7 @@ def diff_paths(file_paths: list[dict[str, Any]], server_paths: list[dict[str, An
                source: str = "qos.state.json") -> Diff:
     """Paths by name, both sides as `PathSpec.to_dict()`: the route and its state never differ."""
     local = _normalise_all("paths", file_paths, source)
-    remote = [normalise_path(p) for p in server_paths]
+    remote = [normalise_path_view(p) for p in server_paths]
     return diff_keyed("paths", local, remote)
 
 
@@ -339,7 +349,7 @@ def pulled_state(state: State, server_services: list[dict[str, Any]],
     queues = list(state.queues) if server_queues is None else _in_file_order(
         [normalise_queue_profile(q) for q in server_queues], state.queues, queue_key)
     paths = list(state.paths) if server_paths is None else _in_file_order(
-        [normalise_path(p) for p in server_paths], state.paths)
+        [normalise_path_view(p) for p in server_paths], state.paths)
     return State(services=_in_file_order(services, state.services), policies=_in_file_order(policies, state.policies),
                  queues=queues, paths=paths, extra=dict(state.extra))
 

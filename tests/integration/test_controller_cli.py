@@ -1,10 +1,11 @@
-"""qospusher against a real qos-controller process (no switch needed).
+"""qospusher and qospath against a real qos-controller process (no switch needed).
 
 The CLI runs as the installed console script in a temporary working
 directory, exactly as a user runs it; the controller is a real process on
 loopback ports of its own, stopped by its PID. It runs with --no-queues, so
 queue profiles are stored and listed but never applied (no OVS here): their
-"applied" map stays empty.
+"applied" map stays empty. With no switch and no host seen, a path is
+stored and stays "pending" (unknown host), which is what qospath shows.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 QOSPUSHER = Path(sys.executable).with_name("qospusher")
+QOSPATH = Path(sys.executable).with_name("qospath")
 SEED_S1 = ('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
            '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
 SEED_S2 = ('{"name": "Enqueue 1:2 s2", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
@@ -308,3 +310,121 @@ def test_prune_deletes_policies_then_services_then_queues(controller: Controller
     assert [step["action"] for step in json.loads(pruned.stdout)["steps"]] == [
         "delete policy mark", "delete service Bulk", "delete queue profile sw all port all"]
     assert profiles(controller) == [] and names(controller, "policies") == []
+
+
+# ---------------------------------------------------------------- qospath
+H1_H2 = {"name": "h1-h2 2M", "src": "10.0.0.1", "dst": "10.0.0.2", "protocol": 6, "queue": 2,
+         "direction": "both", "priority": 32767}
+PENDING_LINE = ("h1-h2 2M: 10.0.0.1 -> 10.0.0.2 tcp, queue 2, both ways, priority 32767 "
+                "[pending: unknown host 10.0.0.1: waiting to see its traffic]")
+
+
+def qospath(controller: ControllerProcess, cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(QOSPATH), "-p", str(controller.rest_port), *argv], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def file_paths(workdir: Path) -> list[dict]:
+    return json.loads((workdir / "qos.state.json").read_text())["paths"]
+
+
+def test_qospath_add_list_delete_by_exact_name(controller: ControllerProcess, workdir: Path) -> None:
+    added = qospath(controller, workdir, "add", "h1-h2 2M", "--src", "10.0.0.1", "--dst", "10.0.0.2",
+                    "--queue", "2", "--protocol", "tcp")
+    assert added.returncode == 0, added.stderr
+    assert "Writing path 'h1-h2 2M' to qos.state.json" in added.stdout
+    assert PENDING_LINE in added.stdout.splitlines()
+    assert file_paths(workdir) == [H1_H2]
+    status, [view] = controller.request("GET", "/qos/paths")
+    assert status == 200 and view["status"]["state"] == "pending" and view["installed"] is False
+    assert {k: v for k, v in view.items() if k in H1_H2} == H1_H2
+
+    # a name that contains the first one: the seed's substring delete would have taken both
+    longer = qospath(controller, workdir, "--json", "add", "h1-h2 2M fwd", "--src", "10.0.0.1", "--dst", "10.0.0.2",
+                     "--service", "Best Effort", "--direction", "forward")
+    assert longer.returncode == 0, longer.stdout
+    assert json.loads(longer.stdout)["direction"] == "forward"
+
+    listed = qospath(controller, workdir, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [
+        PENDING_LINE,
+        "h1-h2 2M fwd: 10.0.0.1 -> 10.0.0.2, service 'Best Effort', forward only, priority 32767 "
+        "[pending: unknown host 10.0.0.1: waiting to see its traffic]"]
+
+    deleted = qospath(controller, workdir, "delete", "h1-h2 2M")
+    assert deleted.returncode == 0, deleted.stderr
+    assert [p["name"] for p in controller.request("GET", "/qos/paths")[1]] == ["h1-h2 2M fwd"]
+    assert [p["name"] for p in file_paths(workdir)] == ["h1-h2 2M fwd"]
+    again = qospath(controller, workdir, "delete", "h1-h2 2M")
+    assert again.returncode == 1 and "HTTP 404" in again.stderr
+    assert qospath(controller, workdir, "delete", "h1-h2 2M fwd").returncode == 0
+    assert controller.request("GET", "/qos/paths")[1] == [] and file_paths(workdir) == []
+    assert qospath(controller, workdir, "list").stdout == f"(no paths on 127.0.0.1:{controller.rest_port})\n"
+
+
+def test_qospath_refusals_and_local_errors(controller: ControllerProcess, workdir: Path) -> None:
+    argv = ["add", "h1-h2 2M", "--src", "10.0.0.1", "--dst", "10.0.0.2", "--queue", "2", "--protocol", "tcp"]
+    assert qospath(controller, workdir, *argv).returncode == 0
+    before = (workdir / "qos.state.json").read_text()
+    dup = qospath(controller, workdir, *argv)
+    assert dup.returncode == 1 and "HTTP 409" in dup.stderr and "(field 'name')" in dup.stderr
+    unknown = qospath(controller, workdir, "--json", "add", "m", "--src", "10.0.0.1", "--dst", "10.0.0.3",
+                      "--service", "Nowhere")
+    assert unknown.returncode == 1
+    assert {k: v for k, v in json.loads(unknown.stdout).items() if k != "error"} == {"status": 400, "field": "service"}
+    # shape errors never reach the controller
+    local = qospath(controller, workdir, "add", "p", "--src", "10.0.0.1", "--dst", "10.0.0.2", "--queue", "1",
+                    "--dst-port", "80")
+    assert local.returncode == 2 and "dst-port: L4 ports need protocol" in local.stderr
+    assert [p["name"] for p in controller.request("GET", "/qos/paths")[1]] == ["h1-h2 2M"]
+    assert (workdir / "qos.state.json").read_text() == before
+    controller.stop()
+    gone = qospath(controller, workdir, "list")
+    assert gone.returncode == 3 and "cannot reach controller" in gone.stderr
+
+
+def test_sync_covers_paths(controller: ControllerProcess, workdir: Path) -> None:
+    """Paths are pushed after policies (they may name a service) and pruned before them."""
+    (workdir / "qos.state.json").write_text(json.dumps({
+        "services": [{"name": "Bulk", "dscp": "AF11"}],
+        "paths": [{"name": "h1-h2 2M", "src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "6", "queue": "2"},
+                  {"name": "bulk h3", "src": "10.0.0.3", "dst": "10.0.0.4", "service": "Bulk"}]}))
+    stray = {"name": "stray", "src": "10.0.0.5", "dst": "10.0.0.6", "queue": 1}
+    assert controller.request("POST", "/qos/paths", stray)[0] == 201
+    checked = qospusher(controller, workdir, "--json", "sync", "check")
+    assert checked.returncode == 1
+    assert json.loads(checked.stdout)["paths"] == {"missing": ["h1-h2 2M", "bulk h3"], "changed": [],
+                                                   "extra": ["stray"]}
+
+    pushed = qospusher(controller, workdir, "--json", "sync", "push")
+    assert pushed.returncode == 0, pushed.stdout
+    assert [step["action"] for step in json.loads(pushed.stdout)["steps"]] == [
+        "add service Bulk", "add path h1-h2 2M", "add path bulk h3"]
+    again = qospusher(controller, workdir, "sync", "push")
+    assert again.returncode == 0 and "Nothing to do" in again.stdout and "path stray" in again.stdout
+
+    # changed on the controller (no PUT for paths): push deletes and re-adds it
+    assert controller.request("DELETE", "/qos/paths/bulk%20h3")[0] == 200
+    assert controller.request("POST", "/qos/paths", {"name": "bulk h3", "src": "10.0.0.3", "dst": "10.0.0.4",
+                                                     "service": "Bulk", "direction": "forward"})[0] == 201
+    human = qospusher(controller, workdir, "sync", "check")
+    assert "  ~ bulk h3  (direction: file both, controller forward)" in human.stdout.splitlines()
+    pruned = qospusher(controller, workdir, "--json", "sync", "push", "--prune")
+    assert pruned.returncode == 0, pruned.stdout
+    assert [step["action"].split(" (")[0] for step in json.loads(pruned.stdout)["steps"]] == [
+        "delete path bulk h3", "add path bulk h3", "delete path stray"]
+    assert qospusher(controller, workdir, "sync", "check").returncode == 0
+
+    assert controller.request("POST", "/qos/paths", stray)[0] == 201
+    assert qospusher(controller, workdir, "sync", "pull").returncode == 0
+    assert file_paths(workdir) == [H1_H2, {"name": "bulk h3", "src": "10.0.0.3", "dst": "10.0.0.4",
+                                           "service": "Bulk", "direction": "both", "priority": 32767},
+                                   {**stray, "direction": "both", "priority": 32767}]
+
+    # prune order: the path that uses the service goes before the service
+    (workdir / "qos.state.json").write_text("{}")
+    emptied = qospusher(controller, workdir, "--json", "sync", "push", "--prune")
+    assert emptied.returncode == 0, emptied.stdout
+    assert [step["action"] for step in json.loads(emptied.stdout)["steps"]] == [
+        "delete path h1-h2 2M", "delete path bulk h3", "delete path stray", "delete service Bulk"]

@@ -9,8 +9,8 @@ import pytest
 from qosapp.model import parse_policy
 from pusher.state import State
 from pusher.sync import (LocalEntryError, diff_paths, diff_policies, diff_queues, diff_services, flatten,
-                         normalise_path, normalise_policy, normalise_queue_profile, normalise_service, plan_push,
-                         pulled_state, queue_key)
+                         normalise_path, normalise_path_view, normalise_policy, normalise_queue_profile,
+                         normalise_service, plan_push, pulled_state, queue_key)
 
 SEED_S1 = json.loads('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
                      '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
@@ -232,15 +232,19 @@ PATH_NORMAL = {"name": "h1-h2 2M", "src": "10.0.0.1", "dst": "10.0.0.2", "protoc
 
 
 def path_view(path: dict[str, Any], pid: int, state: str = "pending") -> dict[str, Any]:
-    """What GET /qos/paths answers: PathSpec.to_dict() + id, cookie, status."""
+    """What GET /qos/paths answers: PathSpec.to_dict() + id, cookie, status, installed."""
     status = {"state": state, "topology-version": pid, "hops": [], "reason": "unknown host"}
-    return {**normalise_path(path), "id": pid, "cookie": hex(0x50 << 56 | pid), "status": status}
+    return {**normalise_path(path), "id": pid, "cookie": hex(0x50 << 56 | pid), "status": status,
+            "installed": state == "installed"}
 
 
 def test_path_normal_form_matches_the_controllers_view() -> None:
     assert normalise_path(PATH_FILE) == PATH_NORMAL
     assert normalise_path(path_view(PATH_FILE, 4, "installed")) == PATH_NORMAL
     assert diff_paths([PATH_FILE], [path_view(PATH_NORMAL, 1)]).in_sync
+    # keys a newer controller adds to its views are state, never a difference
+    assert diff_paths([PATH_FILE], [{**path_view(PATH_NORMAL, 1), "rerouted": 3}]).in_sync
+    assert normalise_path_view({**path_view(PATH_NORMAL, 1), "rerouted": 3}) == PATH_NORMAL
 
 
 def test_missing_changed_extra_paths_by_name() -> None:

@@ -83,7 +83,8 @@ class PathsContract:
             return 409, {"error": f"path {body['name']!r} exists", "field": "name"}
         if body.get("service") not in (None, "Best Effort"):
             return 400, {"error": f"unknown service {body['service']!r}", "field": "service"}
-        view = {**body, "id": self.next_id, "cookie": hex(0x50 << 56 | self.next_id), "status": PENDING}
+        view = {**body, "id": self.next_id, "cookie": hex(0x50 << 56 | self.next_id), "status": PENDING,
+                "installed": False}
         self.next_id += 1
         self.paths[body["name"]] = view
         return 201, view
@@ -172,7 +173,7 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     ([*ADD, "--protocol", "300"], "protocol: "),
     ([*ADD, "--protocol", "tcp", "--dst-port", "70000"], "dst-port: "),
     ([*ADD, "--priority", "high"], "priority: "),
-    (["add", "a/b", "--src", "10.0.0.1", "--dst", "10.0.0.2", "--queue", "1"], "name: must be printable and contain no"),
+    (["add", "a/b", "--src", "10.0.0.1", "--dst", "10.0.0.2", "--queue", "1"], "name: must be printable and"),
     (["add", "p", "--src", "10.0.0.1", "--dst", "10.0.0.2", "--service", " "], "service: must be a non-empty string"),
     (["delete", "  "], "name: must be a non-empty string"),
 ])
@@ -301,7 +302,7 @@ def test_list_prints_state_and_hops(contract: tuple[PathsContract, int]) -> None
     assert run(["list", "-p", str(port)], out) == EXIT_OK
     assert out.out.getvalue() == f"(no paths on 127.0.0.1:{port})\n"
     server.create(SPEC)
-    server.paths[SPEC["name"]]["status"] = INSTALLED
+    server.paths[SPEC["name"]].update(status=INSTALLED, installed=True)
     out = capture()
     assert run(["list", "-p", str(port)], out) == EXIT_OK
     assert out.out.getvalue().splitlines() == [
@@ -313,6 +314,11 @@ def test_list_prints_state_and_hops(contract: tuple[PathsContract, int]) -> None
     assert run(["list", "--json", "-p", str(port)], as_json) == EXIT_OK
     [view] = json.loads(as_json.out.getvalue())
     assert view["status"] == INSTALLED and view["id"] == 1
+    server.paths[SPEC["name"]]["installed"] = False  # routed, but QoS is disabled
+    out = capture()
+    assert run(["list", "-p", str(port)], out) == EXIT_OK
+    assert out.out.getvalue().splitlines()[0].endswith(
+        "priority 32767 [routed; flows not on the switches (is QoS enabled?)]")
 
 
 # ---------------------------------------------------------------- formatting
