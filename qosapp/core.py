@@ -159,7 +159,8 @@ class QosCore:
 
     def status(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "services": len(self.services),
-                "policies": len(self.policies), "switches": len(self.switches)}
+                "policies": len(self.policies), "switches": len(self.switches),
+                "queues": len(self.queue_profiles), "paths": len(self.fabric.paths)}
 
     def enable(self) -> bool:
         """Store the flag, then install every policy everywhere. Returns whether it changed."""
@@ -210,6 +211,7 @@ class QosCore:
         if name == BEST_EFFORT:
             raise ValidationError("name", f"{BEST_EFFORT!r} is built in and cannot be deleted", status=409)
         users = sorted(p.name for p in self.policies.values() if p.service == name)
+        users += sorted(f"path {p.name}" for p in self.fabric.paths.values() if p.service == name)
         if users:
             raise ValidationError("name", f"service {name!r} is used by policies: {', '.join(users)}", status=409)
         self.store.delete_service(name)

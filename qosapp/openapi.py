@@ -71,7 +71,8 @@ SCHEMAS: dict[str, Any] = {
                                                      "reverse-hops, reason, missing-queues"}}}]},
     "Status": {"type": "object", "properties": {
         "enabled": {"type": "boolean"}, "services": {"type": "integer"},
-        "policies": {"type": "integer"}, "switches": {"type": "integer"}}},
+        "policies": {"type": "integer"}, "switches": {"type": "integer"},
+        "queues": {"type": "integer"}, "paths": {"type": "integer"}}},
     "Switch": {"type": "object", "properties": {
         "dpid": {"type": "string"}, "openflow": {"type": "string"}, "address": {"type": "string"},
         "ports": {"type": "array", "items": {"type": "object"}}}},

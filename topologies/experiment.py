@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,8 @@ SEED_QUEUES = {"sw": "all", "port": "all", "max-rate": 10_000_000_000,
 LIMIT_MBPS = 2.0
 LIMIT_BAND = (0.85, 1.10)
 REVERSE_MIN_MBPS = 100.0
+KEEP_TRAFFIC_PORT = 5299
+KEEP_TRAFFIC_SECONDS = 3600
 
 
 @dataclass
@@ -189,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
 
         say("phase 2/7: controller")
         state_dir = Path(tempfile.mkdtemp(prefix="qos-state-"))
-        ctl = ControllerProcess(state_dir, ovsdb=ovs.db_remote, log_path=outdir / "controller.log").start()
+        ctl = ControllerProcess(state_dir, rest_port=args.rest_port, ovsdb=ovs.db_remote,
+                                log_path=outdir / "controller.log").start()
         stack.callback(ctl.stop)
         say(f"  qos-controller pid {ctl.proc.pid}, REST {ctl.url}, OpenFlow port {ctl.ofp_port}")
 
@@ -224,14 +228,32 @@ def run(args: argparse.Namespace) -> int:
         write_chart(outcome, outdir / "throughput.png")
         say(f"wrote {outdir / 'results.json'}, {outdir / 'throughput.png'}, {outdir / 'flows-s1.txt'}")
         if args.keep_running:
-            say(f"--keep-running: network and controller stay up (REST {ctl.url}); Ctrl-C to stop")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
+            keep_running(net, ctl, stack)
         say("stopping what this run started")
     return 0 if outcome.ok else 1
+
+
+def keep_running(net: Any, ctl: Any, stack: ExitStack) -> None:
+    """Leave everything up, with h1->h2 traffic flowing so the page's chart shows the limit.
+
+    The background iperf3 is bounded (KEEP_TRAFFIC_SECONDS) and stopped by PID;
+    Ctrl-C or SIGTERM ends the wait and the run cleans up as usual.
+    """
+    from topologies.traffic import stop_process, wait_listening
+    h1, h2 = net.get("h1"), net.get("h2")
+    server = h2.popen(["iperf3", "-s", "-p", str(KEEP_TRAFFIC_PORT)])
+    stack.callback(stop_process, server)
+    wait_listening(h2, KEEP_TRAFFIC_PORT, proc=server)
+    client = h1.popen(["iperf3", "-c", h2.IP(), "-p", str(KEEP_TRAFFIC_PORT), "-t", str(KEEP_TRAFFIC_SECONDS)])
+    stack.callback(stop_process, client)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    say(f"--keep-running: network and controller stay up; h1->h2 iperf3 runs for up to "
+        f"{KEEP_TRAFFIC_SECONDS} s. Web page: {ctl.url}/qos/ui/  (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,7 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--openflow", choices=["10", "13"], default="13", help="OpenFlow version (default 13)")
     parser.add_argument("--seconds", type=float, default=5.0, help="iperf3 duration per measurement (default 5)")
     parser.add_argument("--outdir", default="results", help="where results.json and the chart go (default ./results)")
-    parser.add_argument("--keep-running", action="store_true", help="leave the network up after measuring")
+    parser.add_argument("--keep-running", action="store_true",
+                        help="after measuring, leave the network and controller up with h1->h2 traffic "
+                             "flowing (watch it at /qos/ui/) until Ctrl-C")
+    parser.add_argument("--rest-port", type=int, default=None,
+                        help="REST port of the controller it starts (default: a free port)")
     return parser
 
 

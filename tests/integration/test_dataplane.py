@@ -74,20 +74,18 @@ def start_controller(bed_ovs: PrivateOvs, state_dir: Path, rest_port: int | None
 @pytest.fixture(scope="module")
 def bed(private_ovs: PrivateOvs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     state_dir = tmp_path_factory.mktemp("state")
-    ctl = start_controller(private_ovs, state_dir)
-    net = None
+    bed = Bed(private_ovs, start_controller(private_ovs, state_dir), None, state_dir)
     try:
-        net = start_network("linear,4", controller=("127.0.0.1", ctl.ofp_port), protocols="OpenFlow13")
-        wait_reachable([net.get("h1"), net.get("h2")], timeout=30)
-        bed = Bed(private_ovs, ctl, net, state_dir)
+        bed.net = start_network("linear,4", controller=("127.0.0.1", bed.ctl.ofp_port), protocols="OpenFlow13")
+        wait_reachable([bed.net.get("h1"), bed.net.get("h2")], timeout=30)
         bed.call("POST", "/qos/queues", SEED_QUEUES, expect=201)
-        wait_queues_applied(ctl)
+        wait_queues_applied(bed.ctl)
         bed.call("POST", "/qos/enable", expect=200)
         yield bed
     finally:
-        if net is not None:
-            stop_network(net)
-        ctl.stop()
+        if bed.net is not None:
+            stop_network(bed.net)
+        bed.ctl.stop()  # the restart test replaces bed.ctl: stop whichever runs now
 
 
 @pytest.fixture()
