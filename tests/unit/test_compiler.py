@@ -1,7 +1,9 @@
 """Unit tests for qosapp.compiler: policy x switch x OpenFlow version -> exact flows.
 
 The expected flows are written out by hand, so a change in encoding (ToS vs
-DSCP, enqueue vs set_queue+output, a missing output NORMAL) fails here first.
+DSCP, enqueue vs set_queue+output, a marking flow that does not go on to
+forwarding) fails here first. OpenFlow 1.3 has two tables (policies in 0,
+forwarding in 1, joined by a table-0 miss flow); OpenFlow 1.0 has one.
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from typing import Any
 import pytest
 
 from qosapp import compiler
-from qosapp.compiler import (COOKIE_PREFIX, FORWARDING_COOKIE, NORMAL, OF10, OF13, FlowDelete, FlowSpec,
-                             compile_policy, delete_policy, forwarding_flows, policy_cookie, policy_id_of)
+from qosapp.compiler import (COOKIE_PREFIX, FORWARDING_COOKIE, FORWARDING_TABLE, NORMAL, OF10, OF13, PIPELINE_COOKIE,
+                             POLICY_TABLE, FlowDelete, FlowSpec, compile_policy, delete_policy, forwarding_flows,
+                             in_forwarding_table, pipeline_flows, policy_cookie, policy_id_of)
 from qosapp.model import Policy, parse_policy
 
 SERVICES = {"Best Effort": 0, "Voice": 46, "Video": 34, "Bulk": 8}
@@ -101,7 +104,7 @@ def test_marking_of13_sets_dscp_and_forwards(service: str, dscp: int) -> None:
     assert compile_policy(policy, 9, OF13, SERVICES) == [
         FlowSpec(cookie=0x5100000000000005, priority=32767,
                  match=(("eth_type", 0x0800), ("ipv4_dst", "10.0.0.0/24")),
-                 actions=(("set_field", "ip_dscp", dscp), ("output", "NORMAL")))]
+                 actions=(("set_field", "ip_dscp", dscp), ("goto_table", 1)), table_id=0)]
 
 
 def test_ef_marking_values() -> None:
@@ -112,7 +115,10 @@ def test_ef_marking_values() -> None:
     assert of13.actions[0] == ("set_field", "ip_dscp", 46)
     # OF1.3 set_field ip_dscp needs eth_type 0x0800 in the match (OVS: OFPBAC_MATCH_INCONSISTENT).
     assert of13.match_dict() == {"in_port": 3, "eth_type": 0x0800}
-    assert of10.actions[-1] == of13.actions[-1] == ("output", NORMAL)
+    # Both go on to forwarding: OF1.0 by the switch's L2 logic, OF1.3 by the forwarding table.
+    assert of10.actions[-1] == ("output", NORMAL)
+    assert of13.actions[-1] == ("goto_table", 1)
+    assert of10.table_id == of13.table_id == 0
 
 
 def test_marking_uses_current_service_dscp() -> None:
@@ -214,12 +220,53 @@ def test_delete_of10_marking_keeps_priority() -> None:
     assert (op.strict.priority, op.strict.match) == (12, (("eth_type", 0x0800), ("ipv4_src", "10.0.0.2")))
 
 
-# ---------------------------------------------------------------- forwarding
-@pytest.mark.parametrize("version", [OF10, OF13])
-def test_forwarding_table_miss_normal(version: int) -> None:
-    assert forwarding_flows(version) == [
+# ---------------------------------------------------------------- forwarding and the pipeline
+def test_tables_and_pipeline_cookie() -> None:
+    assert (POLICY_TABLE, FORWARDING_TABLE) == (0, 1)
+    assert PIPELINE_COOKIE == 0x51FFFFFFFFFFFFFF
+    assert PIPELINE_COOKIE & 0xFF << 56 == COOKIE_PREFIX  # a qos-sdn cookie (flow stats filter by prefix)
+
+
+def test_forwarding_table_miss_normal_of10_one_table() -> None:
+    assert forwarding_flows(OF10) == [
         FlowSpec(cookie=0x5100000000000000, priority=0, match=(), actions=(("output", "NORMAL"),), table_id=0)]
-    assert policy_id_of(forwarding_flows(version)[0].cookie) is None
+    assert policy_id_of(forwarding_flows(OF10)[0].cookie) is None
+
+
+def test_forwarding_table_miss_normal_of13_in_table_1() -> None:
+    assert forwarding_flows(OF13) == [
+        FlowSpec(cookie=0x5100000000000000, priority=0, match=(), actions=(("output", "NORMAL"),), table_id=1)]
+    assert policy_id_of(forwarding_flows(OF13)[0].cookie) is None
+
+
+def test_pipeline_of13_table0_miss_goes_to_table_1() -> None:
+    assert pipeline_flows(OF13) == [
+        FlowSpec(cookie=0x51FFFFFFFFFFFFFF, priority=0, match=(), actions=(("goto_table", 1),), table_id=0)]
+
+
+def test_pipeline_of10_has_no_flow() -> None:
+    assert pipeline_flows(OF10) == []
+
+
+@pytest.mark.parametrize("version", [0x02, 0x05, 0])
+def test_pipeline_unsupported_versions(version: int) -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        pipeline_flows(version)
+
+
+def test_in_forwarding_table_moves_to_table_1_on_of13_only() -> None:
+    specs = [FlowSpec(cookie=0x4600000000000000, priority=0, match=(), actions=(("output", "CONTROLLER"),)),
+             FlowSpec(cookie=0x4602000000000001, priority=5, match=(("in_port", 1),), actions=(("output", 2),))]
+    assert in_forwarding_table(specs, OF10) == specs
+    assert in_forwarding_table(specs, OF13) == [replace(spec, table_id=1) for spec in specs]
+    assert [spec.table_id for spec in specs] == [0, 0]  # the input is not changed
+
+
+@pytest.mark.parametrize("version", [OF10, OF13])
+def test_queue_policies_stay_in_table_0(version: int) -> None:
+    for data, pid in ((SEED_S1, 1), ({"name": "m", "service": "Voice"}, 2)):
+        [spec] = compile_policy(stored(data, pid), 1, version, SERVICES)
+        assert spec.table_id == POLICY_TABLE
 
 
 def test_supported_versions() -> None:

@@ -3,6 +3,12 @@
 `send` is a recorder, the store is a real SQLite file in tmp_path. Each test
 asserts the exact operations each switch receives, and that the store is
 untouched whenever a request is rejected.
+
+Most tests are about policies, so the `core` fixture runs in "normal"
+forwarding mode (one NORMAL table-miss flow), which keeps the expected
+connect sequences short: OF1.3 [WIPE, PIPE, FWD13, *policies], OF1.0
+[WIPE, FWD10, *policies]. The default "learned" mode's connect sequence is
+tested on its own at the end; topology and paths are in test_fabric.py.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
+from qosapp import compiler, forwarding
 from qosapp.compiler import NORMAL, OF10, OF13, FlowDelete, FlowSpec
 from qosapp.core import WIPE, NotFound, QosCore
 from qosapp.model import Service, ValidationError
@@ -24,7 +31,10 @@ SEED_S2 = json.loads('{"name": "Enqueue 1:2 s2", "protocol":"6","eth-type": "0x0
 MARK_ALL = {"name": "voice everywhere", "service": "Voice", "protocol": 17, "dst-port": 5060}
 SEED_MATCH = (("in_port", 1), ("eth_type", 0x0800), ("ip_proto", 6), ("ipv4_src", "10.0.0.1"))
 MARK_MATCH = (("eth_type", 0x0800), ("ip_proto", 17), ("tp_dst", 5060))
-FWD = FlowSpec(cookie=0x5100000000000000, priority=0, match=(), actions=(("output", NORMAL),))
+# "normal" forwarding: the NORMAL table-miss, in table 1 on OF1.3 behind the table-0 pipeline flow.
+FWD10 = FlowSpec(cookie=0x5100000000000000, priority=0, match=(), actions=(("output", NORMAL),), table_id=0)
+FWD13 = FlowSpec(cookie=0x5100000000000000, priority=0, match=(), actions=(("output", NORMAL),), table_id=1)
+PIPE = FlowSpec(cookie=0x51FFFFFFFFFFFFFF, priority=0, match=(), actions=(("goto_table", 1),), table_id=0)
 C1, C2, C3 = 0x5100000000000001, 0x5100000000000002, 0x5100000000000003
 
 # Expected flows, written out (cookie = 'Q' << 56 | policy id).
@@ -32,7 +42,7 @@ S1_OF13 = FlowSpec(cookie=C1, priority=32767, match=SEED_MATCH, actions=(("set_q
 S2_OF10 = FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("enqueue", 1, 2),))
 S2_OF13 = FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("set_queue", 2), ("output", 1)))
 MARK_OF13 = FlowSpec(cookie=C3, priority=32767, match=MARK_MATCH,
-                     actions=(("set_field", "ip_dscp", 46), ("output", NORMAL)))
+                     actions=(("set_field", "ip_dscp", 46), ("goto_table", 1)))
 MARK_OF10 = FlowSpec(cookie=C3, priority=32767, match=MARK_MATCH,
                      actions=(("set_nw_tos", 0xB8), ("output", NORMAL)))
 DPID1, DPID2, DPID3 = 1, 2, 3
@@ -65,7 +75,23 @@ def rec() -> Recorder:
 
 @pytest.fixture
 def core(state_dir: str, rec: Recorder) -> QosCore:
+    return QosCore(Store(state_dir), rec, forwarding="normal")
+
+
+@pytest.fixture
+def learned(state_dir: str, rec: Recorder) -> QosCore:
+    """The default forwarding mode (topology-computed)."""
     return QosCore(Store(state_dir), rec)
+
+
+def policy_ops(calls: list[tuple[int, list[Any]]]) -> list[tuple[int, list[Any]]]:
+    """Only the operations on policy cookies ('Q' prefix, not forwarding or pipeline), per call."""
+    out = []
+    for dpid, ops in calls:
+        mine = [op for op in ops if compiler.policy_id_of(op.cookie) is not None and op.cookie != compiler.PIPELINE_COOKIE]
+        if mine:
+            out.append((dpid, mine))
+    return out
 
 
 def with_voice(core: QosCore) -> QosCore:
@@ -91,13 +117,14 @@ def test_starts_disabled_with_best_effort(core: QosCore, rec: Recorder) -> None:
     assert core.enabled is False
     assert core.services == {"Best Effort": Service(name="Best Effort", dscp=0, id=1)}
     assert core.store.services() == [(1, "Best Effort", 0)]
-    assert core.status() == {"enabled": False, "services": 1, "policies": 0, "switches": 0}
+    assert core.status() == {"enabled": False, "services": 1, "policies": 0, "switches": 0, "queues": 0,
+                             "paths": 0}
     assert rec.calls == []
 
 
 def test_disabled_stores_but_installs_nothing(core: QosCore, rec: Recorder) -> None:
     core.switch_connected(DPID1, OF13)
-    assert rec.take() == [(DPID1, [WIPE, FWD])]
+    assert rec.take() == [(DPID1, [WIPE, PIPE, FWD13])]
     policy = core.add_policy(SEED_S1)
     assert policy.id == 1
     assert rec.calls == []
@@ -134,7 +161,7 @@ def test_enable_without_switches_sends_nothing(core: QosCore, rec: Recorder) -> 
     assert core.enable() is True
     assert rec.calls == []
     core.switch_connected(DPID2, OF13)
-    assert rec.take() == [(DPID2, [WIPE, FWD, S2_OF13, MARK_OF13])]
+    assert rec.take() == [(DPID2, [WIPE, PIPE, FWD13, S2_OF13, MARK_OF13])]
 
 
 def test_disable_removes_policy_flows_but_not_forwarding(core: QosCore, rec: Recorder) -> None:
@@ -164,7 +191,7 @@ def test_sw_none_never_installed(core: QosCore, rec: Recorder) -> None:
     assert rec.calls == []
     assert core.install_state(parked) == {}
     core.switch_connected(DPID1, OF13)
-    assert rec.take() == [(DPID1, [WIPE, FWD])]
+    assert rec.take() == [(DPID1, [WIPE, PIPE, FWD13])]
     core.disable()
     assert rec.calls == []
 
@@ -177,9 +204,9 @@ def test_reconnect_is_cold_start_with_its_policies(core: QosCore, rec: Recorder)
     core.switch_connected(DPID1, OF13)  # reconnect without a disconnect event
     core.switch_connected(7, OF10)
     assert rec.take() == [
-        (DPID1, [WIPE, FWD, S1_OF13, MARK_OF13]),
-        (DPID1, [WIPE, FWD, S1_OF13, MARK_OF13]),
-        (7, [WIPE, FWD, MARK_OF10]),
+        (DPID1, [WIPE, PIPE, FWD13, S1_OF13, MARK_OF13]),
+        (DPID1, [WIPE, PIPE, FWD13, S1_OF13, MARK_OF13]),
+        (7, [WIPE, FWD10, MARK_OF10]),
     ]
 
 
@@ -187,7 +214,7 @@ def test_connect_while_disabled_gets_only_forwarding(core: QosCore, rec: Recorde
     seeded(core)
     core.switch_connected(DPID1, OF10)
     core.switch_connected(DPID2, OF13)
-    assert rec.take() == [(DPID1, [WIPE, FWD]), (DPID2, [WIPE, FWD])]
+    assert rec.take() == [(DPID1, [WIPE, FWD10]), (DPID2, [WIPE, PIPE, FWD13])]
 
 
 def test_disconnect_forgets_switch_and_state(core: QosCore, rec: Recorder) -> None:
@@ -233,7 +260,7 @@ def test_add_while_enabled_goes_only_where_it_applies(core: QosCore, rec: Record
     core.add_policy(MARK_ALL)
     calls = rec.take()
     assert [dpid for dpid, _ops in calls] == [DPID1, DPID2]
-    assert calls[0][1][0].actions == (("set_field", "ip_dscp", 46), ("output", NORMAL))
+    assert calls[0][1][0].actions == (("set_field", "ip_dscp", 46), ("goto_table", 1))
     assert calls[1][1][0].actions == (("set_nw_tos", 0xB8), ("output", NORMAL))
     assert calls[0][1][0].cookie == calls[1][1][0].cookie == C2
 
@@ -261,7 +288,7 @@ def test_replace_keeps_id_and_reinstalls(core: QosCore, rec: Recorder) -> None:
         (DPID1, [FlowDelete(cookie=C3)]),
         (DPID2, [FlowDelete(cookie=C3, strict=MARK_OF10)]),  # OF1.0: the *old* match and priority
         (DPID1, [FlowSpec(cookie=C3, priority=5, match=new_match,
-                          actions=(("set_field", "ip_dscp", 0), ("output", NORMAL)))]),
+                          actions=(("set_field", "ip_dscp", 0), ("goto_table", 1)))]),
         (DPID2, [FlowSpec(cookie=C3, priority=5, match=new_match, actions=(("set_nw_tos", 0), ("output", NORMAL)))]),
     ]
     assert core.store.policies()[2][0:2] == (3, "voice everywhere")
@@ -453,7 +480,7 @@ def test_restart_keeps_everything(state_dir: str, core: QosCore, rec: Recorder) 
     before = (dict(core.services), dict(core.policies))
     core.store.close()
 
-    again = QosCore(Store(state_dir), rec)
+    again = QosCore(Store(state_dir), rec, forwarding="normal")
     assert again.enabled is True
     assert (dict(again.services), dict(again.policies)) == before
     assert again.services["Best Effort"] == Service("Best Effort", 0, 1)
@@ -464,7 +491,7 @@ def test_restart_keeps_everything(state_dir: str, core: QosCore, rec: Recorder) 
     assert again.add_policy({"name": "new", "queue": 1, "enqueue-port": 1}).id == 4
     rec.take()
     again.switch_connected(DPID1, OF13)
-    assert rec.take() == [(DPID1, [WIPE, FWD, S1_OF13, MARK_OF13,
+    assert rec.take() == [(DPID1, [WIPE, PIPE, FWD13, S1_OF13, MARK_OF13,
                                    FlowSpec(cookie=0x5100000000000004, priority=32767, match=(),
                                             actions=(("set_queue", 1), ("output", 1)))])]
     again.store.close()
@@ -475,12 +502,12 @@ def test_restart_disabled_stays_disabled(state_dir: str, core: QosCore, rec: Rec
     core.enable()
     core.disable()
     core.store.close()
-    again = QosCore(Store(state_dir), rec)
+    again = QosCore(Store(state_dir), rec, forwarding="normal")
     assert again.enabled is False
     assert len(again.services) == 2 and len(again.policies) == 3
     rec.take()
     again.switch_connected(DPID1, OF13)
-    assert rec.take() == [(DPID1, [WIPE, FWD])]
+    assert rec.take() == [(DPID1, [WIPE, PIPE, FWD13])]
     again.store.close()
 
 
@@ -553,3 +580,122 @@ def test_best_effort_cannot_be_deleted(core: QosCore) -> None:
         core.delete_service("Best Effort")
     assert info.value.status == 409
     assert "Best Effort" in core.services
+
+
+# ---------------------------------------------------------------- learned forwarding (the default)
+def fwd_flow(kind: int, value: int, priority: int, match: tuple[Any, ...], actions: tuple[Any, ...],
+             table: int) -> FlowSpec:
+    return FlowSpec(cookie=0x4600000000000000 | kind << 48 | value, priority=priority, match=match,
+                    actions=actions, table_id=table)
+
+
+def base_forwarding(table: int, ports: list[int]) -> list[FlowSpec]:
+    """LLDP trap, table-miss to the controller, and per unknown port a flood flow that only traps."""
+    lldp = fwd_flow(1, 0, 65535, (("eth_type", 0x88CC), ("eth_dst", "01:80:c2:00:00:0e")),
+                    (("output", "CONTROLLER"),), table)
+    miss = fwd_flow(0, 0, 0, (), (("output", "CONTROLLER"),), table)
+    floods = [fwd_flow(2, p, 5, (("in_port", p),), (("output", "CONTROLLER"),), table) for p in ports]
+    return [lldp, miss, *floods]
+
+
+def test_default_forwarding_mode_is_learned(learned: QosCore) -> None:
+    assert learned.fabric.mode == "learned"
+
+
+def test_unknown_forwarding_mode_is_refused(state_dir: str) -> None:
+    with pytest.raises(ValueError, match="forwarding mode"):
+        QosCore(Store(state_dir), forwarding="flood")
+
+
+def test_learned_connect_of13_sequence(learned: QosCore, rec: Recorder) -> None:
+    learned.switch_connected(DPID1, OF13, {1: "s1-eth1", 2: "s1-eth2"})
+    assert rec.take() == [(DPID1, [WIPE, PIPE, *base_forwarding(1, [1, 2])])]
+
+
+def test_learned_connect_of10_sequence_one_table_no_pipeline(learned: QosCore, rec: Recorder) -> None:
+    learned.switch_connected(DPID1, OF10, {2: "s1-eth2", 1: "s1-eth1"})
+    assert rec.take() == [(DPID1, [WIPE, *base_forwarding(0, [1, 2])])]
+
+
+def test_learned_connect_reserved_ports_get_no_flood_flow(learned: QosCore, rec: Recorder) -> None:
+    learned.switch_connected(DPID1, OF13, {1: "s1-eth1", 0xFFFE: "s1"})
+    assert rec.take() == [(DPID1, [WIPE, PIPE, *base_forwarding(1, [1])])]
+
+
+def test_learned_connect_enabled_appends_policies(learned: QosCore, rec: Recorder) -> None:
+    seeded(learned)
+    learned.enable()
+    learned.switch_connected(DPID1, OF13, {1: "s1-eth1"})
+    learned.switch_connected(DPID2, OF10, {1: "s2-eth1"})
+    assert rec.take() == [(DPID1, [WIPE, PIPE, *base_forwarding(1, [1]), S1_OF13, MARK_OF13]),
+                          (DPID2, [WIPE, *base_forwarding(0, [1]), S2_OF10, MARK_OF10])]
+
+
+def test_learned_link_sends_forwarding_diffs_not_policies(learned: QosCore, rec: Recorder) -> None:
+    seeded(learned)
+    learned.enable()
+    learned.switch_connected(DPID1, OF13, {1: "s1-eth1", 2: "s1-eth2"})
+    learned.switch_connected(DPID2, OF13, {1: "s2-eth1", 2: "s2-eth2"})
+    rec.take()
+    learned.link_added(DPID1, 2, DPID2, 2)
+    # port 2 became a (tree) link on both ends: a broadcast coming in there floods to the other ports
+    assert rec.take() == [(DPID1, [fwd_flow(2, 2, 5, (("in_port", 2),), (("output", 1),), 1)]),
+                          (DPID2, [fwd_flow(2, 2, 5, (("in_port", 2),), (("output", 1),), 1)])]
+    learned.link_added(DPID2, 2, DPID1, 2)  # the other direction of the same cable changes no flow
+    learned.link_added(DPID2, 2, DPID1, 2)  # a repeat is not a change
+    assert rec.calls == []
+
+
+def test_flows_on_of13_sit_in_their_table(learned: QosCore, rec: Recorder) -> None:
+    """Policies and the pipeline in table 0, every forwarding flow in table 1; OF1.0 all in table 0."""
+    seeded(learned)
+    learned.enable()
+    learned.switch_connected(DPID1, OF13, {1: "s1-eth1", 2: "s1-eth2"})
+    learned.switch_connected(DPID2, OF10, {1: "s2-eth1", 2: "s2-eth2"})
+    learned.link_added(DPID1, 2, DPID2, 2)
+    learned.link_added(DPID2, 2, DPID1, 2)
+    learned.packet_in(DPID1, 1, "00:00:00:00:00:01", "ff:ff:ff:ff:ff:ff", 0x0806, "10.0.0.1")
+    learned.add_policy({"name": "late", "service": "Voice", "ip-src": "10.0.0.7"})
+    specs = [(dpid, op) for dpid, ops in rec.take() for op in ops if isinstance(op, FlowSpec)]
+    assert {forwarding.is_forwarding_cookie(op.cookie) for _d, op in specs} == {True, False}
+    for dpid, op in specs:
+        if dpid == DPID2:
+            assert op.table_id == 0, op
+        elif forwarding.is_forwarding_cookie(op.cookie):
+            assert op.table_id == compiler.FORWARDING_TABLE, op
+        else:
+            assert op.table_id == compiler.POLICY_TABLE, op
+            assert op.cookie == compiler.PIPELINE_COOKIE or compiler.policy_id_of(op.cookie) is not None
+
+
+def test_normal_mode_ignores_packet_in_and_sends_no_forwarding_diffs(core: QosCore, rec: Recorder) -> None:
+    core.switch_connected(DPID1, OF13, {1: "s1-eth1", 2: "s1-eth2"})
+    core.switch_connected(DPID2, OF13, {1: "s2-eth1", 2: "s2-eth2"})
+    rec.take()
+    core.link_added(DPID1, 2, DPID2, 2)
+    core.link_added(DPID2, 2, DPID1, 2)
+    assert core.packet_in(DPID1, 1, "00:00:00:00:00:01", "ff:ff:ff:ff:ff:ff", 0x0806, "10.0.0.1") == []
+    assert core.fabric.topology.hosts() == []
+    assert rec.calls == []
+
+
+def test_policy_ops_filter_keeps_only_policy_cookies(learned: QosCore, rec: Recorder) -> None:
+    """Enable in learned mode sends policies only: no forwarding flow is re-sent."""
+    learned.switch_connected(DPID1, OF13, {1: "s1-eth1"})
+    seeded(learned)
+    rec.take()
+    learned.enable()
+    calls = rec.take()
+    assert calls == policy_ops(calls) == [(DPID1, [S1_OF13, MARK_OF13])]
+
+
+def test_pipeline_and_forwarding_cookies_are_not_policies(core: QosCore) -> None:
+    seeded(core)
+    core.switch_connected(DPID1, OF13)
+    core.enable()
+    before = dict(core.install)
+    core.flow_error(DPID1, compiler.PIPELINE_COOKIE, "pipeline")
+    core.flow_error(DPID1, forwarding.forwarding_cookie(forwarding.KIND_MISS), "forwarding")
+    core.flows_confirmed(DPID1, [compiler.PIPELINE_COOKIE, forwarding.forwarding_cookie(forwarding.KIND_LLDP)])
+    assert core.install == before
+    assert core.policy_by_cookie(forwarding.forwarding_cookie(forwarding.KIND_DST, 1)) is None
