@@ -68,14 +68,14 @@ class FlowDelete:
 
 def policy_cookie(policy_id: int) -> int:
     """The cookie that identifies a policy's flows on every switch."""
-    if not 0 < policy_id < 2**56:
+    if not 0 < policy_id < 2**56 - 1:  # all-ones is the pipeline flow's cookie
         raise ValueError(f"policy id {policy_id} out of cookie range")
     return COOKIE_PREFIX | policy_id
 
 
 def policy_id_of(cookie: int) -> int | None:
     """Inverse of `policy_cookie`; None for cookies that are not a policy's."""
-    if cookie & COOKIE_PREFIX_MASK != COOKIE_PREFIX or cookie == FORWARDING_COOKIE:
+    if cookie & COOKIE_PREFIX_MASK != COOKIE_PREFIX or cookie in (FORWARDING_COOKIE, PIPELINE_COOKIE):
         return None
     return cookie & ~COOKIE_PREFIX_MASK
 

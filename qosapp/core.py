@@ -338,6 +338,8 @@ class QosCore:
         self._forget_queues(lambda target: target[0] == dpid)
         self.sync_queues()
         self.topology_changed()
+        # the wipe took this switch's path flows; put back what the plans say
+        self._send_all(self._path_updates(self.fabric.paths))
 
     def switch_disconnected(self, dpid: int) -> None:
         """Forget the switch; its OVSDB rows stay (re-applied when it is back)."""
@@ -364,10 +366,12 @@ class QosCore:
         old = info.ports.get(port_no)
         if name is None:
             info.ports.pop(port_no, None)
-            self.fabric.topology.remove_port(dpid, port_no)
+            moved = self.fabric.topology.remove_port(dpid, port_no)
         else:
             info.ports[port_no] = name
-            self.fabric.topology.add_port(dpid, port_no)
+            moved = self.fabric.topology.add_port(dpid, port_no)
+        if moved:
+            self.topology_changed()
         # a port that (re)appears lost its QoS rows' effect: apply again
         self._forget_queues(lambda target: target == (dpid, old) or target == (dpid, name))
         self.sync_queues()
@@ -507,7 +511,10 @@ class QosCore:
         if self.queue_backend is None:
             return True
         profile = self.queue_profile_for(dpid, port_no)
-        return profile is not None and profile.queue(queue_id) is not None
+        if profile is None or profile.queue(queue_id) is None:
+            return False
+        name = self.switches[dpid].ports.get(port_no)
+        return self.queue_state.get((dpid, name), {}).get("state") == "applied"  # type: ignore[arg-type]
 
     def topology_changed(self) -> None:
         """After any topology event: fix forwarding, re-route affected paths."""

@@ -90,7 +90,8 @@ class Fabric:
             wanted: dict[int, list[FlowSpec]] = {}
             if enabled and path is not None and state is not None and state.state == paths.INSTALLED:
                 wanted = {dpid: flows for dpid, flows in
-                          paths.path_flows(state, path.id, versions.__getitem__, services).items()  # type: ignore[arg-type]
+                          paths.path_flows(state, path.id, lambda d: versions.get(d, compiler.OF13),  # type: ignore[arg-type]
+                                           services).items()
                           if dpid in versions}
             old = {dpid: flows for dpid, flows in self.installed.get(name, {}).items() if dpid in versions}
             for dpid, changes in paths.reinstall_ops(old, wanted, versions.__getitem__).items():

@@ -38,22 +38,22 @@ def test_cookie_layout() -> None:
     assert COOKIE_PREFIX == 0x5100000000000000
     assert policy_cookie(1) == 0x5100000000000001
     assert policy_cookie(0xABCDEF) == 0x5100000000ABCDEF
-    assert policy_cookie(2**56 - 1) == 0x51FFFFFFFFFFFFFF
+    assert policy_cookie(2**56 - 2) == 0x51FFFFFFFFFFFFFE
     assert FORWARDING_COOKIE == COOKIE_PREFIX
 
 
-@pytest.mark.parametrize("pid", [0, -1, 2**56])
+@pytest.mark.parametrize("pid", [0, -1, 2**56 - 1, 2**56])
 def test_cookie_rejects_ids_out_of_range(pid: int) -> None:
     with pytest.raises(ValueError):
         policy_cookie(pid)
 
 
-@pytest.mark.parametrize("pid", [1, 2, 7, 12345, 2**56 - 1])
+@pytest.mark.parametrize("pid", [1, 2, 7, 12345, 2**56 - 2])
 def test_policy_id_of_inverts_cookie(pid: int) -> None:
     assert policy_id_of(policy_cookie(pid)) == pid
 
 
-@pytest.mark.parametrize("cookie", [0, FORWARDING_COOKIE, 0x5200000000000001, 0x0000000000000001, 2**64 - 1])
+@pytest.mark.parametrize("cookie", [0, FORWARDING_COOKIE, PIPELINE_COOKIE, 0x5200000000000001, 0x0000000000000001, 2**64 - 1])
 def test_policy_id_of_foreign_cookies(cookie: int) -> None:
     assert policy_id_of(cookie) is None
 
