@@ -192,3 +192,57 @@ def test_everything_survives_reopen(state_dir: str, store: Store) -> None:
         assert store.queue_profiles() == [(1, {"max-rate": 10})]
     finally:
         store.close()
+
+
+# ---------------------------------------------------------------- deferred sync (group commit)
+@pytest.fixture
+def deferred(state_dir: str) -> Iterator[Store]:
+    db = Store(state_dir, deferred_sync=True)
+    yield db
+    db.close()
+
+
+def test_deferred_sync_commits_at_once_and_fsyncs_on_sync(state_dir: str, deferred: Store) -> None:
+    assert not deferred.unsynced and deferred.sync() is False
+    deferred.insert_policies([("a", {"n": 1})])
+    assert deferred.unsynced
+    other = sqlite3.connect(os.path.join(state_dir, DB_NAME))  # committed: visible before any fsync
+    try:
+        assert other.execute("SELECT name FROM policies").fetchall() == [("a",)]
+    finally:
+        other.close()
+    assert deferred.sync() is True and not deferred.unsynced
+
+
+def test_one_sync_covers_every_commit_before_it(deferred: Store) -> None:
+    deferred.insert_policies([("a", {})])
+    deferred.set_setting("enabled", "true")
+    deferred.insert_service("Voice", 46)
+    assert deferred.sync() is True
+    assert deferred.sync() is False  # the requests that come later find nothing left to fsync
+
+
+def test_failed_transaction_leaves_nothing_to_sync(deferred: Store) -> None:
+    deferred.insert_policies([("a", {})])
+    deferred.sync()
+    with pytest.raises(sqlite3.IntegrityError):
+        deferred.insert_policies([("a", {})])
+    assert not deferred.unsynced
+
+
+def test_deferred_store_survives_reopen_and_close_syncs(state_dir: str) -> None:
+    store = Store(state_dir, deferred_sync=True)
+    store.insert_policies([("a", {"q": 1})])
+    assert store.unsynced
+    store.close()
+    assert not store.unsynced
+    again = Store(state_dir)
+    try:
+        assert again.policies() == [(1, "a", {"q": 1})]
+    finally:
+        again.close()
+
+
+def test_default_store_has_nothing_to_sync(store: Store) -> None:
+    store.insert_policies([("a", {})])
+    assert not store.unsynced and store.sync() is False
