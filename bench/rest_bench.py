@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -373,7 +374,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "same run (default: the installed one, i.e. this repo)")
     parser.add_argument("--query", default="wait=confirm",
                         help="query string on qos-sdn's POSTs (default: %(default)s; '' for none)")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep OVS, state and logs here")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep OVS, state and logs here (default: a temporary directory, removed "
+                             "afterwards unless something failed)")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON line to this file")
     parser.add_argument("--no-netns", action="store_true",
                         help="stay in this network namespace (default: run in a private one, see netns_argv)")
@@ -432,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     print(line)
     if args.json_out:
         args.json_out.write_text(line + "\n")
+    failed = any("failed" in row for rows in results.values() for row in rows.values())
+    if args.workdir is None and not failed:  # logs and state are kept only when asked for, or on failure
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
