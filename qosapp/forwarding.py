@@ -19,6 +19,13 @@ is a broadcast storm. So forwarding is computed from the discovered graph:
 - ARP from a host port goes to the controller only (priority 11): the app
   learns the sender (an ARP reply is unicast and would otherwise never be
   seen) and sends the frame on; see `packet_in()`;
+- IPv4 from a host port whose host is known without an IP address goes to
+  the controller only (priority 11), until its IP is learned. A host first
+  seen by a frame with no IPv4 sender (IPv6 router solicitation, neighbour
+  discovery) is known by MAC, so its IPv4 traffic would be forwarded by the
+  unicast flows and never reach the controller: with warm ARP caches its IP
+  (and every QoS path naming it) would stay unknown forever. The app sends
+  the trapped packet on; the trap goes as soon as the IP is known;
 - LLDP to the controller (priority 65535), so link discovery survives the
   cold-start wipe; table-miss to the controller (priority 0).
 
@@ -38,15 +45,17 @@ CONTROLLER = "CONTROLLER"
 
 FORWARDING_PREFIX = 0x46 << 56
 PREFIX_MASK = 0xFF << 56
-KIND_MISS, KIND_LLDP, KIND_FLOOD, KIND_DST, KIND_ARP = 0, 1, 2, 3, 4
+KIND_MISS, KIND_LLDP, KIND_FLOOD, KIND_DST, KIND_ARP, KIND_IP_TRAP = 0, 1, 2, 3, 4, 5
 
 PRIORITY_LLDP = 65535
 PRIORITY_ARP = 11
+PRIORITY_IP_TRAP = 11  # same as ARP: above the unicast flows, disjoint match
 PRIORITY_DST = 10
 PRIORITY_FLOOD = 5
 PRIORITY_MISS = 0
 
 ETH_TYPE_ARP = 0x0806
+ETH_TYPE_IPV4 = 0x0800
 ETH_TYPE_LLDP = 0x88CC
 LLDP_MAC_NEAREST_BRIDGE = "01:80:c2:00:00:0e"
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -100,6 +109,8 @@ def packet_in(topology: Topology, dpid: int, in_port: int, eth_src: str, eth_dst
     [] means drop it: the flows already forwarded it (a flood copy from a
     host port), or it is a duplicate (from a link, or a known host seen on
     an unknown port). Forwarded: ARP from a host port (its flow only traps),
+    IPv4 from a host port whose IP trap was on (`ip_trap_on`, checked before
+    learning: while the trap is on, no other flow forwards IPv4 from there),
     and the first frame of a new host on an unknown port. The caller then
     re-reads the topology version and updates flows.
     """
@@ -107,11 +118,12 @@ def packet_in(topology: Topology, dpid: int, in_port: int, eth_src: str, eth_dst
         return []
     role = topology.port_role(dpid, in_port)
     new_host = topology.host_by_mac(eth_src) is None
+    trapped = role == HOST and eth_type == ETH_TYPE_IPV4 and ip_trap_on(topology, dpid, in_port)
     learned = topology.learn_host(eth_src, ip, dpid, in_port)
     if role == LINK:
         return []
     if role == HOST:
-        return out_ports(topology, dpid, in_port, eth_dst) if eth_type == ETH_TYPE_ARP else []
+        return out_ports(topology, dpid, in_port, eth_dst) if eth_type == ETH_TYPE_ARP or trapped else []
     return out_ports(topology, dpid, in_port, eth_dst) if learned and new_host else []
 
 
@@ -135,10 +147,16 @@ def _flood_actions(role: str, port: int, tree: set[int]) -> tuple[Action, ...]:
     return _outputs(ports)
 
 
+def ip_trap_on(topology: Topology, dpid: int, port: int) -> bool:
+    """Does IPv4 from this host port go to the controller (a host there has no known IP)?"""
+    return any(host.ip is None for host in topology.hosts_at(dpid, port))
+
+
 def flood_flows(topology: Topology, dpid: int) -> list[FlowSpec]:
     """One flow per port of `dpid` for broadcast/unknown unicast, by port role.
 
-    Host ports also trap ARP to the controller.
+    Host ports also trap ARP to the controller, and IPv4 while a host there
+    has no known IP (see the module docstring).
     """
     tree = topology.spanning_tree_ports().get(dpid, set())
     specs: list[FlowSpec] = []
@@ -148,6 +166,10 @@ def flood_flows(topology: Topology, dpid: int) -> list[FlowSpec]:
             specs.append(FlowSpec(cookie=forwarding_cookie(KIND_ARP, port), priority=PRIORITY_ARP,
                                   match=(("in_port", port), ("eth_type", ETH_TYPE_ARP)),
                                   actions=(("output", CONTROLLER),)))
+            if ip_trap_on(topology, dpid, port):
+                specs.append(FlowSpec(cookie=forwarding_cookie(KIND_IP_TRAP, port), priority=PRIORITY_IP_TRAP,
+                                      match=(("in_port", port), ("eth_type", ETH_TYPE_IPV4)),
+                                      actions=(("output", CONTROLLER),)))
         specs.append(FlowSpec(cookie=forwarding_cookie(KIND_FLOOD, port), priority=PRIORITY_FLOOD,
                               match=(("in_port", port),), actions=_flood_actions(role, port, tree)))
     return specs

@@ -15,7 +15,7 @@ whether to plan again; `reinstall_ops(old, new, ...)` says what to send.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from qosapp.compiler import FORWARDING_TABLE, NORMAL, OF13, FlowDelete, FlowSpec, compile_actions, compile_match
 from qosapp.model import (DEFAULT_PRIORITY, IPV4, L4_PROTOCOLS, Match, Policy, ValidationError,
@@ -127,6 +127,26 @@ def _parse_action(data: Mapping[str, Any], services: Mapping[str, Any] | None) -
     if services is not None and service not in services:
         raise ValidationError("service", f"unknown service {service!r}; known: {', '.join(sorted(services))}")
     return None, service
+
+
+def traffic_classes(path: PathSpec) -> set[tuple[Any, ...]]:
+    """The directed traffic a path's flows match, with its priority: one class, or two for BOTH.
+
+    Two paths that share a class install the same match at the same
+    priority on (at least) the source host's switch, where both routes
+    start at the host's port: the switch keeps one flow, and deleting
+    either path removes the QoS of the other.
+    """
+    classes = {(path.src, path.dst, path.protocol, path.src_port, path.dst_port, path.priority)}
+    if path.direction == BOTH:
+        classes.add((path.dst, path.src, path.protocol, path.dst_port, path.src_port, path.priority))
+    return classes
+
+
+def clashing_path(path: PathSpec, others: Iterable[PathSpec]) -> PathSpec | None:
+    """Another path (by name) that matches some of the same traffic at the same priority, or None."""
+    mine = traffic_classes(path)
+    return next((other for other in others if other.name != path.name and mine & traffic_classes(other)), None)
 
 
 # ---------------------------------------------------------------- hops -> policies

@@ -368,6 +368,10 @@ class Topology:
     def host_by_mac(self, mac: str) -> Host | None:
         return self._hosts.get(mac.lower())
 
+    def hosts_at(self, dpid: int, port: int) -> list[Host]:
+        """The hosts learned on one edge port, by MAC."""
+        return [self._hosts[mac] for mac in sorted(self._by_port.get((dpid, port), ()))]
+
     def hosts(self) -> list[Host]:
         """All hosts, sorted by attachment point then MAC."""
         return sorted(self._hosts.values(), key=lambda h: (h.dpid, h.port, h.mac))

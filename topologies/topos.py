@@ -1,4 +1,4 @@
-"""Mininet topologies for qos-sdn: the seed's linear chain, a balanced tree and a ring.
+"""Mininet topologies for qos-sdn: the seed's linear chain, a balanced tree, a ring and a fat-tree.
 
 Usable two ways:
   * from Python through ``topologies.network.start_network`` (preferred);
@@ -32,6 +32,16 @@ Port numbering (verified against OVS with ``ovs-ofctl show``):
   ring,n    s_i port 1 = h_i, port 2 = s_(i+1), port 3 = s_(i-1) (wrapping).
             A ring has a loop: standalone switches need STP
             (``stp=True``; ``start_network`` turns it on for rings).
+  fattree,k k-ary fat-tree (k even): (k/2)^2 core, k pods of k/2
+            aggregation and k/2 edge switches, ``hosts`` hosts per edge switch
+            (default k/2). Switches are numbered core first, then pod by pod
+            aggregation before edge: k=4 -> s1..s4 core, s5,s6 agg and
+            s7,s8 edge of pod 0, s9..s12 pod 1, ... s17..s20 pod 3. Hosts are
+            numbered along the edge switches. Ports: edge 1..hosts = its
+            hosts, hosts+1+j = aggregation switch j of its pod; aggregation
+            1+i = edge switch i of its pod, k/2+1+m = the m-th core switch of
+            its group (agg j reaches cores j*k/2 .. j*k/2+k/2-1); core p+1 =
+            pod p. Many equal-cost loops: standalone switches need STP.
 """
 
 from __future__ import annotations
@@ -108,8 +118,35 @@ class RingTopo(_NumberedTopo):
             self.addLink(switch, switches[(i + 1) % n], port1=2, port2=3)
 
 
+class FatTreeTopo(_NumberedTopo):
+    """A k-ary fat-tree (Al-Fares et al.): every pair of pods is joined by (k/2)^2 equal-cost paths."""
+
+    def build(self, k: int = 4, hosts: int | None = None, ip_base: str = "10.0.0.0/8") -> None:
+        k = int(k)
+        if k < 2 or k % 2:
+            raise ValueError("a fat-tree needs an even k >= 2, got %d" % k)
+        half = k // 2
+        per_edge = half if hosts is None else int(hosts)
+        cores = [self.add_numbered_switch(i) for i in range(1, half * half + 1)]
+        index, host_index = len(cores), 0
+        for pod in range(k):
+            aggs = [self.add_numbered_switch(index + 1 + j) for j in range(half)]
+            edges = [self.add_numbered_switch(index + 1 + half + i) for i in range(half)]
+            index += k
+            for i, edge in enumerate(edges):
+                for h in range(per_edge):
+                    host_index += 1
+                    self.addLink(self.add_numbered_host(host_index, ip_base), edge, port1=0, port2=h + 1)
+                for j, agg in enumerate(aggs):
+                    self.addLink(edge, agg, port1=per_edge + 1 + j, port2=1 + i)
+            for j, agg in enumerate(aggs):
+                for m in range(half):
+                    self.addLink(agg, cores[j * half + m], port1=half + 1 + m, port2=pod + 1)
+
+
 topos = {
     "linear": LinearChainTopo,
     "tree": BalancedTreeTopo,
     "ring": RingTopo,
+    "fattree": FatTreeTopo,
 }
