@@ -31,6 +31,8 @@ from qosapp.ovsqueues import OvsQueues
 from qosapp.store import Store
 
 LOG = logging.getLogger("qosapp")
+#: bytes per socket write when a batch of flow operations goes out
+SEND_CHUNK = 64 * 1024
 
 
 def port_names(datapath: Any) -> dict[int, str]:
@@ -66,8 +68,10 @@ class QosApp(app_manager.RyuApp):
         #: per dpid: barrier xid -> cookies of the batch it closes
         self.barriers: dict[int, dict[int, list[int]]] = {}
         self.queues = OvsQueues(SETTINGS.ovsdb) if SETTINGS.manage_queues else None
-        self.core = QosCore(Store(SETTINGS.state_dir), send=self.send_ops, queues=self.queues,
+        # deferred sync: the REST handler fsyncs once before it answers (see qosapp.store)
+        self.core = QosCore(Store(SETTINGS.state_dir, deferred_sync=True), send=self.send_ops, queues=self.queues,
                             forwarding=SETTINGS.forwarding)
+        self.core.store.sync()  # what loading wrote (the built-in service on first start)
         rest.register(kwargs["wsgi"], self.core)
         #: per (dpid, xid): stats bodies of a multipart reply still arriving
         self.partial: dict[tuple[int, int], list[Any]] = {}
@@ -78,24 +82,36 @@ class QosApp(app_manager.RyuApp):
 
     # ------------------------------------------------------------ sending
     def send_ops(self, dpid: int, ops: list[FlowOp]) -> None:
-        """Send one batch, then a barrier; remember cookies by xid."""
+        """Send one batch, then a barrier; remember cookies by xid.
+
+        The batch leaves as a few large writes (SEND_CHUNK bytes each), not
+        one queue item per message: Ryu's send queue holds 16 items, so a
+        20,000-flow push would otherwise block and switch greenthreads
+        20,000 times.
+        """
         datapath = self.datapaths.get(dpid)
         if datapath is None:
             LOG.warning("dpid %016x not connected; dropping %d flow ops", dpid, len(ops))
             return
         sent = self.sent.setdefault(dpid, {})
         cookies = []
+        chunk: list[bytes] = []
+        size = 0
         for op in ops:
-            msg = ofmsgs.to_message(datapath, op)
-            datapath.set_xid(msg)
+            xid = ofmsgs.next_xid(datapath)
+            buf = ofmsgs.to_bytes(datapath, op, xid)
             if isinstance(op, FlowSpec):
-                sent[msg.xid] = op.cookie
+                sent[xid] = op.cookie
                 cookies.append(op.cookie)
-            datapath.send_msg(msg)
-        barrier = datapath.ofproto_parser.OFPBarrierRequest(datapath)
-        datapath.set_xid(barrier)
-        self.barriers.setdefault(dpid, {})[barrier.xid] = cookies
-        datapath.send_msg(barrier)
+            chunk.append(buf)
+            size += len(buf)
+            if size >= SEND_CHUNK:
+                datapath.send(b"".join(chunk))
+                chunk, size = [], 0
+        xid = ofmsgs.next_xid(datapath)
+        self.barriers.setdefault(dpid, {})[xid] = cookies
+        chunk.append(ofmsgs.barrier_bytes(datapath, xid))
+        datapath.send(b"".join(chunk))
 
     # ------------------------------------------------------------ events
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
@@ -203,13 +219,17 @@ class QosApp(app_manager.RyuApp):
                     LOG.exception("stats request to %016x failed", datapath.id)
 
     def _request_stats(self, datapath: Any) -> None:
+        """Queue stats always (one entry per queue); flow stats only while someone reads them."""
         ofp, parser = datapath.ofproto, datapath.ofproto_parser
+        flows = self.core.stats.flows_watched(time.monotonic())
         if ofp.OFP_VERSION == ofproto_v1_0.OFP_VERSION:
-            datapath.send_msg(parser.OFPFlowStatsRequest(datapath, 0, parser.OFPMatch(), 0xFF, ofp.OFPP_NONE))
+            if flows:
+                datapath.send_msg(parser.OFPFlowStatsRequest(datapath, 0, parser.OFPMatch(), 0xFF, ofp.OFPP_NONE))
             datapath.send_msg(parser.OFPQueueStatsRequest(datapath, 0, ofp.OFPP_ALL, ofp.OFPQ_ALL))
         else:
-            datapath.send_msg(parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
-                                                         COOKIE_PREFIX, COOKIE_PREFIX_MASK, parser.OFPMatch()))
+            if flows:
+                datapath.send_msg(parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                                             COOKIE_PREFIX, COOKIE_PREFIX_MASK, parser.OFPMatch()))
             datapath.send_msg(parser.OFPQueueStatsRequest(datapath, 0, ofp.OFPP_ANY, ofp.OFPQ_ALL))
 
     def _complete(self, msg: Any) -> list[Any] | None:

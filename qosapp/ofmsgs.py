@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from qosapp import ofwire
 from qosapp.compiler import NORMAL, OF10, FlowDelete, FlowSpec
 
 #: OXM name -> OF1.0 match argument
@@ -130,3 +131,31 @@ def flow_delete(datapath: Any, op: FlowDelete) -> Any:
 
 def to_message(datapath: Any, op: FlowSpec | FlowDelete) -> Any:
     return flow_add(datapath, op) if isinstance(op, FlowSpec) else flow_delete(datapath, op)
+
+
+def next_xid(datapath: Any) -> int:
+    """The datapath's next xid, the same counter Ryu's `Datapath.set_xid` advances."""
+    datapath.xid = (datapath.xid + 1) & datapath.ofproto.MAX_XID
+    return datapath.xid
+
+
+def to_bytes(datapath: Any, op: FlowSpec | FlowDelete, xid: int) -> bytes:
+    """The wire bytes of one flow operation: packed directly on OF1.3, through Ryu otherwise."""
+    if datapath.ofproto.OFP_VERSION != OF10:
+        try:
+            return ofwire.encode(op, xid)
+        except ofwire.Unsupported:
+            pass
+    msg = to_message(datapath, op)
+    msg.set_xid(xid)
+    msg.serialize()
+    return bytes(msg.buf)
+
+
+def barrier_bytes(datapath: Any, xid: int) -> bytes:
+    if datapath.ofproto.OFP_VERSION != OF10:
+        return ofwire.barrier(xid)
+    msg = datapath.ofproto_parser.OFPBarrierRequest(datapath)
+    msg.set_xid(xid)
+    msg.serialize()
+    return bytes(msg.buf)

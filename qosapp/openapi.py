@@ -35,6 +35,10 @@ POLICY_PROPERTIES: dict[str, Any] = {
     "priority": {**INT_OR_STRING, "description": f"0-65535, default {DEFAULT_PRIORITY}"},
 }
 
+#: ?wait=confirm on policy writes
+WAIT_PARAM = [{"name": "wait", "in": "query", "required": False, "schema": {"enum": ["confirm"]},
+               "description": "answer only once every switch confirmed (barrier reply) or rejected the flows"}]
+
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string"}, "field": {"type": "string"},
@@ -118,12 +122,19 @@ def native_paths() -> dict[str, Any]:
         "/qos/policies": {
             "get": {"responses": {"200": answer("all policies", {"type": "array", "items": ref("PolicyView")})}},
             "post": {"requestBody": body({"oneOf": [ref("Policy"), {"type": "array", "items": ref("Policy")}]}),
+                     "parameters": WAIT_PARAM,
                      "responses": {"201": answer("created (one, or the list, all-or-nothing)"), **ERRORS,
-                                   "409": answer("duplicate name", ref("Error"))}}},
+                                   "409": answer("duplicate name", ref("Error"))}},
+            "delete": {"requestBody": body({"oneOf": [
+                {"type": "object", "required": ["names"], "properties": {
+                    "names": {"type": "array", "items": {"type": "string"}}}},
+                {"type": "object", "required": ["all"], "properties": {"all": {"const": True}}}]}),
+                "responses": {"200": answer("deleted, in one transaction and one flow batch per switch"),
+                              **ERRORS, **NOT_FOUND}}},
         "/qos/policies/{name}": {
             "parameters": NAME_PARAM,
             "get": {"responses": {"200": answer("the policy", ref("PolicyView")), **NOT_FOUND}},
-            "put": {"requestBody": body(ref("Policy")),
+            "put": {"requestBody": body(ref("Policy")), "parameters": WAIT_PARAM,
                     "responses": {"200": answer("replaced", ref("PolicyView")), **ERRORS, **NOT_FOUND}},
             "delete": {"responses": {"200": answer("deleted", ref("Policy")), **NOT_FOUND}}},
         "/qos/queues": {

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 import qosapp.compat  # noqa: F401  (must precede ryu.app.wsgi)
 from ryu.app.wsgi import ControllerBase, Response, WSGIApplication, route
+from ryu.lib import hub
 from webob import Request
 
 from qosapp.core import NotFound, QosCore
@@ -26,6 +27,8 @@ JSON_TYPES = ("application/json", "text/json")
 #: curl -d and the seed's pusher send these; the body is still parsed as JSON.
 LENIENT_TYPES = ("", "application/x-www-form-urlencoded")
 CORE_KEY = "qos_core"
+#: longest a `?wait=confirm` answer waits for the switches (seconds)
+CONFIRM_TIMEOUT = 10.0
 LOG = logging.getLogger(__name__)
 
 
@@ -68,27 +71,65 @@ def url_name(raw: str) -> str:
         return unquote(raw)
 
 
+def wants_confirm(req: Request) -> bool:
+    """`?wait=confirm`: answer only once every switch confirmed (barrier reply) or rejected the flows."""
+    return req.GET.get("wait") == "confirm"
+
+
+def wait_confirmed(core: QosCore, policies: list[Any], timeout: float = CONFIRM_TIMEOUT) -> None:
+    """Hold this request's greenthread until no switch is still to confirm `policies`.
+
+    The answer then shows "installed" (or "error" with the switch's reason)
+    instead of "pending". After `timeout` it answers anyway, still pending.
+    """
+    if not core.pending(policies):
+        return
+    hub.sleep(0)  # let the datapath's send loop put the flows and the barrier on the wire ...
+    core.store.sync()  # ... and make the change durable while the switch works on them
+    done = hub.Event()
+
+    def check() -> None:
+        if not core.pending(policies):
+            done.set()
+
+    core.confirm_listeners.append(check)
+    try:
+        done.wait(timeout)
+    finally:
+        core.confirm_listeners.remove(check)
+
+
 def handler(func: Callable[..., Any]) -> Callable[..., Response]:
-    """Turn core results and exceptions into HTTP answers."""
+    """Turn core results and exceptions into HTTP answers; nothing is answered before it is durable."""
 
     @functools.wraps(func)
     def wrapper(self: "CoreController", req: Request, **kwargs: Any) -> Response:
+        response = _answer(func, self, req, **kwargs)
         try:
-            result = func(self, req, **kwargs)
-        except ValidationError as err:
-            return json_response(err.to_dict(), err.status)
-        except NotFound as err:
-            return error_response(404, str(err), err.field)
-        except BadMediaType as err:
-            return error_response(415, str(err), "Content-Type")
-        except Exception as err:  # a bug: answer JSON, keep serving, log the traceback
-            LOG.exception("internal error in %s %s", req.method, req.path)
-            return error_response(500, f"internal error: {type(err).__name__}: {err}")
-        if isinstance(result, Response):
-            return result
-        return json_response(result)
+            self.core.store.sync()  # one fdatasync covers every commit since the last one
+        except OSError as err:
+            LOG.exception("store sync failed after %s %s", req.method, req.path)
+            return error_response(500, f"the store could not make the change durable: {err}")
+        return response
 
     return wrapper
+
+
+def _answer(func: Callable[..., Any], self: "CoreController", req: Request, **kwargs: Any) -> Response:
+    try:
+        result = func(self, req, **kwargs)
+    except ValidationError as err:
+        return json_response(err.to_dict(), err.status)
+    except NotFound as err:
+        return error_response(404, str(err), err.field)
+    except BadMediaType as err:
+        return error_response(415, str(err), "Content-Type")
+    except Exception as err:  # a bug: answer JSON, keep serving, log the traceback
+        LOG.exception("internal error in %s %s", req.method, req.path)
+        return error_response(500, f"internal error: {type(err).__name__}: {err}")
+    if isinstance(result, Response):
+        return result
+    return json_response(result)
 
 
 class CoreController(ControllerBase):
@@ -152,8 +193,28 @@ class QosController(CoreController):
         if isinstance(body, list):
             if not body:
                 raise ValidationError("body", "empty list; expected at least one policy")
-            return json_response([self.core.policy_view(p) for p in self.core.add_policies(body)], 201)
-        return json_response(self.core.policy_view(self.core.add_policy(body)), 201)
+            policies = self.core.add_policies(body)
+        else:
+            policies = [self.core.add_policy(body)]
+        if wants_confirm(req):
+            wait_confirmed(self.core, policies)
+        views = [self.core.policy_view(p) for p in policies]
+        return json_response(views if isinstance(body, list) else views[0], 201)
+
+    @route("qos_policies_delete", "/qos/policies", methods=["DELETE"])
+    @handler
+    def delete_policies(self, req: Request) -> Any:
+        """Body {"names": [...]} or {"all": true}: one transaction, one flow batch per switch."""
+        body = read_json(req)
+        if isinstance(body, dict) and set(body) == {"all"} and body["all"] is True:
+            names = None
+        elif isinstance(body, dict) and set(body) == {"names"} and isinstance(body["names"], list) \
+                and all(isinstance(n, str) for n in body["names"]):
+            names = body["names"]
+        else:
+            raise ValidationError("body", 'expected {"names": ["policy", ...]} or {"all": true}')
+        deleted = self.core.delete_policies(names)
+        return {"deleted": len(deleted), "names": [p.name for p in deleted]}
 
     @route("qos_policy", "/qos/policies/{name}", methods=["GET"])
     @handler
@@ -163,7 +224,10 @@ class QosController(CoreController):
     @route("qos_policy_put", "/qos/policies/{name}", methods=["PUT"])
     @handler
     def replace_policy(self, req: Request, name: str) -> Any:
-        return self.core.policy_view(self.core.replace_policy(url_name(name), read_json(req)))
+        policy = self.core.replace_policy(url_name(name), read_json(req))
+        if wants_confirm(req):
+            wait_confirmed(self.core, [policy])
+        return self.core.policy_view(policy)
 
     @route("qos_policy_delete", "/qos/policies/{name}", methods=["DELETE"])
     @handler

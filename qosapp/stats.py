@@ -15,9 +15,13 @@ from typing import Hashable, Iterable
 
 DEFAULT_INTERVAL = 2.0
 HISTORY = 60  # samples: two minutes at the default interval
+#: flow counters are polled only this long after someone read them: a poll
+#: makes the switch dump, and Ryu parse, one entry per policy flow, which at
+#: 20,000 policies cost more CPU than the REST service itself, every interval
+WATCH_SECONDS = 120.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     time: float
     packets: int
@@ -61,6 +65,16 @@ class Stats:
         self.size = size
         self.flows: dict[tuple[int, int], Series] = {}
         self.queues: dict[tuple[int, int, int], Series] = {}
+        #: cookie -> {dpid: series}: one policy's series without a scan of all of them
+        self._by_cookie: dict[int, dict[int, Series]] = {}
+        self.watched_at: float | None = None
+
+    def watch(self, now: float) -> None:
+        """Someone read the flow statistics: keep polling them for WATCH_SECONDS."""
+        self.watched_at = now
+
+    def flows_watched(self, now: float) -> bool:
+        return self.watched_at is not None and now - self.watched_at <= WATCH_SECONDS
 
     def _series(self, table: dict, key: Hashable) -> Series:
         series = table.get(key)
@@ -76,7 +90,10 @@ class Stats:
             total[0] += packets
             total[1] += nbytes
         for cookie, (packets, nbytes) in totals.items():
-            self._series(self.flows, (cookie, dpid)).add(Sample(now, packets, nbytes))
+            series = self.flows.get((cookie, dpid))
+            if series is None:
+                series = self.flows[(cookie, dpid)] = self._by_cookie.setdefault(cookie, {})[dpid] = Series(self.size)
+            series.add(Sample(now, packets, nbytes))
 
     def record_queues(self, dpid: int, now: float, counters: Iterable[tuple[int, int, int, int, int]]) -> None:
         """(port, queue, tx packets, tx bytes, tx errors) per queue."""
@@ -87,7 +104,14 @@ class Stats:
         for table in (self.flows, self.queues):
             for key in [k for k in table if (k[1] if table is self.flows else k[0]) == dpid]:
                 del table[key]
+        for per_switch in self._by_cookie.values():
+            per_switch.pop(dpid, None)
+
+    def forget_cookie(self, cookie: int) -> None:
+        """A deleted policy's series go with it (they were kept forever before)."""
+        for dpid in self._by_cookie.pop(cookie, {}):
+            self.flows.pop((cookie, dpid), None)
 
     def flow_series(self, cookie: int) -> dict[int, Series]:
-        """{dpid: series} of one cookie."""
-        return {dpid: s for (c, dpid), s in self.flows.items() if c == cookie}
+        """{dpid: series} of one cookie; O(1), so listing N policies' stats is O(N), not O(N^2)."""
+        return dict(self._by_cookie.get(cookie, {}))

@@ -183,3 +183,23 @@ def test_openapi_matches_routes(env):
     assert documented == _routed_paths()
     for path in doc["paths"]:
         assert re.fullmatch(r"/[a-z/{}._-]+", path)
+
+
+def test_wait_confirm_answers_once_the_switch_confirmed(env):
+    """?wait=confirm holds the answer until the barrier reply; without it the answer says pending."""
+    from ryu.lib import hub
+    from qosapp.compiler import FlowSpec
+    client, core, sent = env
+    core.enable()
+    core.switch_connected(1, 4, {})
+
+    def barrier_reply() -> None:
+        for dpid, ops in sent:
+            core.flows_confirmed(dpid, [op.cookie for op in ops if isinstance(op, FlowSpec)])
+
+    hub.spawn_after(0.05, barrier_reply)
+    code, view = client.call("POST", "/qos/policies?wait=confirm", SEED_S1)
+    assert code == 201 and view["install"] == {"00:00:00:00:00:00:00:01": {"state": "installed"}}
+    assert core.confirm_listeners == []
+    code, view = client.call("POST", "/qos/policies", {**SEED_S1, "name": "later", "ip-src": "10.0.0.9"})
+    assert code == 201 and view["install"] == {"00:00:00:00:00:00:00:01": {"state": "pending"}}

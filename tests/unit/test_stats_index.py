@@ -1,0 +1,51 @@
+"""Flow statistics stay cheap with many policies.
+
+- one policy's series are found by cookie, not by scanning every series
+  (listing N policies' stats was O(N^2));
+- a deleted policy's series are dropped;
+- flow counters are polled only while someone reads them (a poll costs one
+  flow-stats entry per policy flow, on the switch and in the controller).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from qosapp import compiler
+from qosapp.core import QosCore
+from qosapp.stats import WATCH_SECONDS, Stats
+from qosapp.store import Store
+
+
+def test_flow_series_by_cookie_and_forgetting() -> None:
+    stats = Stats()
+    stats.record_flows(1, 10.0, [(0xA, 1, 100), (0xB, 2, 200), (0xA, 1, 50)])
+    stats.record_flows(2, 10.0, [(0xA, 3, 300)])
+    stats.record_flows(1, 12.0, [(0xA, 4, 350)])
+    assert sorted(stats.flow_series(0xA)) == [1, 2]
+    assert stats.flow_series(0xA)[1].bps() == (350 - 150) * 8 / 2
+    assert stats.flow_series(0xC) == {}
+    stats.forget_switch(2)
+    assert sorted(stats.flow_series(0xA)) == [1] and (0xA, 2) not in stats.flows
+    stats.forget_cookie(0xA)
+    assert stats.flow_series(0xA) == {} and set(stats.flows) == {(0xB, 1)}
+
+
+def test_flow_polling_only_while_watched() -> None:
+    stats = Stats()
+    assert not stats.flows_watched(100.0)
+    stats.watch(100.0)
+    assert stats.flows_watched(100.0 + WATCH_SECONDS)
+    assert not stats.flows_watched(100.1 + WATCH_SECONDS)
+
+
+def test_core_reading_stats_watches_and_deleting_forgets(tmp_path: Path) -> None:
+    core = QosCore(Store(str(tmp_path)), forwarding="normal")
+    core.enable()
+    core.switch_connected(1, 4, {})
+    (policy,) = core.add_policies([{"name": "p", "ip-src": "10.0.0.1", "queue": 1, "enqueue-port": 1}])
+    cookie = compiler.policy_cookie(policy.id)  # type: ignore[arg-type]
+    core.stats.record_flows(1, 1.0, [(cookie, 1, 10)])
+    assert core.policy_stats(now=50.0)["policies"][0]["switches"][0]["bytes"] == 10
+    assert core.stats.flows_watched(50.0)
+    core.delete_policy("p")
+    assert core.stats.flow_series(cookie) == {} and core.stats.flows == {}
