@@ -23,7 +23,7 @@ from qosapp.model import (BEST_EFFORT, Policy, Service, ValidationError, format_
                           parse_policy, parse_service)
 from qosapp.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile, resolve_targets
 from qosapp.fabric import LEARNED, Fabric, Ops
-from qosapp.paths import PathSpec, parse_path, path_cookie
+from qosapp.paths import PathSpec, clashing_path, parse_path, path_cookie
 from qosapp.stats import Stats
 from qosapp.store import Store
 
@@ -31,6 +31,9 @@ FlowOp = FlowSpec | FlowDelete
 Sender = Callable[[int, list[FlowOp]], None]
 
 LOG = logging.getLogger(__name__)
+
+OF10_MARKING_REFUSED = ("not installed: on OpenFlow 1.0 a marking policy can only forward by NORMAL, which "
+                        "floods loops; use OpenFlow 1.3, a QoS path with this service, or --forwarding normal")
 
 #: FlowDelete meaning "every flow in every table" (cold start of a switch).
 WIPE = FlowDelete(cookie=0)
@@ -621,6 +624,11 @@ class QosCore:
         path = parse_path(data, self.services)
         if path.name in self.fabric.paths:
             raise ValidationError("name", f"a path named {path.name!r} exists", status=409)
+        other = clashing_path(path, self.fabric.paths.values())
+        if other is not None:  # the switches would keep one flow; deleting either would strip the other
+            raise ValidationError("priority", f"path {other.name!r} already matches this traffic at priority "
+                                  f"{path.priority}; the switches would keep only one flow. Change the "
+                                  "priority or the match", status=409)
         path = replace(path, id=self.store.insert_path(path.name, path.to_dict()))
         self.fabric.paths[path.name] = path
         self.fabric.plan(path.name, self.queue_exists)
@@ -648,10 +656,18 @@ class QosCore:
         dscps = self.service_dscps()
         for policy in policies:
             specs = compiler.compile_policy(policy, info.dpid, info.version, dscps)
-            if specs:
+            if specs and self._floods(policy, info):
+                self.install[(policy.id, info.dpid)] = InstallState("error", OF10_MARKING_REFUSED)  # type: ignore[index]
+            elif specs:
                 ops += specs
                 self.install[(policy.id, info.dpid)] = InstallState("pending")  # type: ignore[index]
         return ops
+
+    def _floods(self, policy: Policy, info: SwitchInfo) -> bool:
+        """An OF1.0 marking flow ends in NORMAL (one table: nothing to go on to). With learned
+        forwarding the switches' L2 learning is empty, NORMAL floods on every port and, on a
+        loop, each copy matches the policy again on the next switch: a broadcast storm."""
+        return policy.service is not None and info.version == compiler.OF10 and self.fabric.mode == LEARNED
 
     def _policy_deletes(self, info: SwitchInfo, policies: Iterable[Policy]) -> list[FlowOp]:
         ops: list[FlowOp] = []

@@ -40,7 +40,7 @@ from mininet.topo import Topo
 from mininet.util import buildTopo
 
 from topologies.ovsenv import SYSTEM_RUNDIR, OvsEndpoint, OvsError, pid_alive
-from topologies.topos import RingTopo, topos
+from topologies.topos import FatTreeTopo, RingTopo, topos
 
 LOCK_PATH = Path("/tmp/qos-sdn-mininet.lock")
 OPENFLOW_VERSIONS = ("OpenFlow10", "OpenFlow11", "OpenFlow12", "OpenFlow13", "OpenFlow14", "OpenFlow15")
@@ -189,14 +189,14 @@ def start_network(topo: str | Topo, controller: ControllerAddress | tuple[str, i
     protocols: OpenFlow version(s) the bridges speak. fail_mode: defaults
     to 'secure' with a controller (only the controller's flows forward) and
     'standalone' without. stp: RSTP, on by default for standalone rings (a
-    loop would otherwise flood forever; forwarding starts after a few seconds,
+    loop would otherwise flood forever; fat-trees likewise; forwarding starts after a few seconds,
     see ``traffic.wait_reachable``). wait_connected: seconds to wait for every
     switch to reach the controller (None = do not wait).
     """
     topo = make_topo(topo)
     fail_mode = fail_mode or ("standalone" if controller is None else "secure")
     if stp is None:
-        stp = fail_mode == "standalone" and isinstance(topo, RingTopo)
+        stp = fail_mode == "standalone" and isinstance(topo, (RingTopo, FatTreeTopo))
     ovs = _current_ovs()
     if not ovs.db_answers():
         raise OvsError(f"no OVSDB answers at {ovs.db_sock}; start one (topologies.ovsenv.PrivateOvs) "

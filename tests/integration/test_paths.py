@@ -10,10 +10,10 @@ lock), so each network belongs to one test class and is torn down when the
 class is done: ring,6 on OpenFlow 1.3 (paths, link failure, controller
 restart), ring,5 on OpenFlow 1.0, and a k=4 fat-tree.
 
-Two tests are strict xfails: they run in CI and pin controller bugs found here
-whose fixes belong to files this module's author does not own (the diffs are
-in the report). Once a fix lands the test passes, strict makes that an error,
-and the marker must go.
+Two tests pin controller bugs found here and since fixed: a second path with
+the same match is refused (409), and an OpenFlow 1.0 marking policy, which
+could only forward by NORMAL and stormed a ring, is not installed in learned
+mode (each switch reports why) instead.
 """
 from __future__ import annotations
 
@@ -311,9 +311,6 @@ class TestRingOpenFlow13:
         there, back = forward_and_back(clean, "h1", "h4")
         assert in_band(there) and in_band(back), (there, back)
 
-    @pytest.mark.xfail(strict=True, reason="bug: two paths with the same match and priority are both accepted; "
-                       "the switch keeps one flow, and deleting either path removes the other's QoS "
-                       "(fix: 409 in QosCore.add_path, see /work/notes/paths-core.diff)")
     def test_a_second_path_with_the_same_match_is_refused(self, clean: Bed) -> None:
         add_path(clean, PATH_H1_H4)
         code, answer = clean.ctl.request("POST", "/qos/paths", {**PATH_H1_H4, "name": "same match", "queue": 1})
@@ -378,9 +375,6 @@ class TestRingOpenFlow10:
         ring10.call("DELETE", "/qos/paths/h1-%3Eh3", expect=200)
         wait_for(lambda: not switches_with_cookie(ring10, view["cookie"]), 10, "the path's flows to go")
 
-    @pytest.mark.xfail(strict=True, reason="bug: on OpenFlow 1.0 a marking policy outputs NORMAL, which floods "
-                       "unknown unicast on every port; on a ring each copy matches the policy again: a storm "
-                       "(see the report; compiler.compile_actions / core)")
     def test_marking_policy_on_openflow10_does_not_storm(self, ring10: Bed) -> None:
         if "EF voice" not in {s["name"] for s in ring10.call("GET", "/qos/services")}:
             ring10.call("POST", "/qos/services", {"name": "EF voice", "dscp": "EF"}, expect=201)
@@ -390,6 +384,9 @@ class TestRingOpenFlow10:
             assert code in (201, 400, 409), (code, answer)  # refusing it would be honest too
             if code != 201:
                 return
+            install = ring10.call("GET", "/qos/policies/mark")["install"]
+            assert install and all(s["state"] == "error" and "OpenFlow 1.0" in s["reason"]
+                                   for s in install.values()), install
             time.sleep(1.0)
             proc = ring10.net.get("h1").popen(["ping", "-n", "-c", "3", "-i", "0.3", "-W", "1", "10.0.0.3"],
                                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

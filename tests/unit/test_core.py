@@ -21,7 +21,7 @@ import pytest
 from qosapp import compiler, forwarding
 from qosapp.compiler import NORMAL, OF10, OF13, FlowDelete, FlowSpec
 from qosapp.core import WIPE, NotFound, QosCore
-from qosapp.model import Service, ValidationError
+from qosapp.model import format_dpid, Service, ValidationError
 from qosapp.store import Store
 
 SEED_S1 = json.loads('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
@@ -628,7 +628,11 @@ def test_learned_connect_enabled_appends_policies(learned: QosCore, rec: Recorde
     learned.switch_connected(DPID1, OF13, {1: "s1-eth1"})
     learned.switch_connected(DPID2, OF10, {1: "s2-eth1"})
     assert rec.take() == [(DPID1, [WIPE, PIPE, *base_forwarding(1, [1]), S1_OF13, MARK_OF13]),
-                          (DPID2, [WIPE, *base_forwarding(0, [1]), S2_OF10, MARK_OF10])]
+                          (DPID2, [WIPE, *base_forwarding(0, [1]), S2_OF10])]
+    # OF1.0 marking could only forward by NORMAL, which storms loops: not installed, and said why
+    mark = next(p for p in learned.policies.values() if p.service is not None)
+    state = learned.install_state(mark)[format_dpid(DPID2)]
+    assert state["state"] == "error" and "OpenFlow 1.0" in state["reason"]
 
 
 def test_learned_link_sends_forwarding_diffs_not_policies(learned: QosCore, rec: Recorder) -> None:

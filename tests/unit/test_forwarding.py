@@ -10,7 +10,7 @@ from collections import Counter
 
 from qosapp.compiler import FlowDelete, FlowSpec
 from qosapp.forwarding import (BROADCAST, CONTROLLER, FORWARDING_PREFIX, KIND_ARP, KIND_DST, KIND_FLOOD,
-                               packet_in,
+                               KIND_IP_TRAP, packet_in,
                                diff_flows, flood_ports, forwarding_cookie, forwarding_flows,
                                is_forwarding_cookie, out_ports)
 from qosapp.topology import Topology
@@ -183,3 +183,21 @@ def test_packet_in_decisions() -> None:
     topo.add_port(3, 4)
     assert packet_in(topo, 3, 4, mac_of(0x34), mac_of(1), 0x0800, "10.0.0.34") == [3]
     assert topo.port_role(3, 4) == "host"
+
+
+def test_host_known_without_ip_has_its_ipv4_trapped_until_the_ip_is_seen() -> None:
+    """First seen by IPv6 (router solicitation): MAC known, IP not. With a warm ARP cache its
+    IPv4 would ride the unicast flows and never reach the controller; QoS paths naming it
+    would stay pending forever (seen on Mininet after a controller restart)."""
+    topo = ring(5, hosts=False)
+    topo.learn_host(mac_of(1), "10.0.0.1", 1, 1)
+    packet_in(topo, 4, 1, mac_of(4), "33:33:00:00:00:02", 0x86DD)  # h4's RS: no IPv4 sender
+    trap = FlowSpec(cookie=forwarding_cookie(KIND_IP_TRAP, 1), priority=11,
+                    match=(("in_port", 1), ("eth_type", 0x0800)), actions=(("output", CONTROLLER),))
+    assert trap in forwarding_flows(topo, 4) and trap not in forwarding_flows(topo, 1)
+    # h4 -> h1 over IPv4: trapped, so the app learns h4's IP and sends the packet on (toward s5)
+    assert packet_in(topo, 4, 1, mac_of(4), mac_of(1), 0x0800, "10.0.0.4") == [2]
+    assert topo.host_by_ip("10.0.0.4") == topo.host_by_mac(mac_of(4))
+    assert trap not in forwarding_flows(topo, 4)
+    # from now on IPv4 from that port is the flows' business: a flood copy is not sent twice
+    assert packet_in(topo, 4, 1, mac_of(4), BROADCAST, 0x0800, "10.0.0.4") == []

@@ -11,7 +11,7 @@ import pytest
 
 from qosapp.compiler import OF10, OF13, FlowDelete, FlowSpec
 from qosapp.model import Match, Policy, ValidationError
-from qosapp.paths import (INSTALLED, MISSING_QUEUES, PENDING, PathSpec, compile_path, needs_reroute,
+from qosapp.paths import (clashing_path, INSTALLED, MISSING_QUEUES, PENDING, PathSpec, compile_path, needs_reroute,
                           parse_path, path_cookie, path_flows, path_id_of, plan_path, reinstall_ops)
 from qosapp.topology import Hop, Topology
 from tests.unit.fabric_builders import cable, fat_tree_k4, mac_of, ring
@@ -246,3 +246,15 @@ def test_reinstall_ops_touch_only_changed_switches() -> None:
     assert ops[3] == [FlowDelete(cookie=cookie, strict=old[3][0]), new[3][0]]  # OF1.0: strict delete
     assert ops[1] == [FlowDelete(cookie=cookie), new[1][0]]
     assert reinstall_ops(new, new, lambda d: OF13) == {}
+
+
+def test_paths_matching_the_same_traffic_at_the_same_priority_clash() -> None:
+    """The switch keeps one flow per match+priority: deleting either path would strip the other."""
+    both = parse_path({"name": "a", "src": "10.0.0.1", "dst": "10.0.0.4", "queue": 2})
+    back = parse_path({"name": "b", "src": "10.0.0.4", "dst": "10.0.0.1", "queue": 1, "direction": "forward"})
+    assert clashing_path(back, [both]) == both
+    assert clashing_path(both, [both]) is None  # itself, by name
+    other = [parse_path({"name": "c", "src": "10.0.0.4", "dst": "10.0.0.1", "queue": 1,
+                         "direction": "forward", "priority": 100}),
+             parse_path({"name": "d", "src": "10.0.0.1", "dst": "10.0.0.4", "queue": 1, "protocol": 6})]
+    assert clashing_path(both, other) is None
