@@ -208,3 +208,19 @@ def test_switch_rejection_is_reported_per_policy(clean: Bed) -> None:
     wait_for(errored, 10, "the switch's OFPT_ERROR to show up")
     reason = clean.call("GET", "/qos/policies/bad%20port")["install"][S1]["reason"]
     assert reason.startswith("OFPET_"), reason
+
+
+def test_deleting_the_queue_profile_leaves_no_rows_or_filters(clean: Bed) -> None:
+    assert "linux-htb" in clean.ovs.vsctl("--columns=type", "list", "QoS")
+    deleted = clean.call("DELETE", "/qos/queues", {"sw": "all", "port": "all"}, expect=200)
+    assert deleted["queues"]["2"]["max-rate"] == 2_000_000
+    try:
+        assert clean.ovs.vsctl("--columns=_uuid", "list", "QoS").strip() == ""
+        assert clean.ovs.vsctl("--columns=_uuid", "list", "Queue").strip() == ""
+        assert clean.ovs.vsctl("get", "Port", "s1-eth2", "qos").strip() == "[]"
+        filters = subprocess.run(["tc", "filter", "show", "dev", "s1-eth2"], capture_output=True, text=True).stdout
+        assert "flowid 1:3" not in filters
+        assert clean.call("GET", "/qos/queues") == []
+    finally:  # the module's other tests expect the seed profile
+        clean.call("POST", "/qos/queues", SEED_QUEUES, expect=201)
+        wait_queues_applied(clean.ctl)
