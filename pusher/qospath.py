@@ -27,7 +27,7 @@ from qosapp.model import ValidationError, parse_name
 from qosapp.paths import BOTH, DIRECTIONS, INSTALLED, parse_path
 
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, QosClient
-from pusher.qospusher import (EXIT_OK, Output, UsageError, compact, connect, execute, quiet_pipe,
+from pusher.qospusher import (EXIT_OK, Output, UsageError, compact, connect, execute, print_listing, quiet_pipe,
                               warn_if_disabled, write_state)
 from pusher.state import DEFAULT_STATE_FILE, load_state
 from pusher.sync import normalise_path_view
@@ -108,14 +108,7 @@ def cmd_delete(client: QosClient, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_list(client: QosClient, args: argparse.Namespace, out: Output) -> int:
-    items = client.list_all("paths")
-    out.result(items)
-    if not items:
-        out.say(f"(no paths on {client.host}:{client.port})")
-    for item in items:
-        for line in describe_path(item):
-            out.say(line)
-    return EXIT_OK
+    return print_listing(client, "paths", "paths", describe_path, out)
 
 
 # ---------------------------------------------------------------- output

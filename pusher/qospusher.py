@@ -229,15 +229,23 @@ def cmd_modify(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def cmd_list(client: QosClient, args: argparse.Namespace, out: Output) -> int:
-    kind = PLURAL[args.kind]
+def print_listing(client: QosClient, kind: str, label: str, describe: Callable[[Any], list[str]],
+                  out: Output) -> int:
+    """GET a collection; --json prints it whole, otherwise a few lines per item."""
     items = client.list_all(kind)
     out.result(items)
     if not items:
-        out.say(f"(no {kind} on {client.host}:{client.port})")
+        out.say(f"(no {label} on {client.host}:{client.port})")
     for item in items:
-        out.say(describe_policy(item) if kind == "policies" else describe_service(item))
+        for line in describe(item):
+            out.say(line)
     return EXIT_OK
+
+
+def cmd_list(client: QosClient, args: argparse.Namespace, out: Output) -> int:
+    kind = PLURAL[args.kind]
+    describe = describe_policy if kind == "policies" else describe_service
+    return print_listing(client, kind, kind, lambda item: [describe(item)], out)
 
 
 def describe_service(svc: dict[str, Any]) -> str:
@@ -319,14 +327,7 @@ def cmd_queue_delete(client: QosClient, args: argparse.Namespace, out: Output) -
 
 
 def cmd_queue_list(client: QosClient, args: argparse.Namespace, out: Output) -> int:
-    items = client.list_all("queues")
-    out.result(items)
-    if not items:
-        out.say(f"(no queue profiles on {client.host}:{client.port})")
-    for item in items:
-        for line in describe_queue_profile(item):
-            out.say(line)
-    return EXIT_OK
+    return print_listing(client, "queues", "queue profiles", describe_queue_profile, out)
 
 
 def format_rate(bits: Any) -> str:
