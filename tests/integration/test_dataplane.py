@@ -6,7 +6,6 @@ seed experiment itself (OF1.0 and OF1.3) runs in test_experiment.py.
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import time
