@@ -15,13 +15,14 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping
 
 from qosapp import compiler, forwarding
 from qosapp.compiler import FlowDelete, FlowSpec
 from qosapp.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
                           parse_policy, parse_service)
-from qosapp.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile, resolve_targets
+from qosapp.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile
+from qosapp.shaping import QueueBackend, Shaping
 from qosapp.fabric import LEARNED, Fabric, Ops
 from qosapp.paths import PathSpec, clashing_path, parse_path, path_cookie
 from qosapp.stats import Stats
@@ -37,20 +38,6 @@ OF10_MARKING_REFUSED = ("not installed: on OpenFlow 1.0 a marking policy can onl
 
 #: FlowDelete meaning "every flow in every table" (cold start of a switch).
 WIPE = FlowDelete(cookie=0)
-
-
-class QueueBackend(Protocol):
-    """Where queue profiles become real (OVSDB rows + tc filters).
-
-    Implemented by `qosapp.ovsqueues.OvsQueues`; tests use a recorder.
-    Both calls raise an exception whose text is shown to the user on failure.
-    """
-
-    def apply(self, dpid: int, port_name: str, profile: QueueProfile) -> str | None:
-        """Shape the port; returns a note (e.g. why tc filters were skipped) or None."""
-
-    def clear(self, dpid: int, port_name: str) -> None:
-        """Remove the QoS/Queue rows (and filters) qos-sdn made on the port."""
 
 
 class NotFound(LookupError):
@@ -100,11 +87,7 @@ class QosCore:
         self.fabric = Fabric(forwarding)
         self.stats = Stats()
         self.send: Sender = send or (lambda dpid, ops: None)
-        self.queue_backend = queues
-        self.queue_profiles: list[QueueProfile] = []
-        #: (dpid, port name) -> the profile applied there, and how it went
-        self.applied_queues: dict[tuple[int, str], QueueProfile] = {}
-        self.queue_state: dict[tuple[int, str], dict[str, Any]] = {}
+        self.shaping = Shaping(queues)
         self.switches: dict[int, SwitchInfo] = {}
         self.install: dict[tuple[int, int], InstallState] = {}
         self.services: dict[str, Service] = {}
@@ -127,7 +110,7 @@ class QosCore:
             self.services[name] = Service(name=name, dscp=dscp, id=sid)
         for qid, body in self.store.queue_profiles():
             try:
-                self.queue_profiles.append(parse_queue_profile(body))
+                self.shaping.put(parse_queue_profile(body))
             except ValidationError as err:
                 LOG.error("stored queue profile %s no longer validates, not loaded: %s", qid, err)
         for path_id, name, body in self.store.paths():
@@ -169,7 +152,7 @@ class QosCore:
     def status(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "services": len(self.services),
                 "policies": len(self.policies), "switches": len(self.switches),
-                "queues": len(self.queue_profiles), "paths": len(self.fabric.paths)}
+                "queues": len(self.shaping.profiles), "paths": len(self.fabric.paths)}
 
     def enable(self) -> bool:
         """Store the flag, then install every policy everywhere. Returns whether it changed."""
@@ -371,7 +354,7 @@ class QosCore:
         if self.enabled:
             ops += self._policy_flows(info, self.policies.values())
         self._push(dpid, ops)
-        self._forget_queues(lambda target: target[0] == dpid)
+        self.shaping.forget(lambda target: target[0] == dpid)
         self.sync_queues()
         self.topology_changed()
         # the wipe took this switch's path flows; put back what the plans say
@@ -384,9 +367,7 @@ class QosCore:
         self.fabric.switch_gone(dpid)
         self.fabric.topology.remove_switch(dpid)
         self.topology_changed()
-        self._forget_queues(lambda target: target[0] == dpid)
-        for target in [t for t in self.queue_state if t[0] == dpid]:
-            del self.queue_state[target]
+        self.shaping.forget(lambda target: target[0] == dpid, keep_state=False)
         for key in [k for k in self.install if k[1] == dpid]:
             del self.install[key]
         self._notify_confirm()  # nothing is pending on a switch that is gone
@@ -410,7 +391,7 @@ class QosCore:
         if moved:
             self.topology_changed()
         # a port that (re)appears lost its QoS rows' effect: apply again
-        self._forget_queues(lambda target: target == (dpid, old) or target == (dpid, name))
+        self.shaping.forget(lambda target: target == (dpid, old) or target == (dpid, name))
         self.sync_queues()
 
     def flows_confirmed(self, dpid: int, cookies: Iterable[int]) -> None:
@@ -445,74 +426,50 @@ class QosCore:
             listener()
 
     # ------------------------------------------------------------ queues
+    @property
+    def queue_profiles(self) -> list[QueueProfile]:
+        return self.shaping.profiles
+
     def queue_profile_view(self, profile: QueueProfile) -> dict[str, Any]:
-        applied = {f"{format_dpid(dpid)}/{port}": state for (dpid, port), state in sorted(self.queue_state.items())
-                   if self.applied_queues.get((dpid, port)) == profile}
-        return {**profile.to_dict(include_dscp=True), "applied": applied}
+        return self.shaping.view(profile)
 
     def add_queue_profile(self, data: Any) -> QueueProfile:
         """Store (replacing the profile with the same sw+port), then apply."""
         profile = parse_queue_profile(data)
         self.store.upsert_queue_profile(*profile.key, profile.to_dict())
-        self.queue_profiles = [p for p in self.queue_profiles if p.key != profile.key] + [profile]
+        self.shaping.put(profile)
         self.sync_queues()
         return profile
 
     def get_queue_profile(self, sw: str, port: str) -> QueueProfile:
-        for profile in self.queue_profiles:
-            if profile.key == (sw, port):
-                return profile
-        raise NotFound(f"no queue profile for sw {sw!r} port {port!r}", "port")
+        profile = self.shaping.find(sw, port)
+        if profile is None:
+            raise NotFound(f"no queue profile for sw {sw!r} port {port!r}", "port")
+        return profile
 
     def delete_queue_profile(self, sw: str, port: str) -> QueueProfile:
         """Remove from the store, then clear the rows it made where nothing else applies."""
         profile = self.get_queue_profile(sw, port)
         self.store.delete_queue_profile(sw, port)
-        self.queue_profiles.remove(profile)
+        self.shaping.remove(profile)
         self.sync_queues()
         return profile
 
-    def queue_profile_for(self, dpid: int, port_no: int) -> QueueProfile | None:
-        """The profile shaping that port now, if any (paths check their queue exists)."""
+    def _target(self, dpid: int, port_no: int) -> tuple[int, str] | None:
         info = self.switches.get(dpid)
         name = info.ports.get(port_no) if info else None
-        return self.applied_queues.get((dpid, name)) if name is not None else None
+        return (dpid, name) if name is not None else None
+
+    def queue_profile_for(self, dpid: int, port_no: int) -> QueueProfile | None:
+        """The profile shaping that port now, if any (paths check their queue exists)."""
+        target = self._target(dpid, port_no)
+        return self.shaping.profile_at(target) if target else None
 
     def sync_queues(self) -> None:
-        """Make the applied profiles match the wanted ones on connected switches."""
-        if self.queue_backend is None:
-            return
+        """Apply the profiles on the connected switches' ports; re-plan paths if that changed anything."""
         ports = {dpid: info.ports for dpid, info in self.switches.items()}
-        wanted = resolve_targets(self.queue_profiles, ports)
-        for target in [t for t in self.applied_queues if t not in wanted]:
-            self._queue_call(target, None)
-        changed = False
-        for target, profile in wanted.items():
-            if self.applied_queues.get(target) != profile:
-                self._queue_call(target, profile)
-                changed = True
-        if changed or not wanted:
+        if self.shaping.sync(ports):
             self._send_all(self._path_updates(self.fabric.replan_all(self.queue_exists)))
-
-    def _queue_call(self, target: tuple[int, str], profile: QueueProfile | None) -> None:
-        dpid, port = target
-        try:
-            if profile is None:
-                self.queue_backend.clear(dpid, port)  # type: ignore[union-attr]
-                self.applied_queues.pop(target, None)
-                self.queue_state.pop(target, None)
-                return
-            note = self.queue_backend.apply(dpid, port, profile)  # type: ignore[union-attr]
-            self.queue_state[target] = {"state": "applied", **({"note": note} if note else {})}
-        except Exception as err:  # the backend's failure is shown, not fatal
-            LOG.error("queues on %s %s: %s", format_dpid(dpid), port, err)
-            self.queue_state[target] = {"state": "error", "reason": str(err)}
-        if profile is not None:
-            self.applied_queues[target] = profile
-
-    def _forget_queues(self, which: Callable[[tuple[int, str]], bool]) -> None:
-        for target in [t for t in self.applied_queues if which(t)]:
-            del self.applied_queues[target]
 
     # ------------------------------------------------------------ statistics
     def policy_max_rate(self, policy: Policy) -> int | None:
@@ -566,13 +523,10 @@ class QosCore:
 
     def queue_exists(self, dpid: int, port_no: int, queue_id: int) -> bool:
         """Does `queue_id` exist on that port? (always yes without a queue backend)."""
-        if self.queue_backend is None:
+        if self.shaping.backend is None:
             return True
-        profile = self.queue_profile_for(dpid, port_no)
-        if profile is None or profile.queue(queue_id) is None:
-            return False
-        name = self.switches[dpid].ports.get(port_no)
-        return self.queue_state.get((dpid, name), {}).get("state") == "applied"  # type: ignore[arg-type]
+        target = self._target(dpid, port_no)
+        return target is not None and self.shaping.has_queue(target, queue_id)
 
     def topology_changed(self) -> None:
         """After any topology event: fix forwarding, re-route affected paths."""

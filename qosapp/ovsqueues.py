@@ -1,6 +1,6 @@
 """The queue backend the core drives: OVSDB rows, then tc filters.
 
-`OvsQueues` implements `qosapp.core.QueueBackend` for a local Open vSwitch:
+`OvsQueues` implements `qosapp.shaping.QueueBackend` for a local Open vSwitch:
 the profile becomes QoS/Queue rows through `qosapp.ovsdb`, and, on a
 userspace (netdev) bridge, one tc u32 filter per queue through
 `qosapp.tcbridge` (why: see the README's "Queues" section). The filters
