@@ -24,7 +24,7 @@ from qosapp.model import (BEST_EFFORT, Policy, Service, ValidationError, format_
 from qosapp.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile
 from qosapp.shaping import QueueBackend, Shaping
 from qosapp.fabric import LEARNED, Fabric, Ops
-from qosapp.paths import PathSpec, clashing_path, parse_path, path_cookie
+from qosapp.paths import PathSpec, clashing_path, parse_path, path_cookie, path_id_of
 from qosapp.stats import Stats
 from qosapp.store import Store
 
@@ -88,6 +88,8 @@ class QosCore:
         self.stats = Stats()
         self.send: Sender = send or (lambda dpid, ops: None)
         self.shaping = Shaping(queues)
+        #: (path id, dpid) -> whether that switch confirmed the path's flows
+        self.path_install: dict[tuple[int, int], InstallState] = {}
         self.switches: dict[int, SwitchInfo] = {}
         self.install: dict[tuple[int, int], InstallState] = {}
         self.services: dict[str, Service] = {}
@@ -368,6 +370,8 @@ class QosCore:
         self.fabric.topology.remove_switch(dpid)
         self.topology_changed()
         self.shaping.forget(lambda target: target[0] == dpid, keep_state=False)
+        for key in [k for k in self.path_install if k[1] == dpid]:
+            del self.path_install[key]
         for key in [k for k in self.install if k[1] == dpid]:
             del self.install[key]
         self._notify_confirm()  # nothing is pending on a switch that is gone
@@ -399,6 +403,9 @@ class QosCore:
         for cookie in cookies:
             pid = compiler.policy_id_of(cookie)
             state = self.install.get((pid, dpid)) if pid is not None else None
+            path_id = path_id_of(cookie)
+            if path_id is not None:
+                state = self.path_install.get((path_id, dpid))
             if state is not None and state.state == "pending":
                 state.state = "installed"
         self._notify_confirm()
@@ -408,6 +415,9 @@ class QosCore:
         pid = compiler.policy_id_of(cookie)
         if pid is not None and pid in self.policies_by_id:
             self.install[(pid, dpid)] = InstallState("error", reason)
+        path_id = path_id_of(cookie)
+        if path_id is not None and (path_id, dpid) in self.path_install:
+            self.path_install[(path_id, dpid)] = InstallState("error", reason)
         self._notify_confirm()
 
     def pending(self, policies: Iterable[Policy]) -> bool:
@@ -572,7 +582,10 @@ class QosCore:
         state = self.fabric.plans.get(path.name)
         return {**path.to_dict(), "cookie": hex(path_cookie(path.id)),  # type: ignore[arg-type]
                 "status": state.to_dict() if state else {"state": "pending"},
-                "installed": bool(self.enabled and self.fabric.installed.get(path.name))}
+                "installed": bool(self.enabled and self.fabric.installed.get(path.name)),
+                "install": {format_dpid(dpid): self.path_install[(path.id, dpid)].to_dict()
+                            for dpid in sorted(self.fabric.installed.get(path.name, {}))
+                            if (path.id, dpid) in self.path_install}}
 
     def add_path(self, data: Any) -> PathSpec:
         path = parse_path(data, self.services)
@@ -598,7 +611,22 @@ class QosCore:
         return path
 
     def _path_updates(self, names: Iterable[str]) -> Ops:
-        return self.fabric.path_updates(list(names), self.versions(), self.enabled, self.service_dscps())
+        """The flow ops that bring the named paths up to date; their switches' state goes pending."""
+        names = list(names)
+        ops = self.fabric.path_updates(names, self.versions(), self.enabled, self.service_dscps())
+        for name in names:
+            path = self.fabric.paths.get(name)
+            on = set(self.fabric.installed.get(name, {})) if path is not None else set()
+            ids = {path.id} if path is not None else {k[0] for k in self.path_install if k[0] not in
+                                                     {p.id for p in self.fabric.paths.values()}}
+            for key in [k for k in self.path_install if k[0] in ids and k[1] not in on]:
+                del self.path_install[key]
+        for dpid, items in ops.items():
+            for op in items:
+                path_id = path_id_of(op.cookie) if isinstance(op, FlowSpec) else None
+                if path_id is not None:
+                    self.path_install[(path_id, dpid)] = InstallState("pending")
+        return ops
 
     def _send_all(self, ops: Ops) -> None:
         for dpid, items in ops.items():

@@ -71,6 +71,8 @@ SCHEMAS: dict[str, Any] = {
         "priority": INT_OR_STRING}},
     "PathView": {"allOf": [{"$ref": "#/components/schemas/Path"}, {"type": "object", "properties": {
         "id": {"type": "integer"}, "cookie": {"type": "string"}, "installed": {"type": "boolean"},
+        "install": {"type": "object", "description": "per dpid on the route: {state: pending|installed|error, "
+                                                      "reason} as the switch confirmed (barrier) or rejected"},
         "status": {"type": "object", "description": "state installed|pending|missing-queues, hops, "
                                                      "reverse-hops, reason, missing-queues"}}}]},
     "Status": {"type": "object", "properties": {

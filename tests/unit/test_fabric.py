@@ -22,7 +22,7 @@ from qosapp import forwarding
 from qosapp.compiler import OF10, OF13, FlowDelete, FlowSpec
 from qosapp.core import WIPE, QosCore
 from qosapp.forwarding import BROADCAST, CONTROLLER, ETH_TYPE_ARP, ETH_TYPE_LLDP
-from qosapp.model import ValidationError
+from qosapp.model import ValidationError, format_dpid
 from qosapp.paths import path_cookie
 from qosapp.queues import QueueProfile
 from qosapp.store import Store
@@ -622,3 +622,22 @@ def test_deleted_port_on_the_route_reroutes(core: QosCore, rec: Recorder) -> Non
     long = expected_path_flows(LONG_FWD, LONG_REV)
     assert with_cookie(rec.take(), COOKIE1) == [
         (1, [delete, *long[1]]), (2, [delete]), (3, [delete, *long[3]]), (4, long[4]), (5, long[5])]
+
+
+def test_path_install_state_follows_barrier_and_switch_errors(core: QosCore, rec: Recorder) -> None:
+    ring_with_hosts(core)
+    core.enable()
+    path = core.add_path(PATH)
+    view = core.path_view(path)
+    assert view["install"] == {format_dpid(d): {"state": "pending"} for d in (1, 2, 3)}
+    core.flows_confirmed(1, [COOKIE1])
+    core.flows_confirmed(2, [COOKIE1])
+    core.flow_error(3, COOKIE1, "OFPET_BAD_ACTION/OFPBAC_BAD_QUEUE")
+    install = core.path_view(path)["install"]
+    assert install[format_dpid(1)] == {"state": "installed"} and install[format_dpid(2)] == {"state": "installed"}
+    assert install[format_dpid(3)] == {"state": "error", "reason": "OFPET_BAD_ACTION/OFPBAC_BAD_QUEUE"}
+    core.disable()
+    assert core.path_view(path)["install"] == {}
+    core.enable()
+    core.delete_path(PATH["name"])
+    assert core.path_install == {}
