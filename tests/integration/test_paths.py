@@ -195,7 +195,10 @@ def wait_installed(bed: Bed, name: str, timeout: float = 20.0,
     def ready() -> bool:
         nonlocal view
         view = bed.path(name)
-        return view["status"]["state"] == "installed" and view["installed"] and accept(view)
+        # every switch of the route confirmed the flows (barrier reply), none rejected them
+        confirmed = {hop["dpid"] for hop in view["status"].get("hops", [])} == set(view.get("install", {})) and \
+            all(state["state"] == "installed" for state in view["install"].values())
+        return view["status"]["state"] == "installed" and view["installed"] and confirmed and accept(view)
     try:
         wait_for(ready, timeout, f"path {name!r} to be installed")
     except AssertionError as err:
