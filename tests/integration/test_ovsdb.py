@@ -134,8 +134,9 @@ class Bed:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(0.3)
+            # -O 1: leave TCP's slow start out, it is not the queue's rate (seen: 1.68 instead of ~1.9)
             out = run("ip", "netns", "exec", self.host_ns("a"), "iperf3", "-c", HOST_B, "-p", port,
-                      "-t", str(seconds), "-J", timeout=seconds + 15, check=False)
+                      "-t", str(seconds), "-O", "1", "-J", timeout=seconds + 16, check=False)
             report = json.loads(out)
             assert "error" not in report, report["error"]
             return report["end"]["sum_received"]["bits_per_second"] / 1e6
@@ -268,7 +269,7 @@ def test_queue_two_shapes_to_2_mbits_queue_one_to_20_and_clear_restores(bed: Bed
     apply_seed(client, bed)
     bed.ofctl("add-flow", bed.bridge, "priority=10,ip,in_port=1,nw_src=10.213.0.1,actions=set_queue:2,output:2")
     try:
-        q2 = bed.iperf_mbps()
+        q2 = bed.iperf_mbps(seconds=8)  # at 2 Mbit/s a 64 KiB TSO segment is 0.26 s: average longer
         assert 0.85 * 2 <= q2 <= 1.10 * 2, f"queue 2 (2 Mbit/s) carried {q2:.2f} Mbit/s"
         bed.ofctl("mod-flows", bed.bridge, "priority=10,ip,in_port=1,nw_src=10.213.0.1,actions=set_queue:1,output:2")
         q1 = bed.iperf_mbps()
