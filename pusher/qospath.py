@@ -27,7 +27,7 @@ from qosapp.model import ValidationError, parse_name
 from qosapp.paths import BOTH, DIRECTIONS, INSTALLED, parse_path
 
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, QosClient
-from pusher.qospusher import (EXIT_OK, Output, UsageError, compact, connect, execute, print_listing, quiet_pipe,
+from pusher.qospusher import (EXIT_OK, Output, UsageError, compact, connect, execute, forget_in_state, print_listing, quiet_pipe,
                               warn_if_disabled, write_state)
 from pusher.state import DEFAULT_STATE_FILE, load_state
 from pusher.sync import normalise_path_view
@@ -98,13 +98,7 @@ def cmd_delete(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     connect(client, out)
     out.say(f"Trying to delete path {name}")
     answer = client.delete("paths", name)
-    out.say(f"[CONTROLLER]: {compact(answer)}")
-    if state.remove("paths", name):
-        write_state(args.state, state, out, f"removal of path {name!r}")
-    else:
-        out.say(f"path {name!r} was not in {args.state}; file unchanged")
-    out.result(answer)
-    return EXIT_OK
+    return forget_in_state(args, out, state, "paths", name, f"path {name!r}", answer)
 
 
 def cmd_list(client: QosClient, args: argparse.Namespace, out: Output) -> int:

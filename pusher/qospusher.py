@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ControllerError, QosClient, Unreachable
-from pusher.state import DEFAULT_STATE_FILE, State, StateError, load_state, save_state
+from pusher.state import DEFAULT_STATE_FILE, Key, State, StateError, entry_name, load_state, save_state
 from pusher.sync import (Diff, LocalEntryError, Step, diff_paths, diff_policies, diff_queues, diff_services,
                          normalise_queue_profile, plan_push, pulled_state, queue_key, queue_label,
                          strip_server_keys)
@@ -197,19 +197,25 @@ def stored_form(kind: str, view: dict[str, Any]) -> dict[str, Any]:
     return strip_server_keys(view)
 
 
+def forget_in_state(args: argparse.Namespace, out: Output, state: State, kind: str, ident: Any,
+                    label: str, answer: Any, key: Key = entry_name) -> int:
+    """After the controller deleted it: drop the entry from the state file, or say it was not there."""
+    out.say(f"[CONTROLLER]: {compact(answer)}")
+    if state.remove(kind, ident, key=key):
+        write_state(args.state, state, out, f"removal of {label}")
+    else:
+        out.say(f"{label} was not in {args.state}; file unchanged")
+    out.result(answer)
+    return EXIT_OK
+
+
 def cmd_delete(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     kind = PLURAL[args.kind]
     state = load_state(args.state)
     connect(client, out)
     out.say(f"Trying to delete {args.kind} {args.name}")
     answer = client.delete(kind, args.name)
-    out.say(f"[CONTROLLER]: {compact(answer)}")
-    if state.remove(kind, args.name):
-        write_state(args.state, state, out, f"removal of {args.kind} {args.name!r}")
-    else:
-        out.say(f"{args.kind} {args.name!r} was not in {args.state}; file unchanged")
-    out.result(answer)
-    return EXIT_OK
+    return forget_in_state(args, out, state, kind, args.name, f"{args.kind} {args.name!r}", answer)
 
 
 def cmd_modify(client: QosClient, args: argparse.Namespace, out: Output) -> int:
@@ -315,15 +321,9 @@ def cmd_queue_delete(client: QosClient, args: argparse.Namespace, out: Output) -
     connect(client, out)
     out.say(f"Trying to delete queue profile {queue_label(selector)}")
     answer = client.delete_matching("queues", selector)
-    out.say(f"[CONTROLLER]: {compact(answer)}")
-    label = queue_label(answer)
     # the controller's answer is normalised: "1" and 00:..:01 find the same file entry
-    if state.remove("queues", queue_key(answer), key=queue_key):
-        write_state(args.state, state, out, f"removal of queue profile {label}")
-    else:
-        out.say(f"queue profile {label} was not in {args.state}; file unchanged")
-    out.result(answer)
-    return EXIT_OK
+    return forget_in_state(args, out, state, "queues", queue_key(answer),
+                           f"queue profile {queue_label(answer)}", answer, key=queue_key)
 
 
 def cmd_queue_list(client: QosClient, args: argparse.Namespace, out: Output) -> int:
