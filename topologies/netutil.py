@@ -7,6 +7,7 @@ daemons (controller, OVSDB on TCP) and needs the same two primitives.
 from __future__ import annotations
 
 import socket
+from typing import Callable
 import time
 
 
@@ -31,3 +32,13 @@ def wait_tcp_listening(port: int, host: str = "127.0.0.1", timeout: float = 10.0
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+    """Poll `predicate` until it holds; AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -11,13 +11,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 from urllib.parse import quote
 
 import pytest
 
 from topologies.controller import ControllerProcess
-from topologies.experiment import SEED_QUEUES, wait_installed, wait_queues_applied
+from topologies.experiment import SEED_QUEUES, in_band, wait_installed, wait_queues_applied
+from topologies.netutil import wait_until
 from topologies.network import start_network, stop_network
 from topologies.ovsenv import PrivateOvs
 from topologies.traffic import iperf3, ping, wait_reachable
@@ -49,19 +50,6 @@ class Bed:
 
     def flows(self, bridge: str = "s1") -> str:
         return self.ovs.ofctl("-O", "OpenFlow13", "dump-flows", bridge)
-
-
-def in_band(mbps: float, limit: float) -> bool:
-    return 0.85 * limit <= mbps <= 1.10 * limit
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def start_controller(bed_ovs: PrivateOvs, state_dir: Path, rest_port: int | None = None,
@@ -132,7 +120,7 @@ def test_delete_restores_and_disable_enable_toggles(clean: Bed) -> None:
     add_policy(clean, {"name": "q2", "queue": 2, **H1_TO_H2_ON_S1})
     assert in_band(clean.rate(), 2.0)
     clean.call("POST", "/qos/disable", expect=200)
-    wait_for(lambda: "set_queue" not in clean.flows(), 10, "policy flows to go on disable")
+    wait_until(lambda: "set_queue" not in clean.flows(), 10, "policy flows to go on disable")
     flows = clean.flows()  # forwarding stays: table 0 hands over to table 1's learned flows
     assert "goto_table:1" in flows and "dl_dst=00:00:00:00:00:02 actions=output" in flows, flows
     assert clean.rate() > UNSHAPED_MBPS
@@ -140,7 +128,7 @@ def test_delete_restores_and_disable_enable_toggles(clean: Bed) -> None:
     wait_installed(clean.ctl, ["q2"])
     assert in_band(clean.rate(), 2.0)
     clean.call("DELETE", "/qos/policies/q2", expect=200)
-    wait_for(lambda: "set_queue" not in clean.flows(), 10, "policy flows to go on delete")
+    wait_until(lambda: "set_queue" not in clean.flows(), 10, "policy flows to go on delete")
     assert clean.rate() > UNSHAPED_MBPS
 
 
@@ -183,11 +171,11 @@ def test_switch_reconnect_gets_new_state_without_duplicates(clean: Bed) -> None:
     add_policy(clean, {"name": "old", "queue": 2, **H1_TO_H2_ON_S1})
     target = clean.ovs.vsctl("get-controller", "s1").strip()
     clean.ovs.vsctl("del-controller", "s1")
-    wait_for(lambda: len(clean.call("GET", "/qos/switches")) == 3, 15, "s1 to disconnect")
+    wait_until(lambda: len(clean.call("GET", "/qos/switches")) == 3, 15, "s1 to disconnect")
     clean.call("DELETE", "/qos/policies/old", expect=200)
     clean.call("POST", "/qos/policies", {"name": "new", "queue": 1, **H1_TO_H2_ON_S1}, expect=201)
     clean.ovs.vsctl("set-controller", "s1", target)
-    wait_for(lambda: len(clean.call("GET", "/qos/switches")) == 4, 20, "s1 to reconnect")
+    wait_until(lambda: len(clean.call("GET", "/qos/switches")) == 4, 20, "s1 to reconnect")
     wait_installed(clean.ctl, ["new"])
     flows = clean.flows()
     cookies = re.findall(r"cookie=(0x[0-9a-f]+)", flows)
@@ -204,7 +192,7 @@ def test_switch_rejection_is_reported_per_policy(clean: Bed) -> None:
     def errored() -> bool:
         state = clean.call("GET", "/qos/policies/bad%20port")["install"].get(S1, {})
         return state.get("state") == "error"
-    wait_for(errored, 10, "the switch's OFPT_ERROR to show up")
+    wait_until(errored, 10, "the switch's OFPT_ERROR to show up")
     reason = clean.call("GET", "/qos/policies/bad%20port")["install"][S1]["reason"]
     assert reason.startswith("OFPET_"), reason
 

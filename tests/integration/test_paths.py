@@ -29,7 +29,8 @@ from urllib.parse import quote
 import pytest
 
 from topologies.controller import ControllerProcess
-from topologies.experiment import SEED_QUEUES, wait_queues_applied
+from topologies.experiment import SEED_QUEUES, in_band, wait_queues_applied
+from topologies.netutil import wait_until
 from topologies.network import start_network, stop_network
 from topologies.ovsenv import PrivateOvs
 from topologies.traffic import iperf3, ping, stop_process, wait_reachable
@@ -79,26 +80,13 @@ class Bed:
         """Bring every downed cable up and wait until LLDP reports all `cables` again (each way)."""
         while self.downed:
             self.net.configLinkStatus(*self.downed.pop(), "up")
-        wait_for(lambda: len(self.call("GET", "/qos/topology")["links"]) == 2 * cables, 20,
+        wait_until(lambda: len(self.call("GET", "/qos/topology")["links"]) == 2 * cables, 20,
                  f"LLDP to report all {cables} cables")
 
     def evidence(self) -> str:
         """What to look at when a check fails: topology, paths, the controller's last words."""
         return (f"\ntopology: {self.call('GET', '/qos/topology')}\npaths: {self.call('GET', '/qos/paths')}"
                 f"\ncontroller log ({self.ctl.log_path}):\n{self.ctl.log_tail(40)}")
-
-
-def in_band(mbps: float, limit: float = LIMIT_MBPS) -> bool:
-    return 0.85 * limit <= mbps <= 1.10 * limit
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def hop_dpids(hops: list[dict[str, Any]]) -> list[int]:
@@ -160,7 +148,7 @@ def assert_pingall_without_storm(bed: Bed, converge: float = 30.0) -> None:
         rates.append(flood_packets(bed) - before)
         return rates[-1] < quiet
     try:
-        wait_for(settled, 25, "broadcasts to die out")
+        wait_until(settled, 25, "broadcasts to die out")
     except AssertionError as err:
         raise AssertionError(f"{err}; flood-flow hits per second: {rates}") from None
     print(f"flood-flow hits per second until quiet: {rates}")
@@ -200,7 +188,7 @@ def wait_installed(bed: Bed, name: str, timeout: float = 20.0,
             all(state["state"] == "installed" for state in view["install"].values())
         return view["status"]["state"] == "installed" and view["installed"] and confirmed and accept(view)
     try:
-        wait_for(ready, timeout, f"path {name!r} to be installed")
+        wait_until(ready, timeout, f"path {name!r} to be installed")
     except AssertionError as err:
         raise AssertionError(f"{err}: {view}{bed.evidence()}") from None
     return view
@@ -285,7 +273,7 @@ class TestRingOpenFlow13:
         assert clean.rate("h2", "h4") > UNSHAPED_MBPS
         assert switches_with_cookie(clean, view["cookie"]) == ["s1", "s2", "s3", "s4"]
         clean.call("DELETE", "/qos/paths/" + quote(PATH_H1_H4["name"], safe=""), expect=200)
-        wait_for(lambda: not switches_with_cookie(clean, view["cookie"]), 10, "the path's flows to go")
+        wait_until(lambda: not switches_with_cookie(clean, view["cookie"]), 10, "the path's flows to go")
 
     def test_forward_path_limits_one_direction(self, clean: Bed) -> None:
         add_path(clean, {"name": "h2->h5", "src": "10.0.0.2", "dst": "10.0.0.5", "queue": 2,
@@ -325,15 +313,15 @@ class TestRingOpenFlow13:
         old = clean.ctl
         old.kill()
         clean.ctl = start_controller(clean.ovs, clean.state_dir, old.rest_port, old.ofp_port)
-        wait_for(lambda: len(clean.call("GET", "/qos/switches")) == 6, 30, "all six switches to reconnect")
-        wait_for(lambda: len(clean.call("GET", "/qos/topology")["links"]) == 12, 20, "LLDP to find the cables")
+        wait_until(lambda: len(clean.call("GET", "/qos/switches")) == 6, 30, "all six switches to reconnect")
+        wait_until(lambda: len(clean.call("GET", "/qos/topology")["links"]) == 12, 20, "LLDP to find the cables")
         h1, h4 = clean.net.get("h1", "h4")
         with warm_arp_caches(h1, h4):
             # The new controller meets h1 and h4 first by IPv6 (as at boot: router solicitations, ND),
             # so it knows their MACs but not their IPs, and their ARP caches need no ARP at all.
             for host in (h1, h4):
                 host.cmd(f"ping6 -c 1 -W 1 ff02::1%{host.defaultIntf().name}")
-            wait_for(lambda: {"00:00:00:00:00:01", "00:00:00:00:00:04"} <= known_macs(clean), 10,
+            wait_until(lambda: {"00:00:00:00:00:01", "00:00:00:00:00:04"} <= known_macs(clean), 10,
                      "h1 and h4 to be learned from IPv6")
             # Their own traffic, not a CLI call, brings the path back.
             assert ping(h1, h4, count=3).ok
@@ -376,7 +364,7 @@ class TestRingOpenFlow10:
         there, back = forward_and_back(ring10, "h1", "h3")
         assert in_band(there) and back > UNSHAPED_MBPS, (there, back)
         ring10.call("DELETE", "/qos/paths/h1-%3Eh3", expect=200)
-        wait_for(lambda: not switches_with_cookie(ring10, view["cookie"]), 10, "the path's flows to go")
+        wait_until(lambda: not switches_with_cookie(ring10, view["cookie"]), 10, "the path's flows to go")
 
     def test_marking_policy_on_openflow10_does_not_storm(self, ring10: Bed) -> None:
         if "EF voice" not in {s["name"] for s in ring10.call("GET", "/qos/services")}:
