@@ -23,8 +23,8 @@ import argparse
 import sys
 from typing import Any, Callable
 
-from qosapp.model import ValidationError, parse_name
-from qosapp.paths import BOTH, DIRECTIONS, INSTALLED, parse_path
+from qosapp.core.model import ValidationError, parse_name
+from qosapp.core.paths import BOTH, DIRECTIONS, INSTALLED, parse_path
 
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, QosClient
 from pusher.qospusher import (EXIT_OK, Output, UsageError, compact, connect, execute, forget_in_state, print_listing, quiet_pipe,

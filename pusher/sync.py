@@ -4,7 +4,7 @@ Both sides are compared in the model's normalised form: the file may hold
 the seed's hand-written JSON ("queue": "2", "eth-type": "0x0800", "10G")
 while the controller answers with numbers, a normalised "sw" and
 server-only keys (id, cookie, install; a queue profile's "applied" and its
-queues' DSCPs; a path's "status"). Normalising through `qosapp.model` and `qosapp.queues`
+queues' DSCPs; a path's "status"). Normalising through `qosapp.core.model` and `qosapp.core.queues`
 keeps one source of truth for what "the same policy" means.
 
 Services, policies and paths are identified by name; a queue profile by its
@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from qosapp.model import BEST_EFFORT, ValidationError, parse_policy, parse_service, parse_sw
-from qosapp.paths import PATH_KEYS, parse_path
-from qosapp.queues import parse_port, parse_queue_profile
+from qosapp.core.model import BEST_EFFORT, ValidationError, parse_policy, parse_service, parse_sw
+from qosapp.core.paths import PATH_KEYS, parse_path
+from qosapp.core.queues import parse_port, parse_queue_profile
 
 from pusher.client import collection_path, item_path
 from pusher.state import Key, State, entry_name

@@ -30,7 +30,7 @@ def controller_command() -> list[str]:
     script = Path(sys.executable).with_name("qos-controller")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "qosapp.launcher"]
+    return [sys.executable, "-m", "qosapp.main.launcher"]
 
 
 class ControllerProcess:

@@ -61,8 +61,8 @@ class BrowserPage:
         """Load the page and wait for its first complete refresh."""
         resp = self.page.goto(self.base_url + path)
         assert resp is not None and resp.status == 200, (
-            f"GET {path} -> {resp.status if resp else 'no answer'}: is qosapp.ui.UiController "
-            "in the controllers qosapp.rest.register mounts?")
+            f"GET {path} -> {resp.status if resp else 'no answer'}: is qosapp.http.ui.UiController "
+            "in the controllers qosapp.http.rest.register mounts?")
         self.page.wait_for_selector("body[data-ready='1']", state="attached")
 
     def unexpected_errors(self, *provoked: tuple[str, int]) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from qosapp.ui import CONTENT_TYPES, STATIC_DIR, static_file
+from qosapp.http.ui import CONTENT_TYPES, STATIC_DIR, static_file
 from topologies.controller import ControllerProcess
 
 
@@ -99,15 +99,15 @@ def test_ui_takes_only_get_and_head(controller: ControllerProcess) -> None:
 
 def test_mounted_next_to_the_rest_service_in_process(tmp_path: Path) -> None:
     """The controller list `rest.register` takes, with the UI in it (no process, no browser)."""
-    import qosapp.compat  # noqa: F401
+    import qosapp.main.compat  # noqa: F401
     from ryu.app.wsgi import WSGIApplication
     from webob import Request
 
-    from qosapp import rest
-    from qosapp.core import QosCore
-    from qosapp.floodlight import FloodlightController
-    from qosapp.store import Store
-    from qosapp.ui import UiController
+    from qosapp.http import rest
+    from qosapp.core.controller import QosCore
+    from qosapp.http.floodlight import FloodlightController
+    from qosapp.adapters.store import Store
+    from qosapp.http.ui import UiController
 
     app = WSGIApplication()
     rest.register(app, QosCore(Store(str(tmp_path))),

@@ -32,9 +32,9 @@ from typing import Iterator
 
 import pytest
 
-from qosapp.ovsdb import OvsdbClient, OvsdbError
-from qosapp.queues import parse_queue_profile, queue_dscps
-from qosapp.tcbridge import htb_classes, install_queue_filters
+from qosapp.adapters.ovsdb import OvsdbClient, OvsdbError
+from qosapp.core.queues import parse_queue_profile, queue_dscps
+from qosapp.adapters.tcbridge import htb_classes, install_queue_filters
 
 pytestmark = pytest.mark.integration
 
@@ -366,8 +366,8 @@ GREEN_SCRIPT = textwrap.dedent("""
     import eventlet
     eventlet.monkey_patch()
     import json, socket, sys, time
-    from qosapp.ovsdb import OvsdbClient, OvsdbError
-    from qosapp.queues import parse_queue_profile
+    from qosapp.adapters.ovsdb import OvsdbClient, OvsdbError
+    from qosapp.core.queues import parse_queue_profile
 
     ticks = []
     def ticker():
@@ -421,7 +421,7 @@ def test_without_ovs_vswitchd_a_write_commits_and_returns_in_bounded_time(
             "set", "Bridge", "lonely", "datapath_type=netdev", "--", "add-port", "lonely", "lonely-p1")
         ovsdb = OvsdbClient(f"unix:{sock}", timeout=1)
         start = time.monotonic()
-        with caplog.at_level("WARNING", logger="qosapp.ovsdb"):
+        with caplog.at_level("WARNING", logger="qosapp.adapters.ovsdb"):
             assert ovsdb.apply_profile("lonely-p1", parse_queue_profile(SEED)) == {1: 3, 2: 7}
         assert 0.9 <= time.monotonic() - start < 3
         assert "is ovs-vswitchd running?" in caplog.text

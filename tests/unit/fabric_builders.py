@@ -18,9 +18,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from qosapp.compiler import FlowSpec
-from qosapp.forwarding import CONTROLLER
-from qosapp.topology import Topology
+from qosapp.core.compiler import FlowSpec
+from qosapp.core.forwarding import CONTROLLER
+from qosapp.core.topology import Topology
 
 
 def cable(topo: Topology, a: int, pa: int, b: int, pb: int) -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import qosapp.compat  # noqa: F401
+import qosapp.main.compat  # noqa: F401
 from ryu.app.wsgi import WSGIApplication
 from webob import Request
 
-from qosapp import rest
-from qosapp.core import NotFound, QosCore
-from qosapp.store import Store
+from qosapp.http import rest
+from qosapp.core.controller import NotFound, QosCore
+from qosapp.adapters.store import Store
 
 
 def policies(count: int) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 pyflakes over every Python file of the project: unused imports and names,
 undefined names, redefinitions. A line marked `# noqa` is deliberate (e.g.
-`import qosapp.compat`, imported for its side effect before Ryu's WSGI).
+`import qosapp.main.compat`, imported for its side effect before Ryu's WSGI).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests for qosapp.compiler: policy x switch x OpenFlow version -> exact flows.
+"""Unit tests for qosapp.core.compiler: policy x switch x OpenFlow version -> exact flows.
 
 The expected flows are written out by hand, so a change in encoding (ToS vs
 DSCP, enqueue vs set_queue+output, a marking flow that does not go on to
@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from qosapp import compiler
-from qosapp.compiler import (COOKIE_PREFIX, FORWARDING_COOKIE, FORWARDING_TABLE, NORMAL, OF10, OF13, PIPELINE_COOKIE,
+from qosapp.core import compiler
+from qosapp.core.compiler import (COOKIE_PREFIX, FORWARDING_COOKIE, FORWARDING_TABLE, NORMAL, OF10, OF13, PIPELINE_COOKIE,
                              POLICY_TABLE, FlowDelete, FlowSpec, compile_policy, delete_policy, forwarding_flows,
                              in_forwarding_table, pipeline_flows, policy_cookie, policy_id_of)
-from qosapp.model import Policy, parse_policy
+from qosapp.core.model import Policy, parse_policy
 
 SERVICES = {"Best Effort": 0, "Voice": 46, "Video": 34, "Bulk": 8}
 SEED_S1 = ('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'

@@ -1,4 +1,4 @@
-"""Unit tests for qosapp.core: requests -> store -> exactly the right flow operations.
+"""Unit tests for qosapp.core.controller: requests -> store -> exactly the right flow operations.
 
 `send` is a recorder, the store is a real SQLite file in tmp_path. Each test
 asserts the exact operations each switch receives, and that the store is
@@ -18,11 +18,12 @@ from typing import Any, Callable
 
 import pytest
 
-from qosapp import compiler, forwarding
-from qosapp.compiler import NORMAL, OF10, OF13, FlowDelete, FlowSpec
-from qosapp.core import WIPE, NotFound, QosCore
-from qosapp.model import format_dpid, Service, ValidationError
-from qosapp.store import Store
+from qosapp.core import compiler
+from qosapp.core import forwarding
+from qosapp.core.compiler import NORMAL, OF10, OF13, FlowDelete, FlowSpec
+from qosapp.core.controller import WIPE, NotFound, QosCore
+from qosapp.core.model import format_dpid, Service, ValidationError
+from qosapp.adapters.store import Store
 
 SEED_S1 = json.loads('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
                      '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')

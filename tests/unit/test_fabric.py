@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from qosapp import forwarding
-from qosapp.compiler import OF10, OF13, FlowDelete, FlowSpec
-from qosapp.core import WIPE, QosCore
-from qosapp.forwarding import BROADCAST, CONTROLLER, ETH_TYPE_ARP, ETH_TYPE_LLDP
-from qosapp.model import ValidationError, format_dpid
-from qosapp.paths import path_cookie
-from qosapp.queues import QueueProfile
-from qosapp.store import Store
+from qosapp.core import forwarding
+from qosapp.core.compiler import OF10, OF13, FlowDelete, FlowSpec
+from qosapp.core.controller import WIPE, QosCore
+from qosapp.core.forwarding import BROADCAST, CONTROLLER, ETH_TYPE_ARP, ETH_TYPE_LLDP
+from qosapp.core.model import ValidationError, format_dpid
+from qosapp.core.paths import path_cookie
+from qosapp.core.queues import QueueProfile
+from qosapp.adapters.store import Store
 from tests.unit.fabric_builders import mac_of
 
 IPV4 = 0x0800

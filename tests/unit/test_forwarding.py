@@ -1,4 +1,4 @@
-"""Unit tests for qosapp.forwarding: loop-free flows on ring and fat-tree.
+"""Unit tests for qosapp.core.forwarding: loop-free flows on ring and fat-tree.
 
 Frames are played through the computed flow tables (fabric_builders.walk),
 so "no broadcast storm" and "unicast follows the shortest path" are checked
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from qosapp.compiler import FlowDelete, FlowSpec
-from qosapp.forwarding import (BROADCAST, CONTROLLER, FORWARDING_PREFIX, KIND_ARP, KIND_DST, KIND_FLOOD,
+from qosapp.core.compiler import FlowDelete, FlowSpec
+from qosapp.core.forwarding import (BROADCAST, CONTROLLER, FORWARDING_PREFIX, KIND_ARP, KIND_DST, KIND_FLOOD,
                                KIND_IP_TRAP, packet_in,
                                diff_flows, flood_ports, forwarding_cookie, forwarding_flows,
                                is_forwarding_cookie, out_ports)
-from qosapp.topology import Topology
+from qosapp.core.topology import Topology
 from tests.unit.fabric_builders import fat_tree_k4, mac_of, ring, ring_cables, walk
 
 

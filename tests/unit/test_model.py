@@ -1,4 +1,4 @@
-"""Unit tests for qosapp.model: parsing and validation of services and policies.
+"""Unit tests for qosapp.core.model: parsing and validation of services and policies.
 
 The seed's JSON is the contract: its keys verbatim, numbers as strings or
 JSON numbers, decimal or 0x hex. Every rejection must name a field and a
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from qosapp.model import (BEST_EFFORT, DEFAULT_PRIORITY, DSCP_NAMES, POLICY_KEYS, Match, Policy,
+from qosapp.core.model import (BEST_EFFORT, DEFAULT_PRIORITY, DSCP_NAMES, POLICY_KEYS, Match, Policy,
                           Service, ValidationError, format_dpid, parse_dpid, parse_dscp, parse_int,
                           parse_ipv4, parse_mac, parse_name, parse_policy, parse_service, parse_sw,
                           parse_tos)

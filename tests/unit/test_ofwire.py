@@ -1,4 +1,4 @@
-"""qosapp.ofwire must produce exactly the bytes Ryu's OFPFlowMod serialises to.
+"""qosapp.ofp.ofwire must produce exactly the bytes Ryu's OFPFlowMod serialises to.
 
 The reference is Ryu itself (ofmsgs.to_message + serialize), over every
 policy shape the compiler emits on OpenFlow 1.3: queue and marking actions,
@@ -11,12 +11,14 @@ import itertools
 
 import pytest
 
-import qosapp.compat  # noqa: F401
+import qosapp.main.compat  # noqa: F401
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 
-from qosapp import compiler, ofmsgs, ofwire
-from qosapp.compiler import FlowDelete, FlowSpec
-from qosapp.model import parse_policy
+from qosapp.core import compiler
+from qosapp.ofp import ofmsgs
+from qosapp.ofp import ofwire
+from qosapp.core.compiler import FlowDelete, FlowSpec
+from qosapp.core.model import parse_policy
 
 SERVICES = {"Best Effort": 0, "EF": 46}
 
@@ -102,7 +104,7 @@ def test_unsupported_action_is_reported() -> None:
 
 def test_forwarding_flows_equal_ryu() -> None:
     """The learned-forwarding shapes (table 1): LLDP/miss to the controller, ARP, flooding, unicast."""
-    from qosapp import forwarding
+    from qosapp.core import forwarding
     specs = forwarding.base_flows() + [
         FlowSpec(cookie=(0x52 << 56) | 1, priority=30, match=(("in_port", 3), ("eth_type", 0x0806)),
                  actions=(("output", forwarding.CONTROLLER),), table_id=1),

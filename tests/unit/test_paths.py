@@ -1,4 +1,4 @@
-"""Unit tests for qosapp.paths: path body -> per-hop policies -> flows, and re-routing.
+"""Unit tests for qosapp.core.paths: path body -> per-hop policies -> flows, and re-routing.
 
 Ring and fat-tree numbering: tests/unit/fabric_builders.py. On ring(5) the
 route 10.0.0.1 -> 10.0.0.3 is s1 (in 1, out 2), s2 (in 3, out 2), s3 (in 3, out 1).
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from qosapp.compiler import OF10, OF13, FlowDelete, FlowSpec
-from qosapp.model import Match, Policy, ValidationError
-from qosapp.paths import (clashing_path, INSTALLED, MISSING_QUEUES, PENDING, PathSpec, compile_path, needs_reroute,
+from qosapp.core.compiler import OF10, OF13, FlowDelete, FlowSpec
+from qosapp.core.model import Match, Policy, ValidationError
+from qosapp.core.paths import (clashing_path, INSTALLED, MISSING_QUEUES, PENDING, PathSpec, compile_path, needs_reroute,
                           parse_path, path_cookie, path_flows, path_id_of, plan_path, reinstall_ops)
-from qosapp.topology import Hop, Topology
+from qosapp.core.topology import Hop, Topology
 from tests.unit.fabric_builders import cable, fat_tree_k4, mac_of, ring
 
 SERVICES = {"Best Effort": 0, "Voice": 46}

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from qosapp.model import parse_policy
+from qosapp.core.model import parse_policy
 from pusher.state import State
 from pusher.sync import (LocalEntryError, diff_paths, diff_policies, diff_queues, diff_services, flatten,
                          normalise_path, normalise_path_view, normalise_policy, normalise_queue_profile,

@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 
-from qosapp.model import DSCP_NAMES, ValidationError
-from qosapp.queues import (LOCAL_USE_DSCPS, MAX_QUEUE_ID, QueueProfile, htb_classid, parse_port,
+from qosapp.core.model import DSCP_NAMES, ValidationError
+from qosapp.core.queues import (LOCAL_USE_DSCPS, MAX_QUEUE_ID, QueueProfile, htb_classid, parse_port,
                            parse_queue_profile, parse_rate, queue_dscp, queue_dscps, resolve_ports,
                            resolve_targets)
-from qosapp.tcbridge import filter_command, skip_reason
+from qosapp.adapters.tcbridge import filter_command, skip_reason
 
 SEED = {"sw": "all", "port": "all", "max-rate": 10_000_000_000,
         "queues": {"0": {"max-rate": 10_000_000_000}, "1": {"max-rate": 20_000_000}, "2": {"max-rate": 2_000_000}}}

@@ -6,15 +6,15 @@ import re
 from typing import Any
 
 import pytest
-import qosapp.compat  # noqa: F401
+import qosapp.main.compat  # noqa: F401
 from ryu.app.wsgi import WSGIApplication
 from webob import Request
 
-from qosapp import rest
-from qosapp.core import QosCore
-from qosapp.openapi import document
-from qosapp.floodlight import FloodlightController
-from qosapp.store import Store
+from qosapp.http import rest
+from qosapp.core.controller import QosCore
+from qosapp.http.openapi import document
+from qosapp.http.floodlight import FloodlightController
+from qosapp.adapters.store import Store
 
 SEED_S1 = {"name": "Enqueue 2:2 s1", "protocol": "6", "eth-type": "0x0800", "ingress-port": "1",
            "ip-src": "10.0.0.1", "sw": "00:00:00:00:00:00:00:01", "queue": "2", "enqueue-port": "2"}
@@ -188,7 +188,7 @@ def test_openapi_matches_routes(env):
 def test_wait_confirm_answers_once_the_switch_confirmed(env):
     """?wait=confirm holds the answer until the barrier reply; without it the answer says pending."""
     from ryu.lib import hub
-    from qosapp.compiler import FlowSpec
+    from qosapp.core.compiler import FlowSpec
     client, core, sent = env
     core.enable()
     core.switch_connected(1, 4, {})

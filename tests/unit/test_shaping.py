@@ -1,8 +1,8 @@
 """Shaping: which profile is applied where, and what a failing backend leaves behind."""
 from __future__ import annotations
 
-from qosapp.queues import QueueProfile, parse_queue_profile
-from qosapp.shaping import Shaping
+from qosapp.core.queues import QueueProfile, parse_queue_profile
+from qosapp.core.shaping import Shaping
 
 SEED = {"sw": "all", "port": "all", "max-rate": "10G",
         "queues": {"0": {"max-rate": "10G"}, "1": {"max-rate": "20M"}, "2": {"max-rate": "2M"}}}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qosapp import compiler
-from qosapp.core import QosCore
-from qosapp.stats import WATCH_SECONDS, Stats
-from qosapp.store import Store
+from qosapp.core import compiler
+from qosapp.core.controller import QosCore
+from qosapp.core.stats import WATCH_SECONDS, Stats
+from qosapp.adapters.store import Store
 
 
 def test_flow_series_by_cookie_and_forgetting() -> None:

@@ -1,4 +1,4 @@
-"""Unit tests for qosapp.store: SQLite rows, transactions, and survival across reopen.
+"""Unit tests for qosapp.adapters.store: SQLite rows, transactions, and survival across reopen.
 
 A real SQLite file in pytest's tmp_path: the store is a thin layer, so the
 only honest test is against the database itself.
@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from qosapp.store import DB_NAME, Store
+from qosapp.adapters.store import DB_NAME, Store
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Unit tests for qosapp.topology: discovered graph -> hops, spanning tree, hosts.
+"""Unit tests for qosapp.core.topology: discovered graph -> hops, spanning tree, hosts.
 
 Topologies come from tests/unit/fabric_builders.py, whose port numbering is
 written out there, so every expected hop below can be checked by hand.
@@ -8,7 +8,7 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from qosapp.topology import Hop, Host, NoPath, Topology, UnknownHost
+from qosapp.core.topology import Hop, Host, NoPath, Topology, UnknownHost
 from tests.unit.fabric_builders import cable, fat_tree_k4, mac_of, ring
 
 

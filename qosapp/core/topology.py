@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 
 import networkx as nx
 
-from qosapp.model import format_dpid
+from qosapp.core.model import format_dpid
 
 #: Ports above this are reserved (IN_PORT, FLOOD, CONTROLLER, LOCAL...).
 MAX_PORT_NO = 0xFFFFFF00

@@ -7,7 +7,7 @@ enabled, services, which queues exist) and return `{dpid: [flow ops]}` for
 the core to send. Nothing here talks to a switch.
 
 Two forwarding modes: "learned" (default) computes forwarding from the
-graph (`qosapp.forwarding`: shortest paths to learned hosts, broadcast along
+graph (`qosapp.core.forwarding`: shortest paths to learned hosts, broadcast along
 a spanning tree), which is what loopy fabrics need; "normal" leaves it to
 OVS's own L2 learning (table-miss -> NORMAL), for loop-free networks only.
 """
@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Mapping
 
-from qosapp import compiler, forwarding, paths
-from qosapp.compiler import FlowDelete, FlowSpec
-from qosapp.paths import PathSpec, PathState
-from qosapp.topology import Topology
+from qosapp.core import compiler
+from qosapp.core import forwarding
+from qosapp.core import paths
+from qosapp.core.compiler import FlowDelete, FlowSpec
+from qosapp.core.paths import PathSpec, PathState
+from qosapp.core.topology import Topology
 
 FlowOp = FlowSpec | FlowDelete
 Ops = dict[int, list[FlowOp]]

@@ -1,9 +1,9 @@
 """The queue backend the core drives: OVSDB rows, then tc filters.
 
-`OvsQueues` implements `qosapp.shaping.QueueBackend` for a local Open vSwitch:
-the profile becomes QoS/Queue rows through `qosapp.ovsdb`, and, on a
+`OvsQueues` implements `qosapp.core.shaping.QueueBackend` for a local Open vSwitch:
+the profile becomes QoS/Queue rows through `qosapp.adapters.ovsdb`, and, on a
 userspace (netdev) bridge, one tc u32 filter per queue through
-`qosapp.tcbridge` (why: see the README's "Queues" section). The filters
+`qosapp.adapters.tcbridge` (why: see the README's "Queues" section). The filters
 vanish whenever OVS rewrites the port's qdisc, so they are installed after
 every row write, here, in one place.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from qosapp import tcbridge
-from qosapp.ovsdb import OvsdbClient
-from qosapp.queues import QueueProfile
+from qosapp.adapters import tcbridge
+from qosapp.adapters.ovsdb import OvsdbClient
+from qosapp.core.queues import QueueProfile
 
 LOG = logging.getLogger(__name__)
 

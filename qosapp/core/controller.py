@@ -4,7 +4,7 @@
 connected switches, per-switch install state) and writes through to the
 `Store` before anything reaches a switch. It never imports Ryu: flow
 operations leave through the `send(dpid, ops)` callable it is given, which
-the Ryu shell (`qosapp.app`) implements and tests replace with a recorder.
+the Ryu shell (`qosapp.ofp.app`) implements and tests replace with a recorder.
 
 Like Faucet, a (re)connecting switch gets a cold start: wipe, then install
 everything that belongs there. Simple and correct beats incremental.
@@ -17,16 +17,17 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping
 
-from qosapp import compiler, forwarding
-from qosapp.compiler import FlowDelete, FlowSpec
-from qosapp.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
+from qosapp.core import compiler
+from qosapp.core import forwarding
+from qosapp.core.compiler import FlowDelete, FlowSpec
+from qosapp.core.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
                           parse_policy, parse_service)
-from qosapp.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile
-from qosapp.shaping import QueueBackend, Shaping
-from qosapp.fabric import LEARNED, Fabric, Ops
-from qosapp.paths import PathSpec, clashing_path, parse_path, path_cookie, path_id_of
-from qosapp.stats import Stats
-from qosapp.store import Store
+from qosapp.core.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile
+from qosapp.core.shaping import QueueBackend, Shaping
+from qosapp.core.fabric import LEARNED, Fabric, Ops
+from qosapp.core.paths import PathSpec, clashing_path, parse_path, path_cookie, path_id_of
+from qosapp.core.stats import Stats
+from qosapp.adapters.store import Store
 
 FlowOp = FlowSpec | FlowDelete
 Sender = Callable[[int, list[FlowOp]], None]

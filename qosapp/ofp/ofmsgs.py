@@ -1,4 +1,4 @@
-"""Flow specs (plain data from `qosapp.compiler`) -> Ryu OpenFlow messages.
+"""Flow specs (plain data from `qosapp.core.compiler`) -> Ryu OpenFlow messages.
 
 This is the only place that knows Ryu's parser classes for flows. It is a
 translation table, not logic: what to install was decided by the core.
@@ -8,8 +8,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from qosapp import ofwire
-from qosapp.compiler import NORMAL, OF10, FlowDelete, FlowSpec
+from qosapp.ofp import ofwire
+from qosapp.core.compiler import NORMAL, OF10, FlowDelete, FlowSpec
 
 #: OXM name -> OF1.0 match argument
 OF10_MATCH = {"in_port": "in_port", "eth_type": "dl_type", "eth_src": "dl_src", "eth_dst": "dl_dst",

@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from qosapp.compiler import FORWARDING_TABLE, NORMAL, OF13, FlowDelete, FlowSpec, compile_actions, compile_match
-from qosapp.model import (DEFAULT_PRIORITY, IPV4, L4_PROTOCOLS, Match, Policy, ValidationError,
+from qosapp.core.compiler import FORWARDING_TABLE, NORMAL, OF13, FlowDelete, FlowSpec, compile_actions, compile_match
+from qosapp.core.model import (DEFAULT_PRIORITY, IPV4, L4_PROTOCOLS, Match, Policy, ValidationError,
                           format_dpid, parse_int, parse_ipv4, parse_name)
-from qosapp.topology import Hop, NoPath, Topology, UnknownHost
+from qosapp.core.topology import Hop, NoPath, Topology, UnknownHost
 
 FORWARD = "forward"
 BOTH = "both"

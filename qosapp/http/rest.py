@@ -14,14 +14,14 @@ import logging
 from typing import Any, Callable
 from urllib.parse import unquote
 
-import qosapp.compat  # noqa: F401  (must precede ryu.app.wsgi)
+import qosapp.main.compat  # noqa: F401  (must precede ryu.app.wsgi)
 from ryu.app.wsgi import ControllerBase, Response, WSGIApplication, route
 from ryu.lib import hub
 from webob import Request
 
-from qosapp.core import NotFound, QosCore
-from qosapp.model import ValidationError, parse_sw
-from qosapp.queues import parse_port
+from qosapp.core.controller import NotFound, QosCore
+from qosapp.core.model import ValidationError, parse_sw
+from qosapp.core.queues import parse_port
 
 JSON_TYPES = ("application/json", "text/json")
 #: curl -d and the seed's pusher send these; the body is still parsed as JSON.
@@ -303,7 +303,7 @@ class QosController(CoreController):
     @route("qos_openapi", "/qos/openapi.json", methods=["GET"])
     @handler
     def openapi(self, req: Request) -> Any:
-        from qosapp.openapi import document
+        from qosapp.http.openapi import document
         return document()
 
 
@@ -336,8 +336,8 @@ def routes_of(controller: type) -> list[tuple[str, list[str]]]:
 
 def register(wsgi: WSGIApplication, core: QosCore, controllers: list[type] | None = None) -> None:
     """Mount the QoS controllers (and the 405 fallback) on Ryu's WSGI app."""
-    from qosapp.floodlight import FloodlightController
-    from qosapp.ui import UiController
+    from qosapp.http.floodlight import FloodlightController
+    from qosapp.http.ui import UiController
     controllers = controllers or [QosController, FloodlightController, UiController]
     allowed: dict[str, list[str]] = {}
     for controller in controllers:

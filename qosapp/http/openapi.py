@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qosapp.model import DEFAULT_PRIORITY, DSCP_NAMES
+from qosapp.core.model import DEFAULT_PRIORITY, DSCP_NAMES
 
 INT_OR_STRING = {"oneOf": [{"type": "integer"}, {"type": "string", "description": "decimal or 0x hex"}]}
 DSCP = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 63},

@@ -30,7 +30,7 @@ import ovs.poller
 import ovs.stream
 import ovs.timeval
 
-from qosapp.queues import QueueProfile, queue_dscps
+from qosapp.core.queues import QueueProfile, queue_dscps
 
 LOG = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ class OvsdbClient:
         """Give the port one QoS row (linux-htb) with the profile's queues.
 
         Returns {queue id: DSCP} of the queues that rewrite DSCP, i.e. the
-        filters `qosapp.tcbridge.install_queue_filters` must install. By
+        filters `qosapp.adapters.tcbridge.install_queue_filters` must install. By
         default (mark_dscp=None) queues get their DSCP only on a netdev
         (userspace) bridge, where they need it; on the kernel datapath the
         skb priority already selects the class.

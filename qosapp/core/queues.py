@@ -3,7 +3,7 @@
 A queue profile says how one port (or every port) of one switch (or every
 switch) is shaped: the port's `max-rate` and queues by id with `min-rate` /
 `max-rate`, all in bits/s. It is what the REST `/qos/queues` resource takes,
-what the store keeps, and what `qosapp.ovsdb` turns into QoS/Queue rows.
+what the store keeps, and what `qosapp.adapters.ovsdb` turns into QoS/Queue rows.
 Nothing here imports Ryu or python-ovs, so the rules are tested alone.
 
 The seed's profile, expressible as::
@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from qosapp.model import ValidationError, parse_dpid, parse_int, parse_sw
+from qosapp.core.model import ValidationError, parse_dpid, parse_int, parse_sw
 
 #: Rates are bits/s. OVS raises any HTB rate below one MTU per second
 #: (1500 bytes/s = 12 kbit/s) to that, so smaller values would be a lie.
@@ -80,7 +80,7 @@ class QueueSpec:
 class QueueProfile:
     """A port's shaping: port max-rate plus queues 0..N.
 
-    `sw` is "all" or a dpid in colon form (as `qosapp.model.parse_sw`
+    `sw` is "all" or a dpid in colon form (as `qosapp.core.model.parse_sw`
     returns it); `port` is "all", an OpenFlow port number or a port name.
     """
 
@@ -137,7 +137,7 @@ def queue_dscp(queue_id: int) -> int | None:
     row (and its `dscp` rewrite) but the skb priority is lost when the packet
     is sent, so every packet would land in HTB's default class. Each queue
     therefore stamps its own DSCP and a tc u32 filter maps that DSCP back to
-    the queue's class (`qosapp.tcbridge`).
+    the queue's class (`qosapp.adapters.tcbridge`).
 
     Why these DSCPs: queue q (1..16) gets the q-th code point of RFC 2474
     pool 2 (xxxx11, "Experimental or Local Use"): 3, 7, 11, ... 63, i.e.

@@ -4,7 +4,7 @@ On OVS's netdev (userspace) datapath `set_queue` does not shape: packets go
 out through AF_PACKET and lose the skb priority that would pick the HTB
 class, so everything lands in the default class (measured: ~500 Mbit/s
 through a "2 Mbit/s" queue). What works: each Queue row rewrites the DSCP of
-its packets (`qosapp.queues.queue_dscp`) and one u32 filter per queue on the
+its packets (`qosapp.core.queues.queue_dscp`) and one u32 filter per queue on the
 egress port sends that DSCP to the queue's class:
 
     tc filter add dev PORT parent 1:0 protocol ip prio 1 u32 \\
@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from qosapp.queues import htb_classid
+from qosapp.core.queues import htb_classid
 
 NETDEV = "netdev"
 #: Filters live at one priority so they can be replaced as a group.

@@ -1,6 +1,6 @@
 """The Ryu shell: OpenFlow events in, core calls, messages out.
 
-No QoS logic lives here (that is `qosapp.core`); this module only
+No QoS logic lives here (that is `qosapp.core.controller`); this module only
 - tells the core when switches come, go and change ports,
 - sends the flow operations the core hands it, each batch followed by a
   barrier, and reports the barrier reply (installed) or an OFPT_ERROR
@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-import qosapp.compat  # noqa: F401  (must precede ryu.app.wsgi)
+import qosapp.main.compat  # noqa: F401  (must precede ryu.app.wsgi)
 from ryu.app.wsgi import WSGIApplication
 from ryu.base import app_manager
 from ryu.controller import ofp_event
@@ -23,12 +23,13 @@ from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_0, ofproto_v1_3
 from ryu.topology import event as topo_event
 
-from qosapp import ofmsgs, rest
-from qosapp.compiler import COOKIE_PREFIX, COOKIE_PREFIX_MASK, FlowSpec
-from qosapp.config import SETTINGS
-from qosapp.core import FlowOp, QosCore
-from qosapp.ovsqueues import OvsQueues
-from qosapp.store import Store
+from qosapp.ofp import ofmsgs
+from qosapp.http import rest
+from qosapp.core.compiler import COOKIE_PREFIX, COOKIE_PREFIX_MASK, FlowSpec
+from qosapp.main.config import SETTINGS
+from qosapp.core.controller import FlowOp, QosCore
+from qosapp.adapters.ovsqueues import OvsQueues
+from qosapp.adapters.store import Store
 
 LOG = logging.getLogger("qosapp")
 #: bytes per socket write when a batch of flow operations goes out
@@ -68,7 +69,7 @@ class QosApp(app_manager.RyuApp):
         #: per dpid: barrier xid -> cookies of the batch it closes
         self.barriers: dict[int, dict[int, list[int]]] = {}
         self.queues = OvsQueues(SETTINGS.ovsdb) if SETTINGS.manage_queues else None
-        # deferred sync: the REST handler fsyncs once before it answers (see qosapp.store)
+        # deferred sync: the REST handler fsyncs once before it answers (see qosapp.adapters.store)
         self.core = QosCore(Store(SETTINGS.state_dir, deferred_sync=True), send=self.send_ops, queues=self.queues,
                             forwarding=SETTINGS.forwarding)
         self.core.store.sync()  # what loading wrote (the built-in service on first start)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Mapping, Protocol
 
-from qosapp.model import format_dpid
-from qosapp.queues import QueueProfile, resolve_targets
+from qosapp.core.model import format_dpid
+from qosapp.core.queues import QueueProfile, resolve_targets
 
 LOG = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ Target = tuple[int, str]  # (dpid, port name)
 class QueueBackend(Protocol):
     """Where queue profiles become real (OVSDB rows + tc filters).
 
-    Implemented by `qosapp.ovsqueues.OvsQueues`; tests use a recorder.
+    Implemented by `qosapp.adapters.ovsqueues.OvsQueues`; tests use a recorder.
     Both calls raise an exception whose text is shown to the user on failure.
     """
 

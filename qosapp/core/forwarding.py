@@ -37,8 +37,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from qosapp.compiler import Action, FlowDelete, FlowSpec
-from qosapp.topology import HOST, LINK, UNKNOWN, Topology
+from qosapp.core.compiler import Action, FlowDelete, FlowSpec
+from qosapp.core.topology import HOST, LINK, UNKNOWN, Topology
 
 #: Action port meaning "send to the controller" (ofmsgs maps it to OFPP_CONTROLLER).
 CONTROLLER = "CONTROLLER"

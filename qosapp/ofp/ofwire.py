@@ -4,8 +4,8 @@ Why: building a Ryu `OFPFlowMod` (OFPMatch normalisation through netaddr,
 oxx field tables, generic serialisers) costs ~100-250 us per flow, more than
 the whole rest of a policy POST, and it dominates a 20,000-policy bulk push.
 This module packs the same bytes with `struct` in ~5 us. It covers exactly
-what `qosapp.compiler` emits on OpenFlow 1.3; anything else returns None and
-`qosapp.ofmsgs` falls back to Ryu's classes. The byte-for-byte equality with
+what `qosapp.core.compiler` emits on OpenFlow 1.3; anything else returns None and
+`qosapp.ofp.ofmsgs` falls back to Ryu's classes. The byte-for-byte equality with
 Ryu's serialisation is a unit test (tests/unit/test_ofwire.py).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import socket
 import struct
 from typing import Any
 
-from qosapp.compiler import NORMAL, FlowDelete, FlowSpec
+from qosapp.core.compiler import NORMAL, FlowDelete, FlowSpec
 
 OFP_VERSION = 0x04
 OFPT_FLOW_MOD = 14

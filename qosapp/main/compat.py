@@ -4,7 +4,7 @@
 >= 0.33 no longer has that name, and the eventlets that do fail on 3.11.
 Ryu only uses it as a sentinel that a handler may return, so any unique
 object will do. This module must be imported before `ryu.app.wsgi`;
-`qosapp.launcher` and `qosapp.rest` both do. Never patch site-packages.
+`qosapp.main.launcher` and `qosapp.http.rest` both do. Never patch site-packages.
 """
 import eventlet.wsgi
 

@@ -1,6 +1,6 @@
 """Policy x switch x OpenFlow version -> flow specifications (pure).
 
-The output is plain data (`FlowSpec`, `FlowDelete`); `qosapp.ofmsgs` turns it
+The output is plain data (`FlowSpec`, `FlowDelete`); `qosapp.ofp.ofmsgs` turns it
 into Ryu parser messages. Keeping the encoding here means every policy shape
 has an exact, testable expected flow for OF1.0 and OF1.3.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from qosapp.model import Match, Policy
+from qosapp.core.model import Match, Policy
 
 OF10 = 0x01
 OF13 = 0x04
@@ -147,7 +147,7 @@ def forwarding_flows(version: int) -> list[FlowSpec]:
     """Forwarding by the switch's own L2 learning: table-miss -> NORMAL.
 
     Only for loop-free networks (`--forwarding normal`); the default is the
-    topology-computed forwarding of `qosapp.forwarding`.
+    topology-computed forwarding of `qosapp.core.forwarding`.
     """
     _check_version(version)
     return in_forwarding_table([FlowSpec(cookie=FORWARDING_COOKIE, priority=0, match=(),

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from qosapp.config import SETTINGS, default_state_dir
+from qosapp.main.config import SETTINGS, default_state_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     SETTINGS.manage_queues = not args.no_queues
     SETTINGS.forwarding = args.forwarding
 
-    import qosapp.compat  # noqa: F401  (before anything imports ryu.app.wsgi)
+    import qosapp.main.compat  # noqa: F401  (before anything imports ryu.app.wsgi)
     from ryu.cmd import manager
 
     ryu_argv = ["--wsapi-host", args.rest_host, "--wsapi-port", str(args.rest_port),
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.verbose:
         ryu_argv.append("--verbose")
     # LLDP link discovery (ryu.topology.switches) feeds the topology graph
-    ryu_argv += ["--observe-links", "ryu.topology.switches", "qosapp.app"]
+    ryu_argv += ["--observe-links", "ryu.topology.switches", "qosapp.ofp.app"]
     sys.argv = ["qos-controller", *ryu_argv]
     manager.main(args=ryu_argv)
 

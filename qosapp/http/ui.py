@@ -1,6 +1,6 @@
 """The QoS web page: the package's static files, served at /qos/ui/.
 
-The page (``qosapp/static``: plain HTML, CSS and JavaScript, no build step,
+The page (``qosapp/http/static``: plain HTML, CSS and JavaScript, no build step,
 no CDN — the machines have no internet) talks only to the REST service, so
 this controller's one job is to hand out those files safely:
 
@@ -19,11 +19,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import qosapp.compat  # noqa: F401  (must precede ryu.app.wsgi)
+import qosapp.main.compat  # noqa: F401  (must precede ryu.app.wsgi)
 from ryu.app.wsgi import ControllerBase, Response, route
 from webob import Request
 
-from qosapp.rest import error_response
+from qosapp.http.rest import error_response
 
 #: Where the page lives inside the installed package (see package-data).
 STATIC_DIR = Path(__file__).with_name("static")

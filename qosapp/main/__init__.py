@@ -1,0 +1,1 @@
+"""Wiring: command-line launcher, settings and the eventlet compatibility shim."""
