@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import uuid
 from typing import Any, Callable
-from urllib.parse import unquote
 
 import qosapp.main.compat  # noqa: F401  (must precede ryu.app.wsgi)
 from ryu.app.wsgi import ControllerBase, Response, WSGIApplication, route
@@ -22,6 +22,8 @@ from webob import Request
 from qosapp.core.controller import NotFound, QosCore
 from qosapp.core.model import ValidationError, parse_sw
 from qosapp.core.queues import parse_port
+from qosapp.http import jsonlimits
+from qosapp.http.guard import REQUEST_ID_KEY, truncate
 
 JSON_TYPES = ("application/json", "text/json")
 #: curl -d and the seed's pusher send these; the body is still parsed as JSON.
@@ -57,18 +59,25 @@ def read_json(req: Request) -> Any:
     raw = req.body
     if not raw.strip():
         raise ValidationError("body", "empty body; expected JSON")
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValidationError("body", f"malformed JSON: {err}") from None
+    return jsonlimits.loads(raw)
 
 
 def url_name(raw: str) -> str:
-    """A name from the URL: WSGI gives latin-1 decoded bytes; names are UTF-8."""
+    """A name from the URL, decoded exactly once.
+
+    The server already percent-decoded PATH_INFO (into latin-1 text, per
+    WSGI); decoding again would turn the name `a%41b` (sent as `a%2541b`)
+    into `aAb`. Only the bytes are re-read as the UTF-8 they are.
+    """
     try:
-        return unquote(raw.encode("latin-1").decode("utf-8"))
+        return raw.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
-        return unquote(raw)
+        raise ValidationError("name", "the name in the path is not valid UTF-8") from None
+
+
+def error_body(err: ValidationError) -> dict[str, Any]:
+    """The rejection as JSON, with any echoed input cut short."""
+    return {k: truncate(v) if isinstance(v, str) else v for k, v in err.to_dict().items()}
 
 
 def wants_confirm(req: Request) -> bool:
@@ -108,7 +117,7 @@ def handler(func: Callable[..., Any]) -> Callable[..., Response]:
         try:
             self.core.store.sync()  # one fdatasync covers every commit since the last one
         except OSError as err:
-            LOG.exception("store sync failed after %s %s", req.method, req.path)
+            LOG.exception("store sync failed after %s %s", req.method, req.environ.get("PATH_INFO"))
             return error_response(500, f"the store could not make the change durable: {err}")
         return response
 
@@ -119,14 +128,17 @@ def _answer(func: Callable[..., Any], self: "CoreController", req: Request, **kw
     try:
         result = func(self, req, **kwargs)
     except ValidationError as err:
-        return json_response(err.to_dict(), err.status)
+        return json_response(error_body(err), err.status)
     except NotFound as err:
-        return error_response(404, str(err), err.field)
+        return error_response(404, truncate(str(err)), err.field)
     except BadMediaType as err:
-        return error_response(415, str(err), "Content-Type")
-    except Exception as err:  # a bug: answer JSON, keep serving, log the traceback
-        LOG.exception("internal error in %s %s", req.method, req.path)
-        return error_response(500, f"internal error: {type(err).__name__}: {err}")
+        return error_response(415, truncate(str(err)), "Content-Type")
+    except Exception:  # a bug: answer JSON with an id, keep serving, log the traceback under that id
+        request_id = req.environ.setdefault(REQUEST_ID_KEY, uuid.uuid4().hex[:16])
+        LOG.exception("request %s: internal error in %s %s", request_id, req.method,
+                      truncate(req.environ.get("PATH_INFO", "")))
+        return error_response(500, f"internal error; see the controller log for request {request_id}",
+                              **{"request-id": request_id})
     if isinstance(result, Response):
         return result
     return json_response(result)
@@ -321,7 +333,8 @@ class UnknownPath(ControllerBase):
     """Registered last: anything else under /qos or /wm/qos -> JSON 404."""
 
     def __call__(self, req: Request) -> Response:
-        return error_response(404, f"no such resource: {req.path}; see /qos/openapi.json")
+        path = req.environ.get("PATH_INFO", "").encode("latin-1", "replace").decode("utf-8", "replace")
+        return error_response(404, f"no such resource: {truncate(path)}; see /qos/openapi.json", "path")
 
 
 def routes_of(controller: type) -> list[tuple[str, list[str]]]:

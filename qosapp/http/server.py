@@ -1,0 +1,195 @@
+"""The REST listener: eventlet's WSGI protocol behind our own accept loop.
+
+Why not Ryu's `WSGIServer`: it runs `eventlet.wsgi.server` with its defaults,
+a pool of 1,024 greenthreads and no timeouts, so 1,100 idle connections (or
+one slow client per greenthread) leave no greenthread for anyone else. This
+loop keeps eventlet's HTTP parsing but adds what a hostile network needs:
+
+- an idle timeout (no request line within it: the connection is closed) and
+  a header timeout (the request head must arrive within it);
+- a connection cap; when it is reached, the connections idle the longest are
+  shed first, so a new client is served; only if every connection is busy
+  does the newcomer get a 503;
+- optional HTTPS (certificate + key), the handshake done in the connection's
+  own greenthread under the header timeout, never in the accept loop;
+- tracebacks never sent to clients (eventlet's ``debug`` off).
+
+The application is wrapped in `qosapp.http.guard.Guard`.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import eventlet
+import eventlet.wsgi
+from eventlet import greenio
+from eventlet.green import ssl as green_ssl
+
+LOG = logging.getLogger(__name__)
+
+IDLE, BUSY, CLOSED = "idle", "request", "close"
+
+
+@dataclass
+class ServerLimits:
+    max_connections: int = 500
+    #: seconds a connection may wait for its next request line
+    idle_timeout: float = 30.0
+    #: seconds the request head (line + headers, TLS handshake) may take once it started
+    header_timeout: float = 10.0
+    #: seconds any single socket read or write of a body may block
+    io_timeout: float = 60.0
+
+
+class Connection:
+    """One client socket and what the shedding needs to know about it."""
+
+    __slots__ = ("sock", "addr", "state", "since")
+
+    def __init__(self, sock: Any, addr: Any) -> None:
+        self.sock = sock
+        self.addr = addr
+        self.state = IDLE
+        self.since = time.monotonic()
+
+    def mark(self, state: str) -> None:
+        self.state = state
+        self.since = time.monotonic()
+
+    def shed(self) -> None:
+        """Wake the connection's reader with EOF; its greenthread closes it."""
+        self.state = CLOSED
+        greenio.shutdown_safe(self.sock)
+
+
+class GuardedProtocol(eventlet.wsgi.HttpProtocol):
+    """eventlet's HTTP/1.1 handler with idle/header timeouts and idle/busy marks."""
+
+    def _read_request_line(self) -> Any:
+        conn: Connection = self.server.connections.get(id(self.request))  # type: ignore[attr-defined]
+        limits: ServerLimits = self.server.limits  # type: ignore[attr-defined]
+        if conn is not None:
+            if conn.state == CLOSED:
+                return ""
+            conn.mark(IDLE)
+        with eventlet.Timeout(limits.idle_timeout, False):
+            line = super()._read_request_line()
+            if line and conn is not None:
+                conn.mark(BUSY)
+            return line
+        return ""  # idle too long: the caller closes the connection
+
+    def parse_request(self) -> bool:
+        limits: ServerLimits = self.server.limits  # type: ignore[attr-defined]
+        with eventlet.Timeout(limits.header_timeout, socket.timeout("request head too slow")):
+            return super().parse_request()
+
+
+class RestServer:
+    """Serve `app` on `sock` until killed (Ryu's manager spawns `__call__`)."""
+
+    def __init__(self, app: Callable[..., Any], sock: Any, limits: ServerLimits | None = None,
+                 certfile: str | None = None, keyfile: str | None = None) -> None:
+        self.app = app
+        self.sock = sock
+        self.limits = limits or ServerLimits()
+        self.tls: ssl.SSLContext | None = None
+        if certfile:
+            ctx = green_ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_cert_chain(certfile, keyfile)
+            self.tls = ctx
+        self.connections: dict[int, Connection] = {}
+        self.pool = eventlet.GreenPool(self.limits.max_connections + 16)
+        self.wsgi = eventlet.wsgi.Server(
+            sock, sock.getsockname(), app, log=logging.getLogger("qosapp.http.access"),
+            protocol=GuardedProtocol, debug=False, socket_timeout=self.limits.io_timeout,
+            environ={"wsgi.url_scheme": "https"} if self.tls else None, log_output=True)
+        self.wsgi.connections = self.connections  # type: ignore[attr-defined]
+        self.wsgi.limits = self.limits  # type: ignore[attr-defined]
+
+    def __call__(self) -> None:
+        self.serve_forever()
+
+    def serve_forever(self) -> None:
+        LOG.info("REST listening on %s (%s, at most %d connections)", self.sock.getsockname(),
+                 "https" if self.tls else "http", self.limits.max_connections)
+        while True:
+            try:
+                client, addr = self.sock.accept()
+            except OSError as err:
+                if err.errno in (errno.EMFILE, errno.ENFILE):
+                    LOG.warning("out of file descriptors; shedding idle REST connections")
+                    self.shed_idle(max(1, len(self.connections) // 10))
+                    eventlet.sleep(0.05)
+                    continue
+                if err.errno in (errno.EPIPE, errno.EBADF, errno.ECONNRESET, errno.ECONNABORTED):
+                    continue
+                raise
+            if len(self.connections) >= self.limits.max_connections:
+                if not self.shed_idle(len(self.connections) - self.limits.max_connections + 1):
+                    self.refuse(client)
+                    continue
+            self.pool.spawn_n(self.handle, client, addr)
+
+    def shed_idle(self, count: int) -> int:
+        """Close up to `count` idle connections, the longest idle first; how many went."""
+        idle = sorted((c for c in self.connections.values() if c.state == IDLE), key=lambda c: c.since)
+        for conn in idle[:count]:
+            conn.shed()
+            self.connections.pop(id(conn.sock), None)
+        if idle:
+            LOG.info("REST connection cap %d reached: shed %d idle connection(s)",
+                     self.limits.max_connections, min(count, len(idle)))
+        return min(count, len(idle))
+
+    @staticmethod
+    def refuse(client: Any) -> None:
+        """Every connection is busy: a short 503, no greenthread spent."""
+        body = b'{"error": "too many connections; try again", "field": "connection"}'
+        try:
+            client.settimeout(1.0)
+            client.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                           b"Connection: close\r\nRetry-After: 1\r\nContent-Length: %d\r\n\r\n%s"
+                           % (len(body), body))
+        except OSError:
+            pass
+        finally:
+            client.close()
+
+    def handle(self, client: Any, addr: Any) -> None:
+        raw = client
+        conn = Connection(client, addr)
+        self.connections[id(raw)] = conn
+        try:
+            client.settimeout(self.limits.io_timeout)
+            if self.tls is not None:
+                conn.state = BUSY  # a handshake in progress is not idle
+                with eventlet.Timeout(self.limits.header_timeout, socket.timeout("TLS handshake too slow")):
+                    client = self.tls.wrap_socket(raw, server_side=True)
+                self.connections.pop(id(raw), None)
+                conn.sock = client
+                self.connections[id(client)] = conn
+            self.wsgi.process_request([addr, client, IDLE])
+        except (OSError, ssl.SSLError) as err:
+            LOG.debug("REST connection %s ended: %s", addr, err)
+        finally:
+            self.connections.pop(id(raw), None)
+            self.connections.pop(id(client), None)
+            try:
+                greenio.shutdown_safe(client)
+                client.close()
+            except OSError:
+                pass
+
+
+def listen(host: str, port: int) -> Any:
+    """A green listening socket; IPv6 when the host is an IPv6 address."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return eventlet.listen((host.strip("[]"), port), family=family, backlog=1024)
