@@ -102,18 +102,18 @@ def same_origin(url: str, scheme: str, host: str) -> bool:
             and (their_port or default) == (our_port or ("443" if scheme == "https" else "80")))
 
 
-def cross_site_reason(environ: dict[str, Any], host: str) -> str | None:
-    """Why this write looks like it came from another site's page, or None."""
+def cross_site_reason(environ: dict[str, Any], host: str) -> tuple[str, str] | None:
+    """(header, why) when this write looks like it came from another site's page, else None."""
     scheme = environ.get("wsgi.url_scheme", "http")
     origin = environ.get("HTTP_ORIGIN")
     if origin is not None and not same_origin(origin, scheme, host):
-        return f"cross-site request refused: Origin {truncate(origin, 100)!r} is not this controller"
+        return "Origin", f"cross-site request refused: Origin {truncate(origin, 100)!r} is not this controller"
     fetch_site = environ.get("HTTP_SEC_FETCH_SITE", "").lower()
     if fetch_site in ("cross-site", "same-site"):
-        return f"cross-site request refused: Sec-Fetch-Site is {fetch_site}"
+        return "Sec-Fetch-Site", f"cross-site request refused: Sec-Fetch-Site is {fetch_site}"
     referer = environ.get("HTTP_REFERER")
     if origin is None and referer and not same_origin(referer, scheme, host):
-        return "cross-site request refused: Referer is not this controller"
+        return "Referer", "cross-site request refused: Referer is not this controller"
     return None
 
 
@@ -212,9 +212,9 @@ class Guard:
 
         write = is_write(method, path)
         if write:
-            reason = cross_site_reason(environ, own)
-            if reason is not None:
-                return 403, {"error": reason, "field": "Origin"}
+            refused = cross_site_reason(environ, own)
+            if refused is not None:
+                return 403, {"error": refused[1], "field": refused[0]}
 
         token = self.config.token
         if token and (write or (self.config.token_for_reads and not PUBLIC_READS.match(path))):

@@ -106,6 +106,8 @@ class RestServer:
             ctx.load_cert_chain(certfile, keyfile)
             self.tls = ctx
         self.connections: dict[int, Connection] = {}
+        self.shed_total = 0
+        self.shed_logged = 0.0
         self.pool = eventlet.GreenPool(self.limits.max_connections + 16)
         self.wsgi = eventlet.wsgi.Server(
             sock, sock.getsockname(), app, log=logging.getLogger("qosapp.http.access"),
@@ -136,7 +138,9 @@ class RestServer:
                 if not self.shed_idle(len(self.connections) - self.limits.max_connections + 1):
                     self.refuse(client)
                     continue
-            self.pool.spawn_n(self.handle, client, addr)
+            conn = Connection(client, addr)
+            self.connections[id(client)] = conn  # counted now, not when its greenthread first runs
+            self.pool.spawn_n(self.handle, conn)
 
     def shed_idle(self, count: int) -> int:
         """Close up to `count` idle connections, the longest idle first; how many went."""
@@ -144,10 +148,14 @@ class RestServer:
         for conn in idle[:count]:
             conn.shed()
             self.connections.pop(id(conn.sock), None)
-        if idle:
-            LOG.info("REST connection cap %d reached: shed %d idle connection(s)",
-                     self.limits.max_connections, min(count, len(idle)))
-        return min(count, len(idle))
+        shed = min(count, len(idle))
+        self.shed_total += shed
+        now = time.monotonic()
+        if shed and now - self.shed_logged >= 1.0:  # one line a second, not one per connection
+            LOG.warning("REST connection cap %d reached: %d idle connection(s) closed so far",
+                        self.limits.max_connections, self.shed_total)
+            self.shed_logged = now
+        return shed
 
     @staticmethod
     def refuse(client: Any) -> None:
@@ -163,10 +171,9 @@ class RestServer:
         finally:
             client.close()
 
-    def handle(self, client: Any, addr: Any) -> None:
-        raw = client
-        conn = Connection(client, addr)
-        self.connections[id(raw)] = conn
+    def handle(self, conn: Connection) -> None:
+        raw = client = conn.sock
+        addr = conn.addr
         try:
             client.settimeout(self.limits.io_timeout)
             if self.tls is not None:

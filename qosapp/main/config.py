@@ -6,7 +6,7 @@ Ryu instantiates apps itself, so the launcher cannot pass arguments to
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def default_state_dir() -> str:
@@ -23,11 +23,23 @@ class Settings:
     state_dir: str = ""
     rest_host: str = "127.0.0.1"
     rest_port: int = 8080
-    ofp_host: str = "0.0.0.0"
+    ofp_host: str = "127.0.0.1"
     ofp_port: int = 6653
     ovsdb: str = "unix:/var/run/openvswitch/db.sock"
     manage_queues: bool = True
     forwarding: str = "learned"
+    # the REST front door (qosapp.main.frontdoor, qosapp.http.guard)
+    token: str | None = None
+    token_for_reads: bool = False
+    allowed_hosts: list[str] = field(default_factory=list)
+    max_body: int = 16 * 1024 * 1024
+    max_connections: int = 500
+    idle_timeout: float = 30.0
+    header_timeout: float = 10.0
+    rest_cert: str | None = None
+    rest_key: str | None = None
+    #: dpids admitted over OpenFlow; empty = any switch that connects
+    ofp_allow: set[int] = field(default_factory=set)
 
 
 SETTINGS = Settings(state_dir=default_state_dir())

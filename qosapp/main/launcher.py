@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="directory of the durable store (default: %(default)s)")
     parser.add_argument("--rest-host", default="127.0.0.1", help="REST bind address (default: %(default)s)")
     parser.add_argument("--rest-port", type=int, default=8080, help="REST port (default: %(default)s)")
-    parser.add_argument("--ofp-host", default="0.0.0.0", help="OpenFlow listen address (default: %(default)s)")
+    parser.add_argument("--ofp-host", default="127.0.0.1",
+                        help="OpenFlow listen address (default: %(default)s; 0.0.0.0 for switches on other hosts)")
     parser.add_argument("--ofp-port", type=int, default=6653, help="OpenFlow listen port (default: %(default)s)")
     parser.add_argument("--ovsdb", default=os.environ.get("QOS_OVSDB", "unix:/var/run/openvswitch/db.sock"),
                         help="OVSDB remote for queues, e.g. unix:/var/run/openvswitch/db.sock or "
@@ -31,7 +32,36 @@ def build_parser() -> argparse.ArgumentParser:
                         help="learned (default): shortest paths over the discovered topology, loop-safe; "
                              "normal: the switches' own L2 learning (loop-free networks only)")
     parser.add_argument("--verbose", action="store_true", help="Ryu debug logging")
+    add_security_options(parser)
     return parser
+
+
+def add_security_options(parser: argparse.ArgumentParser) -> None:
+    """The front door's options (README, "Security model")."""
+    sec = parser.add_argument_group("security (see README, Security model)")
+    sec.add_argument("--token-file", help="API token file (first line); or set $QOS_SDN_TOKEN. "
+                                          "With a token every write needs 'Authorization: Bearer <token>'")
+    sec.add_argument("--token-for-reads", action="store_true",
+                     help="also require the token for reads (the web page files and /qos/openapi.json stay open)")
+    sec.add_argument("--insecure-no-token", action="store_true",
+                     help="allow a non-loopback --rest-host without a token (anyone who reaches it can write)")
+    sec.add_argument("--rest-allowed-host", action="append", default=[], metavar="NAME[:PORT]",
+                     help="a Host name clients may use besides the loopback names (repeatable)")
+    sec.add_argument("--rest-cert", help="serve REST over HTTPS with this certificate (PEM)")
+    sec.add_argument("--rest-key", help="private key (PEM) of --rest-cert")
+    sec.add_argument("--max-body", type=int, default=16 * 1024 * 1024,
+                     help="largest request body in bytes, else 413 (default: %(default)s)")
+    sec.add_argument("--max-connections", type=int, default=500,
+                     help="REST connections at once; past it the longest-idle are closed (default: %(default)s)")
+    sec.add_argument("--idle-timeout", type=float, default=30.0,
+                     help="seconds a REST connection may sit idle (default: %(default)s)")
+    sec.add_argument("--header-timeout", type=float, default=10.0,
+                     help="seconds a request head may take to arrive (default: %(default)s)")
+    sec.add_argument("--ofp-allow-dpid", action="append", default=[], metavar="DPID",
+                     help="admit only these switches over OpenFlow (repeatable; others are refused and logged)")
+    sec.add_argument("--ofp-cert", help="OpenFlow over TLS: the controller's certificate (PEM)")
+    sec.add_argument("--ofp-key", help="OpenFlow over TLS: the controller's private key (PEM)")
+    sec.add_argument("--ofp-ca", help="OpenFlow over TLS: CA certificate(s) switches must be signed by")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,18 +74,55 @@ def main(argv: list[str] | None = None) -> None:
     SETTINGS.ovsdb = args.ovsdb
     SETTINGS.manage_queues = not args.no_queues
     SETTINGS.forwarding = args.forwarding
+    ofp_tls = configure_security(args)
 
     import qosapp.main.compat  # noqa: F401  (before anything imports ryu.app.wsgi)
     from ryu.cmd import manager
 
+    from qosapp.main import frontdoor
+    frontdoor.install()
     ryu_argv = ["--wsapi-host", args.rest_host, "--wsapi-port", str(args.rest_port),
-                "--ofp-listen-host", args.ofp_host, "--ofp-tcp-listen-port", str(args.ofp_port)]
+                "--ofp-listen-host", args.ofp_host, *ofp_tls]
     if args.verbose:
         ryu_argv.append("--verbose")
     # LLDP link discovery (ryu.topology.switches) feeds the topology graph
     ryu_argv += ["--observe-links", "ryu.topology.switches", "qosapp.ofp.app"]
     sys.argv = ["qos-controller", *ryu_argv]
     manager.main(args=ryu_argv)
+
+
+def configure_security(args: argparse.Namespace) -> list[str]:
+    """Fill SETTINGS' front-door fields, refuse unsafe combinations; Ryu's OpenFlow listen arguments."""
+    from qosapp.main import frontdoor
+    from qosapp.core.model import ValidationError, parse_dpid
+
+    SETTINGS.token = frontdoor.read_token(args.token_file)
+    frontdoor.check_bind(args.rest_host, SETTINGS.token, args.insecure_no_token)
+    if args.token_for_reads and not SETTINGS.token:
+        raise frontdoor.StartupRefused("--token-for-reads needs a token (--token-file or $QOS_SDN_TOKEN)")
+    if bool(args.rest_cert) != bool(args.rest_key):
+        raise frontdoor.StartupRefused("--rest-cert and --rest-key go together")
+    SETTINGS.token_for_reads = args.token_for_reads
+    SETTINGS.allowed_hosts = list(args.rest_allowed_host)
+    SETTINGS.rest_cert, SETTINGS.rest_key = args.rest_cert, args.rest_key
+    SETTINGS.max_body = args.max_body
+    SETTINGS.max_connections = args.max_connections
+    SETTINGS.idle_timeout = args.idle_timeout
+    SETTINGS.header_timeout = args.header_timeout
+    allow = set()
+    for text in args.ofp_allow_dpid:
+        try:
+            allow.add(parse_dpid(text, "--ofp-allow-dpid"))
+        except ValidationError as err:
+            raise frontdoor.StartupRefused(f"--ofp-allow-dpid {text!r}: {err.reason}") from None
+    SETTINGS.ofp_allow = allow
+    if bool(args.ofp_cert) != bool(args.ofp_key):
+        raise frontdoor.StartupRefused("--ofp-cert and --ofp-key go together")
+    if args.ofp_cert:
+        tls = ["--ctl-privkey", args.ofp_key, "--ctl-cert", args.ofp_cert,
+               "--ofp-ssl-listen-port", str(args.ofp_port)]
+        return tls + (["--ca-certs", args.ofp_ca] if args.ofp_ca else [])
+    return ["--ofp-tcp-listen-port", str(args.ofp_port)]
 
 
 if __name__ == "__main__":

@@ -122,6 +122,10 @@ class QosApp(app_manager.RyuApp):
         if dpid is None:
             return
         if ev.state == MAIN_DISPATCHER:
+            if SETTINGS.ofp_allow and dpid not in SETTINGS.ofp_allow:
+                LOG.warning("switch %016x from %s refused: not in --ofp-allow-dpid", dpid, datapath.address)
+                datapath.close()
+                return
             self.datapaths[dpid] = datapath
             self.sent[dpid], self.barriers[dpid] = {}, {}
             address = "%s:%s" % datapath.address if datapath.address else None
