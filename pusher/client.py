@@ -8,6 +8,7 @@ It is generic over collections (`services`, `policies`, later `queues` and
 """
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +19,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT = 10.0
 API_ROOT = "/qos"
+#: the API token, as the controller reads it too (qos-controller --token-file / $QOS_SDN_TOKEN)
+TOKEN_ENV = "QOS_SDN_TOKEN"
 
 
 class Unreachable(Exception):
@@ -61,11 +64,27 @@ class ControllerError(Exception):
         return out
 
 
-def base_url(host: str, port: int) -> str:
+def base_url(host: str, port: int, scheme: str = "http") -> str:
     """http://HOST:PORT, with brackets for a bare IPv6 address."""
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{scheme}://{host}:{port}"
+
+
+def read_token(token_file: str | None = None, environ: Any = None) -> str | None:
+    """The API token from a file (first line) or $QOS_SDN_TOKEN; None when neither is set.
+
+    An unreadable or empty file is an error (OSError/ValueError): sending no
+    token when the user named one would fail later with a confusing 401.
+    """
+    environ = os.environ if environ is None else environ
+    if token_file:
+        with open(token_file, encoding="utf-8") as handle:
+            token = handle.readline().strip()
+        if not token:
+            raise ValueError(f"token file {token_file} is empty")
+        return token
+    return environ.get(TOKEN_ENV, "").strip() or None
 
 
 def collection_path(kind: str) -> str:
@@ -97,15 +116,20 @@ class QosClient:
     """The controller's REST API as Python calls that return decoded JSON."""
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, token: str | None = None,
+                 https: bool = False, ca_cert: str | None = None) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
-        self.base_url = base_url(host, port)
+        self.base_url = base_url(host, port, "https" if https else "http")
         self.session = requests.Session()
         # The controller is addressed directly: an HTTP(S)_PROXY meant for the
         # web must not reroute (or break) calls to a switch controller.
         self.session.trust_env = False
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        if ca_cert:
+            self.session.verify = ca_cert
 
     def close(self) -> None:
         self.session.close()

@@ -27,8 +27,8 @@ from qosapp.core.model import ValidationError, parse_name
 from qosapp.core.paths import BOTH, DIRECTIONS, INSTALLED, parse_path
 
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, QosClient
-from pusher.qospusher import (EXIT_OK, Output, UsageError, compact, connect, execute, forget_in_state, print_listing, quiet_pipe,
-                              warn_if_disabled, write_state)
+from pusher.qospusher import (EXIT_OK, Output, UsageError, auth_options, compact, connect, execute, forget_in_state,
+                              print_listing, quiet_pipe, warn_if_disabled, write_state)
 from pusher.state import DEFAULT_STATE_FILE, load_state
 from pusher.sync import normalise_path_view
 
@@ -173,6 +173,7 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help="machine output: one JSON document on stdout")
     parser.add_argument("--timeout", type=float, default=default(DEFAULT_TIMEOUT),
                         help=f"seconds to wait for the controller (default {DEFAULT_TIMEOUT:g})")
+    auth_options(parser, default)
 
 
 def _add_options(add: argparse.ArgumentParser) -> None:

@@ -25,7 +25,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
-from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ControllerError, QosClient, Unreachable
+from pusher.client import (DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ControllerError, QosClient, Unreachable,
+                           read_token)
 from pusher.state import DEFAULT_STATE_FILE, Key, State, StateError, entry_name, load_state, save_state
 from pusher.sync import (Diff, LocalEntryError, Step, diff_paths, diff_policies, diff_queues, diff_services,
                          normalise_queue_profile, plan_push, pulled_state, queue_key, queue_label,
@@ -462,6 +463,17 @@ def _common(parser: argparse.ArgumentParser, suppress: bool, rest_port: bool = T
                         help="machine output: one JSON document on stdout")
     parser.add_argument("--timeout", type=float, default=default(DEFAULT_TIMEOUT),
                         help=f"seconds to wait for the controller (default {DEFAULT_TIMEOUT:g})")
+    auth_options(parser, default)
+
+
+def auth_options(parser: argparse.ArgumentParser, default: Callable[[Any], Any]) -> None:
+    """--token-file, --https, --ca-cert: how to reach a controller that wants a token or TLS (qospath too)."""
+    parser.add_argument("--token-file", metavar="FILE", default=default(None),
+                        help="API token file (first line); default $QOS_SDN_TOKEN if set")
+    parser.add_argument("--https", action="store_true", default=default(False),
+                        help="talk HTTPS to the controller (qos-controller --rest-cert)")
+    parser.add_argument("--ca-cert", metavar="FILE", default=default(None),
+                        help="CA or self-signed certificate to verify the controller's HTTPS certificate")
 
 
 def _host(parser: argparse.ArgumentParser) -> None:
@@ -550,7 +562,13 @@ def execute(args: argparse.Namespace, out: Output, prog: str) -> int:
     Shared with `qospath`, so both commands keep one exit-code contract.
     """
     out.json_mode = args.json
-    client = QosClient(args.host, args.port, args.timeout)
+    try:
+        token = read_token(getattr(args, "token_file", None))
+    except (OSError, ValueError) as err:
+        out.fail(f"{prog}: error: cannot read the token: {err}", {"error": str(err)})
+        return EXIT_USAGE
+    client = QosClient(args.host, args.port, args.timeout, token=token,
+                       https=getattr(args, "https", False), ca_cert=getattr(args, "ca_cert", None))
     try:
         return args.func(client, args, out)
     except (UsageError, StateError, LocalEntryError) as err:
