@@ -45,11 +45,15 @@ class ControllerProcess:
         self.ovsdb = ovsdb
         self.log_path = Path(log_path) if log_path else self.state_dir / "controller.log"
         self.extra_args = extra_args or []
+        #: sent with every request(), e.g. {"Authorization": "Bearer ..."} for a controller with a token
+        self.headers: dict[str, str] = {}
+        #: for a controller started with --rest-cert: the context that trusts its certificate
+        self.ssl_context: Any = None
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.rest_port}"
+        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.rest_port}"
 
     def start(self, timeout: float = 20.0) -> "ControllerProcess":
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -100,10 +104,10 @@ class ControllerProcess:
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """A small JSON HTTP call; returns (status, decoded body)."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+        headers = {**self.headers, **({"Content-Type": "application/json"} if data else {})}
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=10, context=self.ssl_context) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as err:
             payload = err.read()

@@ -47,8 +47,26 @@ const state = {
  * One JSON request. Resolves to {ok, status, data}; never rejects.
  * status 0 means the controller could not be reached.
  */
-async function api(method, path, body) {
+const TOKEN_KEY = "qos-sdn-token";
+
+/**
+ * The API token for a controller started with --token-file: asked once (when
+ * the controller first answers 401), kept in sessionStorage so it lives only
+ * as long as this tab and is never written to disk or sent to another site.
+ */
+function askToken() {
+  const given = window.prompt("This controller needs its API token (qos-controller --token-file):");
+  if (given && given.trim()) {
+    sessionStorage.setItem(TOKEN_KEY, given.trim());
+    return true;
+  }
+  return false;
+}
+
+async function api(method, path, body, retried) {
   const init = { method, headers: { Accept: "application/json" }, cache: "no-store" };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) init.headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -56,6 +74,10 @@ async function api(method, path, body) {
   let resp;
   try {
     resp = await fetch(path, init);
+    if (resp.status === 401 && !retried) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      if (askToken()) return api(method, path, body, true);
+    }
   } catch (err) {
     setConnection(false, `controller unreachable (${err.message})`);
     return { ok: false, status: 0, data: { error: "controller unreachable" } };
