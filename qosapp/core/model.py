@@ -128,7 +128,7 @@ def parse_dpid(value: Any, field_name: str = "sw") -> int:
     """A datapath id: an integer or 16 hex digits, with or without colons."""
     if isinstance(value, bool):
         raise ValidationError(field_name, f"expected a dpid, got {_brief(value)}")
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):  # 1.0 is the integer 1 in JSON
         return parse_int(value, field_name, 0, 2**64 - 1)
     if isinstance(value, str):
         text = value.strip().lower()
@@ -402,6 +402,8 @@ def parse_policy(data: Any, services: Mapping[str, Any] | None = None) -> Policy
             raise ValidationError("enqueue-port", "only valid together with queue")
         service = parse_name(data["service"], "service")
         if services is not None and service not in services:
-            raise ValidationError("service", f"unknown service {service!r}; known: {', '.join(sorted(services))}")
+            # 409: the body is well formed; it names something the store does not have (yet)
+            raise ValidationError("service", f"unknown service {service!r}; known: {', '.join(sorted(services))}",
+                                  status=409)
     return Policy(name=name, match=match, sw=sw, queue=queue, enqueue_port=enqueue_port,
                   service=service, priority=priority)

@@ -125,7 +125,8 @@ def _parse_action(data: Mapping[str, Any], services: Mapping[str, Any] | None) -
         return parse_int(data["queue"], "queue", 0, 0xFFFFFFFE), None
     service = parse_name(data["service"], "service")
     if services is not None and service not in services:
-        raise ValidationError("service", f"unknown service {service!r}; known: {', '.join(sorted(services))}")
+        raise ValidationError("service", f"unknown service {service!r}; known: {', '.join(sorted(services))}",
+                              status=409)
     return None, service
 
 

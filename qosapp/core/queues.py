@@ -191,7 +191,7 @@ def parse_port(value: Any, field_name: str = "port") -> str | int:
     """'all', an OpenFlow port number (int or digit string) or a port name."""
     if isinstance(value, str) and value.strip().lower() == "all":
         return "all"
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
         return parse_int(value, field_name, 1, MAX_PORT_NO)
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(field_name, f"expected 'all', a port number or a port name, got {value!r}")

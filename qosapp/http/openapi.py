@@ -9,81 +9,213 @@ from __future__ import annotations
 from typing import Any
 
 from qosapp.core.model import DEFAULT_PRIORITY, DSCP_NAMES
+from qosapp.http.numtext import int_text_pattern, range_regex, values_text_pattern
 
-INT_OR_STRING = {"oneOf": [{"type": "integer"}, {"type": "string", "description": "decimal or 0x hex"}]}
-DSCP = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 63},
-                  {"type": "string", "enum": sorted(DSCP_NAMES)}]}
+#: what parse_int accepts as text: decimal or 0x hex, surrounding whitespace ignored
+INT_TEXT = r"^\s*([+-]?[0-9]{1,40}|0[xX][0-9a-fA-F]{1,32})\s*$"
+#: a name as parse_name takes it: 1-128 characters once stripped, no '/' (and printable)
+NAME_PATTERN = r"^\s*[^\s/\x00-\x1f\x7f-\x9f]([^/\x00-\x1f\x7f-\x9f]{0,126}[^\s/\x00-\x1f\x7f-\x9f])?\s*$"
+NAME = {"type": "string", "pattern": NAME_PATTERN,
+        "description": "1-128 printable characters after trimming spaces, no '/'"}
+DPID_TEXT = (r"^\s*(([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}|[0-9a-fA-F]{16}|[0-9]{1,40}|0[xX][0-9a-fA-F]{1,32}"
+             r"|[aA][lL][lL]|[nN][oO][nN][eE])\s*$")
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+
+
+def _prefixes() -> str:
+    """Every a.b.c.d/len with its host bits zero (ipaddress strict=True), one alternative per length."""
+    out = []
+    for length in range(33):
+        octets = []
+        for k in range(4):
+            bits = max(0, min(8, length - 8 * k))
+            if bits == 8:
+                octets.append(_OCTET)
+            elif bits == 0:
+                octets.append("0")
+            else:
+                octets.append("(" + "|".join(str(v) for v in range(0, 256, 2 ** (8 - bits))) + ")")
+        out.append(r"\.".join(octets) + f"/{length}")
+    return "|".join(out)
+
+
+#: an address, or a prefix whose host bits are zero (what parse_ipv4 takes)
+IPV4_TEXT = rf"^\s*({_OCTET}(\.{_OCTET}){{3}}|{_prefixes()})\s*$"
+#: one host (paths)
+HOST_TEXT = rf"^\s*{_OCTET}(\.{_OCTET}){{3}}(/32)?\s*$"
+MAC_TEXT = r"^\s*[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}\s*$"
+
+
+def int_field(lo: int, hi: int, description: str) -> dict[str, Any]:
+    """A JSON integer in [lo, hi], or the same number as decimal / 0x-hex text (the seed sends strings)."""
+    return {"description": description, "anyOf": [
+        {"type": "integer", "minimum": lo, "maximum": hi},
+        {"type": "string", "pattern": int_text_pattern(lo, hi), "description": f"decimal or 0x hex, {lo}-{hi}"}]}
+
+
+#: DSCPs a service may mark with: 0-63 except RFC 2474 pool 2 (xxxx11), which selects queues
+SERVICE_DSCPS = [d for d in range(64) if d % 4 != 3]
+SERVICE_DSCP = {"description": "0-63 except 3, 7, ... 63 (pool 2: they select queues), or a DiffServ name",
+                "anyOf": [{"type": "integer", "enum": SERVICE_DSCPS},
+                          {"type": "string", "pattern": values_text_pattern(SERVICE_DSCPS)},
+                          {"type": "string", "enum": sorted(DSCP_NAMES)}]}
+SERVICE_TOS = {"description": "ToS byte (DSCP << 2) of a service DSCP", "anyOf": [
+    {"type": "integer", "enum": [d << 2 for d in SERVICE_DSCPS]},
+    {"type": "string", "pattern": values_text_pattern([d << 2 for d in SERVICE_DSCPS])},
+    {"type": "string", "enum": sorted(DSCP_NAMES)}]}
+DSCP = {"description": "0-63 or a DiffServ name", "anyOf": [
+    {"type": "integer", "minimum": 0, "maximum": 63},
+    {"type": "string", "pattern": int_text_pattern(0, 63)},
+    {"type": "string", "enum": sorted(DSCP_NAMES)}]}
+TOS = {"description": "ToS byte to match (DSCP << 2, ECN bits 0) or a DiffServ name", "anyOf": [
+    {"type": "integer", "minimum": 0, "maximum": 252, "multipleOf": 4},
+    {"type": "string", "pattern": values_text_pattern(list(range(0, 256, 4)))},
+    {"type": "string", "enum": sorted(DSCP_NAMES)}]}
+SW = {"description": "'all' (default), 'none' (stored, not installed) or a dpid (16 hex digits, colons optional)",
+      "anyOf": [{"type": "string", "pattern": DPID_TEXT}, {"type": "integer", "minimum": 0, "maximum": 2**64 - 1}]}
+PORT_NO = 0xFFFFFF00
+#: eth-type 0x0800 in any spelling (IP fields and DSCP marking need it)
+ETH_IPV4 = {"anyOf": [{"const": 0x0800}, {"type": "string", "pattern": values_text_pattern([0x0800])}]}
+#: protocol TCP or UDP in any spelling (L4 ports need it)
+L4_PROTOCOL = {"anyOf": [{"enum": [6, 17]}, {"type": "string", "pattern": values_text_pattern([6, 17])}]}
+#: OpenFlow prerequisites the validation enforces: IP fields imply IPv4, L4 ports imply TCP/UDP
+PREREQUISITES = {
+    **{key: {"properties": {"eth-type": ETH_IPV4}} for key in ("protocol", "ip-src", "ip-dst", "tos")},
+    **{key: {"required": ["protocol"], "properties": {"eth-type": ETH_IPV4, "protocol": L4_PROTOCOL}}
+       for key in ("src-port", "dst-port")},
+}
+#: a queue profile's port: 'all', a port number, or an interface name (not all digits, <= 15 bytes)
+QUEUE_PORT = {"anyOf": [
+    {"type": "integer", "minimum": 1, "maximum": 0xFFFFFF00},
+    {"type": "string", "pattern": rf"^\s*([aA][lL][lL]|0*{range_regex(1, 0xFFFFFF00)}|[^\s/]*[^\s/0-9][^\s/]*)\s*$"}]}
 
 POLICY_PROPERTIES: dict[str, Any] = {
-    "name": {"type": "string", "maxLength": 128, "description": "unique; no '/'"},
-    "protocol": {**INT_OR_STRING, "description": "IP protocol 0-255 (6 TCP, 17 UDP)"},
-    "eth-type": {**INT_OR_STRING, "description": "0-0xffff; 0x0800 is inferred when IP fields are given"},
-    "ingress-port": {**INT_OR_STRING, "description": "OpenFlow port number"},
-    "ip-src": {"type": "string", "description": "IPv4 address or prefix (10.0.0.0/24)"},
-    "ip-dst": {"type": "string", "description": "IPv4 address or prefix"},
-    "tos": {**INT_OR_STRING, "description": "ToS byte to match (DSCP << 2, ECN bits 0) or a DiffServ name"},
-    "vlan-id": {**INT_OR_STRING, "description": "0-4095"},
-    "eth-src": {"type": "string", "description": "MAC address"},
-    "eth-dst": {"type": "string", "description": "MAC address"},
-    "src-port": {**INT_OR_STRING, "description": "L4 port 0-65535; needs protocol 6 or 17"},
-    "dst-port": {**INT_OR_STRING, "description": "L4 port 0-65535; needs protocol 6 or 17"},
-    "sw": {"description": "'all' (default), 'none' (stored, not installed) or a dpid",
-           "oneOf": [{"type": "string"}, {"type": "integer"}]},
-    "queue": {**INT_OR_STRING, "description": "queue id; needs enqueue-port; excludes service"},
-    "enqueue-port": {**INT_OR_STRING, "description": "port whose queue the packets enter"},
-    "service": {"type": "string", "description": "name of a service (DSCP marking); excludes queue"},
-    "priority": {**INT_OR_STRING, "description": f"0-65535, default {DEFAULT_PRIORITY}"},
+    "name": NAME,
+    "protocol": int_field(0, 255, "IP protocol 0-255 (6 TCP, 17 UDP)"),
+    "eth-type": int_field(0, 0xFFFF, "0-0xffff; 0x0800 is inferred when IP fields are given"),
+    "ingress-port": int_field(1, PORT_NO, "OpenFlow port number"),
+    "ip-src": {"type": "string", "pattern": IPV4_TEXT, "description": "IPv4 address or prefix (10.0.0.0/24)"},
+    "ip-dst": {"type": "string", "pattern": IPV4_TEXT, "description": "IPv4 address or prefix"},
+    "tos": TOS,
+    "vlan-id": int_field(0, 4095, "0-4095"),
+    "eth-src": {"type": "string", "pattern": MAC_TEXT, "description": "MAC address"},
+    "eth-dst": {"type": "string", "pattern": MAC_TEXT, "description": "MAC address"},
+    "src-port": int_field(0, 65535, "L4 port 0-65535; needs protocol 6 or 17"),
+    "dst-port": int_field(0, 65535, "L4 port 0-65535; needs protocol 6 or 17"),
+    "sw": SW,
+    "queue": {**int_field(0, 0xFFFFFFFE, "queue id; needs enqueue-port; excludes service"),
+              "anyOf": [*int_field(0, 0xFFFFFFFE, "")["anyOf"], {"type": "null"}]},
+    "enqueue-port": {**int_field(1, PORT_NO, "port whose queue the packets enter; only with queue"),
+                     "anyOf": [*int_field(1, PORT_NO, "")["anyOf"], {"type": "null"}]},
+    "service": {"anyOf": [NAME, {"type": "null"}], "description": "name of a service (DSCP marking); excludes queue"},
+    "priority": int_field(0, 65535, f"0-65535, default {DEFAULT_PRIORITY}"),
+    "id": {"description": "ignored on input (the controller assigns ids)"},
 }
+#: one action: a queue (with its port) or a service; what the validation enforces
+POLICY_ACTION = {"oneOf": [
+    {"required": ["queue", "enqueue-port"], "properties": {
+        "queue": {"not": {"type": "null"}}, "enqueue-port": {"not": {"type": "null"}}, "service": {"type": "null"}}},
+    {"required": ["service"], "properties": {
+        "service": {"not": {"type": "null"}}, "queue": {"type": "null"}, "enqueue-port": {"type": "null"},
+        "eth-type": ETH_IPV4}}]}
 
-#: ?wait=confirm on policy writes
-WAIT_PARAM = [{"name": "wait", "in": "query", "required": False, "schema": {"enum": ["confirm"]},
-               "description": "answer only once every switch confirmed (barrier reply) or rejected the flows"}]
+#: a service's class: dscp or tos, exactly one
+ONE_OF_DSCP_TOS = {"oneOf": [{"required": ["dscp"]}, {"required": ["tos"]}]}
+
+#: ?wait=confirm on policy writes (any other value: answer at once)
+WAIT_PARAM = [{"name": "wait", "in": "query", "required": False, "schema": {"type": "string"},
+               "description": "'confirm': answer only once every switch confirmed (barrier reply) or rejected "
+                              "the flows; any other value answers at once"}]
+RATE = {"description": "bits/s: integer 12000..10^12 or text such as '10G', '20M', '2000k'",
+        "anyOf": [{"type": "integer", "minimum": 12_000, "maximum": 10**12}, {"type": "string", "minLength": 1}]}
+INSTALL = {"type": "object", "description": "per dpid: {state: installed|pending|error|not-installed, reason}",
+           "additionalProperties": {"type": "object", "required": ["state"], "properties": {
+               "state": {"type": "string"}, "reason": {"type": "string"}}}}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {
-        "error": {"type": "string"}, "field": {"type": "string"},
-        "index": {"type": "integer", "description": "position of the bad item in a batch"}}},
-    "Service": {"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
-        "name": {"type": "string"}, "dscp": DSCP,
-        "tos": {"type": "integer", "description": "ToS byte (DSCP << 2); alternative to dscp"}}},
+        "error": {"type": "string", "description": "the reason; echoed input is cut to 200 characters"},
+        "field": {"type": "string", "description": "the field, header or 'body'/'path' that was refused"},
+        "index": {"type": "integer", "description": "position of the bad item in a batch"},
+        "limit": {"type": "integer", "description": "the body cap, on 413"},
+        "request-id": {"type": "string", "description": "also in X-Request-Id; the log carries the same id"}}},
+    "ServiceInput": {"type": "object", "additionalProperties": False, "properties": {
+        "name": NAME, "service": {"description": "alias of name when name is absent"}, "dscp": SERVICE_DSCP,
+        "tos": {**SERVICE_TOS, "description": "ToS byte (DSCP << 2); alternative to dscp"},
+        "id": {"description": "ignored"}, "sid": {"description": "ignored"}},
+        "allOf": [{"anyOf": [{"required": ["name"]}, {"required": ["service"], "properties": {"service": NAME}}]},
+                  ONE_OF_DSCP_TOS]},
+    "Service": {"type": "object", "required": ["name", "dscp", "tos", "id"], "additionalProperties": False,
+                "properties": {"name": {"type": "string"}, "dscp": {"type": "integer", "minimum": 0, "maximum": 63},
+                               "tos": {"type": "integer", "description": "ToS byte (DSCP << 2)"},
+                               "id": {"type": "integer"}}},
     "Policy": {"type": "object", "required": ["name"], "additionalProperties": False,
-               "properties": POLICY_PROPERTIES},
-    "PolicyView": {"allOf": [{"$ref": "#/components/schemas/Policy"}, {"type": "object", "properties": {
-        "id": {"type": "integer"}, "cookie": {"type": "string"},
-        "install": {"type": "object", "description": "per dpid: {state: installed|pending|error|not-installed, reason}"}}}]},
-    "QueueProfile": {"type": "object", "required": ["max-rate", "queues"], "properties": {
-        "sw": {"description": "'all' (default) or a dpid", "oneOf": [{"type": "string"}, {"type": "integer"}]},
-        "port": {"description": "'all' (default), a port name or number",
-                 "oneOf": [{"type": "string"}, {"type": "integer"}]},
-        "max-rate": {"description": "port rate, bits/s; integer or '10G', '20M', '2000k'",
-                     "oneOf": [{"type": "integer"}, {"type": "string"}]},
-        "queues": {"description": "queue id -> {min-rate, max-rate}; ids 0..N (N <= 16), 0 is the default class",
-                   "oneOf": [{"type": "object"}, {"type": "array"}]},
-        "applied": {"type": "object", "readOnly": True,
-                    "description": "'dpid/port' -> {state: applied|error, reason, note}"}}},
-    "Path": {"type": "object", "required": ["name", "src", "dst"], "properties": {
-        "name": {"type": "string"}, "src": {"type": "string", "description": "source host IPv4"},
-        "dst": {"type": "string", "description": "destination host IPv4"},
-        "protocol": INT_OR_STRING, "src-port": INT_OR_STRING, "dst-port": INT_OR_STRING,
-        "queue": {**INT_OR_STRING, "description": "queue id on every out-port of the route; excludes service"},
-        "service": {"type": "string", "description": "DSCP marking; excludes queue"},
+               "properties": POLICY_PROPERTIES, **POLICY_ACTION, "dependentSchemas": PREREQUISITES},
+    "PolicyStored": {"type": "object", "required": ["name", "sw", "priority"], "properties": {
+        "name": {"type": "string"}, "sw": {"type": "string"}, "priority": {"type": "integer"},
+        "queue": {"type": "integer"}, "enqueue-port": {"type": "integer"}, "service": {"type": "string"},
+        "id": {"type": "integer"}}},
+    "PolicyView": {"allOf": [{"$ref": "#/components/schemas/PolicyStored"}, {"type": "object",
+                   "required": ["id", "cookie", "install"], "properties": {
+                       "id": {"type": "integer"}, "cookie": {"type": "string"}, "install": INSTALL}}]},
+    "QueueInput": {"type": "object", "required": ["max-rate", "queues"], "additionalProperties": False, "properties": {
+        "sw": {"description": "'all' (default) or a dpid", "anyOf": SW["anyOf"]},
+        "port": {"description": "'all' (default), a port name or number", **QUEUE_PORT},
+        "max-rate": RATE,
+        "queues": {"description": "queue id -> {min-rate, max-rate}; ids 0..N without gaps (N <= 16), "
+                                  "0 is the default class; min-rates at most the port's max-rate",
+                   "anyOf": [{"type": "object", "minProperties": 1}, {"type": "array", "minItems": 1}]},
+        "id": {"description": "ignored"}}},
+    "QueueProfile": {"type": "object", "required": ["sw", "port", "max-rate", "queues"], "properties": {
+        "sw": {"type": "string"}, "port": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+        "max-rate": {"type": "integer"},
+        "queues": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+            "min-rate": {"type": "integer"}, "max-rate": {"type": "integer"}, "dscp": {"type": "integer"}}}},
+        "applied": {"type": "object", "description": "'dpid/port' -> {state: applied|error, reason, note}"}}},
+    "Path": {"type": "object", "required": ["name", "src", "dst"], "additionalProperties": False, "properties": {
+        "name": NAME, "src": {"type": "string", "pattern": HOST_TEXT, "description": "source host IPv4"},
+        "dst": {"type": "string", "pattern": HOST_TEXT, "description": "destination host IPv4 (not src)"},
+        "protocol": int_field(0, 255, "IP protocol"), "src-port": int_field(0, 65535, "needs protocol 6 or 17"),
+        "dst-port": int_field(0, 65535, "needs protocol 6 or 17"),
+        "queue": {"description": "queue id on every out-port of the route; excludes service",
+                  "anyOf": [*int_field(0, 0xFFFFFFFE, "")["anyOf"], {"type": "null"}]},
+        "service": {"anyOf": [NAME, {"type": "null"}], "description": "DSCP marking; excludes queue"},
         "direction": {"type": "string", "enum": ["both", "forward"], "description": "default both"},
-        "priority": INT_OR_STRING}},
-    "PathView": {"allOf": [{"$ref": "#/components/schemas/Path"}, {"type": "object", "properties": {
-        "id": {"type": "integer"}, "cookie": {"type": "string"}, "installed": {"type": "boolean"},
-        "install": {"type": "object", "description": "per dpid on the route: {state: pending|installed|error, "
-                                                      "reason} as the switch confirmed (barrier) or rejected"},
-        "status": {"type": "object", "description": "state installed|pending|missing-queues, hops, "
-                                                     "reverse-hops, reason, missing-queues"}}}]},
-    "Status": {"type": "object", "properties": {
-        "enabled": {"type": "boolean"}, "services": {"type": "integer"},
-        "policies": {"type": "integer"}, "switches": {"type": "integer"},
-        "queues": {"type": "integer"}, "paths": {"type": "integer"}}},
+        "priority": int_field(0, 65535, "0-65535"), "id": {"description": "ignored"}},
+        "oneOf": [{"required": ["queue"], "properties": {"queue": {"not": {"type": "null"}},
+                                                          "service": {"type": "null"}}},
+                  {"required": ["service"], "properties": {"service": {"not": {"type": "null"}},
+                                                            "queue": {"type": "null"}}}],
+        "dependentSchemas": {key: {"required": ["protocol"], "properties": {"protocol": L4_PROTOCOL}}
+                             for key in ("src-port", "dst-port")}},
+    "PathStored": {"type": "object", "required": ["name", "src", "dst", "direction", "priority"], "properties": {
+        "name": {"type": "string"}, "src": {"type": "string"}, "dst": {"type": "string"},
+        "direction": {"type": "string", "enum": ["both", "forward"]}, "priority": {"type": "integer"},
+        "queue": {"type": "integer"}, "service": {"type": "string"}, "id": {"type": "integer"}}},
+    "PathView": {"allOf": [{"$ref": "#/components/schemas/PathStored"}, {"type": "object",
+                 "required": ["id", "cookie", "status", "installed", "install"], "properties": {
+                     "id": {"type": "integer"}, "cookie": {"type": "string"}, "installed": {"type": "boolean"},
+                     "install": INSTALL,
+                     "status": {"type": "object", "required": ["state"], "description":
+                                "state installed|pending|missing-queues, hops, reverse-hops, reason, missing-queues",
+                                "properties": {"state": {"type": "string"}, "hops": {"type": "array"}}}}}]},
+    "Status": {"type": "object", "required": ["enabled", "services", "policies", "switches", "queues", "paths"],
+               "properties": {"enabled": {"type": "boolean"}, "services": {"type": "integer"},
+                              "policies": {"type": "integer"}, "switches": {"type": "integer"},
+                              "queues": {"type": "integer"}, "paths": {"type": "integer"}}},
+    "Toggle": {"type": "object", "required": ["enabled", "changed"], "additionalProperties": False,
+               "properties": {"enabled": {"type": "boolean"}, "changed": {"type": "boolean"}}},
     "Switch": {"type": "object", "properties": {
-        "dpid": {"type": "string"}, "openflow": {"type": "string"}, "address": {"type": "string"},
+        "dpid": {"type": "string"}, "openflow": {"type": "string"}, "address": {"type": ["string", "null"]},
         "ports": {"type": "array", "items": {"type": "object"}}}},
+    "FloodlightStatus": {"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "string"}, "details": {"type": "string"}}},
+    "FloodlightService": {"type": "object", "required": ["sid", "name", "tos", "dscp"], "properties": {
+        "sid": {"type": "integer"}, "name": {"type": "string"}, "tos": {"type": "integer", "description": "the DSCP"},
+        "dscp": {"type": "integer"}}},
+    "FloodlightPolicy": {"type": "object", "required": ["policyid", "name"], "properties": {
+        "policyid": {"type": "integer"}, "name": {"type": "string"}}},
 }
-
 
 def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -95,107 +227,164 @@ def answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, 
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+def body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
-ERRORS = {"400": answer("invalid input; names the field", ref("Error")),
+def array(item: str) -> dict[str, Any]:
+    return {"type": "array", "items": ref(item)}
+
+
+ERRORS = {"400": answer("invalid input; names the field and the reason", ref("Error")),
           "415": answer("body is not JSON", ref("Error"))}
 NOT_FOUND = {"404": answer("no such object", ref("Error"))}
-NAME_PARAM = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+#: every answer may be one of these (the front door: qosapp.http.guard)
+FRONT_DOOR = {"400": answer("path not UTF-8, or invalid input", ref("Error")),
+              "403": answer("Host not this controller, or a cross-site write (Origin, Sec-Fetch-Site, Referer)",
+                            ref("Error"))}
+WRITE_DOOR = {"401": answer("API token missing or wrong (only when the controller has one)", ref("Error")),
+              "413": answer("body over the controller's --max-body", ref("Error"))}
+NAME_PARAM = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1},
+               "description": "percent-encoded once, decoded once"}]
+STATUS = ref("FloodlightStatus")
+BEARER = [{"bearerAuth": []}]
+
+
+def op(responses: dict[str, Any], write: bool = False, **extra: Any) -> dict[str, Any]:
+    """One operation with the front door's answers; writes take the token when one is configured."""
+    out: dict[str, Any] = {"responses": {**FRONT_DOOR, **(WRITE_DOOR if write else {}), **responses}}
+    if write:
+        out["security"] = BEARER
+    out.update(extra)
+    return out
 
 
 def native_paths() -> dict[str, Any]:
-    toggle = {"post": {"responses": {"200": answer("new state", {"type": "object"})}}}
+    toggle = {"post": op({"200": answer("new state; changed says whether it was different", ref("Toggle"))},
+                         write=True)}
+    queue_selector = {"type": "object", "additionalProperties": False, "properties": {
+        "sw": {"anyOf": SW["anyOf"]}, "port": QUEUE_PORT}}
     return {
-        "/qos/status": {"get": {"responses": {"200": answer("tool state", ref("Status"))}}},
+        "/qos/status": {"get": op({"200": answer("tool state", ref("Status"))})},
         "/qos/enable": toggle,
         "/qos/disable": toggle,
         "/qos/services": {
-            "get": {"responses": {"200": answer("all services", {"type": "array", "items": ref("Service")})}},
-            "post": {"requestBody": body(ref("Service")),
-                     "responses": {"201": answer("created", ref("Service")), **ERRORS,
-                                   "409": answer("duplicate name", ref("Error"))}}},
+            "get": op({"200": answer("all services", array("Service"))}),
+            "post": op({"201": answer("created", ref("Service")), **ERRORS,
+                        "409": answer("duplicate name", ref("Error"))},
+                       write=True, requestBody=body(ref("ServiceInput")))},
         "/qos/services/{name}": {
             "parameters": NAME_PARAM,
-            "get": {"responses": {"200": answer("the service", ref("Service")), **NOT_FOUND}},
-            "delete": {"responses": {"200": answer("deleted", ref("Service")), **NOT_FOUND,
-                                     "409": answer("used by a policy", ref("Error"))}}},
+            "get": op({"200": answer("the service", ref("Service")), **NOT_FOUND}),
+            "delete": op({"200": answer("deleted", ref("Service")), **NOT_FOUND,
+                          "409": answer("used by a policy or path", ref("Error"))}, write=True)},
         "/qos/policies": {
-            "get": {"responses": {"200": answer("all policies", {"type": "array", "items": ref("PolicyView")})}},
-            "post": {"requestBody": body({"oneOf": [ref("Policy"), {"type": "array", "items": ref("Policy")}]}),
-                     "parameters": WAIT_PARAM,
-                     "responses": {"201": answer("created (one, or the list, all-or-nothing)"), **ERRORS,
-                                   "409": answer("duplicate name", ref("Error"))}},
-            "delete": {"requestBody": body({"oneOf": [
-                {"type": "object", "required": ["names"], "properties": {
-                    "names": {"type": "array", "items": {"type": "string"}}}},
-                {"type": "object", "required": ["all"], "properties": {"all": {"const": True}}}]}),
-                "responses": {"200": answer("deleted, in one transaction and one flow batch per switch"),
-                              **ERRORS, **NOT_FOUND}}},
+            "get": op({"200": answer("all policies", array("PolicyView"))}),
+            "post": op({"201": answer("created: the policy, or the list (all-or-nothing)", {
+                            "anyOf": [ref("PolicyView"), array("PolicyView")]}), **ERRORS,
+                        "409": answer("duplicate name, or unknown service", ref("Error"))},
+                       write=True, parameters=WAIT_PARAM,
+                       requestBody=body({"anyOf": [ref("Policy"), {"type": "array", "minItems": 1,
+                                                                   "items": ref("Policy")}]})),
+            "delete": op({"200": answer("deleted, in one transaction and one flow batch per switch", {
+                              "type": "object", "required": ["deleted", "names"], "properties": {
+                                  "deleted": {"type": "integer"},
+                                  "names": {"type": "array", "items": {"type": "string"}}}}),
+                          **ERRORS, **NOT_FOUND}, write=True,
+                         requestBody=body({"oneOf": [
+                             {"type": "object", "required": ["names"], "additionalProperties": False,
+                              "properties": {"names": {"type": "array", "items": {"type": "string"}}}},
+                             {"type": "object", "required": ["all"], "additionalProperties": False,
+                              "properties": {"all": {"const": True}}}]}))},
         "/qos/policies/{name}": {
             "parameters": NAME_PARAM,
-            "get": {"responses": {"200": answer("the policy", ref("PolicyView")), **NOT_FOUND}},
-            "put": {"requestBody": body(ref("Policy")), "parameters": WAIT_PARAM,
-                    "responses": {"200": answer("replaced", ref("PolicyView")), **ERRORS, **NOT_FOUND}},
-            "delete": {"responses": {"200": answer("deleted", ref("Policy")), **NOT_FOUND}}},
+            "get": op({"200": answer("the policy", ref("PolicyView")), **NOT_FOUND}),
+            "put": op({"200": answer("replaced", ref("PolicyView")), **ERRORS, **NOT_FOUND,
+                       "409": answer("the new name is taken, or unknown service", ref("Error"))},
+                      write=True, parameters=WAIT_PARAM, requestBody=body(ref("Policy"))),
+            "delete": op({"200": answer("deleted", ref("PolicyStored")), **NOT_FOUND}, write=True)},
         "/qos/queues": {
-            "get": {"responses": {"200": answer("queue profiles with where they are applied",
-                                                {"type": "array", "items": ref("QueueProfile")})}},
-            "post": {"requestBody": body(ref("QueueProfile")),
-                     "responses": {"201": answer("stored and applied", ref("QueueProfile")), **ERRORS}},
-            "delete": {"requestBody": body({"type": "object", "properties": {
-                "sw": {"type": "string"}, "port": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}}),
-                "responses": {"200": answer("deleted; its QoS/Queue rows removed", ref("QueueProfile")),
-                              **ERRORS, **NOT_FOUND}}},
+            "get": op({"200": answer("queue profiles with where they are applied", array("QueueProfile"))}),
+            "post": op({"201": answer("stored and applied", ref("QueueProfile")), **ERRORS},
+                       write=True, requestBody=body(ref("QueueInput"))),
+            "delete": op({"200": answer("deleted; its QoS/Queue rows removed", ref("QueueProfile")),
+                          **ERRORS, **NOT_FOUND}, write=True,
+                         description="the profile is named by the body or, without a body, the query",
+                         requestBody=body(queue_selector, required=False))},
         "/qos/paths": {
-            "get": {"responses": {"200": answer("paths with their hops and state",
-                                                {"type": "array", "items": ref("PathView")})}},
-            "post": {"requestBody": body(ref("Path")),
-                     "responses": {"201": answer("stored; installed when both hosts are known", ref("PathView")),
-                                   **ERRORS, "409": answer("duplicate name", ref("Error"))}}},
+            "get": op({"200": answer("paths with their hops and state", array("PathView"))}),
+            "post": op({"201": answer("stored; installed when both hosts are known", ref("PathView")),
+                        **ERRORS, "409": answer("duplicate name or match, or unknown service", ref("Error"))},
+                       write=True, requestBody=body(ref("Path")))},
         "/qos/paths/{name}": {
             "parameters": NAME_PARAM,
-            "get": {"responses": {"200": answer("the path", ref("PathView")), **NOT_FOUND}},
-            "delete": {"responses": {"200": answer("deleted; its flows removed", ref("Path")), **NOT_FOUND}}},
-        "/qos/stats/policies": {"get": {"responses": {"200": answer(
+            "get": op({"200": answer("the path", ref("PathView")), **NOT_FOUND}),
+            "delete": op({"200": answer("deleted; its flows removed", ref("PathStored")), **NOT_FOUND},
+                         write=True)},
+        "/qos/stats/policies": {"get": op({"200": answer(
             "per policy: packets, bytes, bit rate per switch, the queue's max-rate, recent history "
-            "(polled every interval seconds)", {"type": "object", "properties": {
-                "interval": {"type": "number"}, "policies": {"type": "array", "items": {"type": "object"}}}})}}},
-        "/qos/stats/queues": {"get": {"responses": {"200": answer(
-            "per switch/port/queue: tx bytes, tx packets, tx errors, bit rate", {"type": "object", "properties": {
-                "interval": {"type": "number"}, "queues": {"type": "array", "items": {"type": "object"}}}})}}},
-        "/qos/topology": {"get": {"responses": {"200": answer(
-            "discovered switches, links and hosts", {"type": "object"})}}},
-        "/qos/switches": {"get": {"responses": {"200": answer("connected switches",
-                                                               {"type": "array", "items": ref("Switch")})}}},
-        "/qos/openapi.json": {"get": {"responses": {"200": answer("this document", {"type": "object"})}}},
+            "(polled every interval seconds)", {"type": "object", "required": ["interval", "policies"], "properties": {
+                "interval": {"type": "number"}, "policies": {"type": "array", "items": {"type": "object"}}}})})},
+        "/qos/stats/queues": {"get": op({"200": answer(
+            "per switch/port/queue: tx bytes, tx packets, tx errors, bit rate", {
+                "type": "object", "required": ["interval", "queues"], "properties": {
+                    "interval": {"type": "number"}, "queues": {"type": "array", "items": {"type": "object"}}}})})},
+        "/qos/topology": {"get": op({"200": answer("discovered switches, links and hosts", {
+            "type": "object", "required": ["switches", "links", "hosts"], "properties": {
+                "version": {"type": "integer"}, "switches": {"type": "array"}, "links": {"type": "array"},
+                "hosts": {"type": "array"}}})})},
+        "/qos/switches": {"get": op({"200": answer("connected switches", array("Switch"))})},
+        "/qos/openapi.json": {"get": op({"200": answer("this document", {"type": "object"})})},
     }
 
 
 def floodlight_paths() -> dict[str, Any]:
-    status = answer("Floodlight-style status", {"type": "object"})
+    status = answer("Floodlight-style status", STATUS)
+    fl_service = {"type": "object", "additionalProperties": False, "properties": {
+        "name": NAME, "service": {"description": "alias of name"},
+        "tos": {**SERVICE_DSCP, "description": "the DSCP, as the seed's services stored it"},
+        "dscp": SERVICE_DSCP, "id": {}, "sid": {}},
+        "allOf": [{"anyOf": [{"required": ["name"]}, {"required": ["service"], "properties": {"service": NAME}}]},
+                  ONE_OF_DSCP_TOS]}
     return {
         "/wm/qos/tool/{op}/json": {
             "parameters": [{"name": "op", "in": "path", "required": True,
                             "schema": {"type": "string", "enum": ["enable", "disable", "status"]}}],
-            "get": {"responses": {"200": status, **NOT_FOUND}}},
+            "get": op({"200": answer("enable/disable: a Floodlight status object; status: whether QoS is on "
+                                     "(a bare boolean, as the seed's controller answered)",
+                                     {"anyOf": [STATUS, {"type": "boolean"}]}),
+                       "404": answer("unknown operation", ref("Error"))}, write=True, security=[{}, *BEARER],
+                      description="enable and disable change state: they get the write checks (token, "
+                                  "cross-site); status does not")},
         "/wm/qos/service/json": {
-            "get": {"responses": {"200": answer("services as Floodlight lists them")}},
-            "post": {"requestBody": body({"type": "object"}), "responses": {"201": status, **ERRORS}},
-            "delete": {"requestBody": body({"type": "object", "properties": {"sid": {"type": "integer"}}}),
-                       "responses": {"200": status, **ERRORS, **NOT_FOUND}}},
+            "get": op({"200": answer("services as Floodlight lists them", array("FloodlightService"))}),
+            "post": op({"201": status, **ERRORS, "409": answer("duplicate name", ref("Error"))}, write=True,
+                       requestBody=body(fl_service)),
+            "delete": op({"200": status, **ERRORS, **NOT_FOUND,
+                          "409": answer("used by a policy or path", ref("Error"))}, write=True,
+                         requestBody=body({"type": "object", "required": ["sid"], "properties": {
+                             "sid": int_field(1, 2**63, "the service id")}}))},
         "/wm/qos/policy/json": {
-            "get": {"responses": {"200": answer("policies as Floodlight lists them")}},
-            "post": {"requestBody": body(ref("Policy")), "responses": {"201": status, **ERRORS}},
-            "delete": {"requestBody": body({"type": "object", "properties": {"policy-id": {"type": "integer"}}}),
-                       "responses": {"200": status, **ERRORS, **NOT_FOUND}}},
+            "get": op({"200": answer("policies as Floodlight lists them", array("FloodlightPolicy"))}),
+            "post": op({"201": status, **ERRORS, "409": answer("duplicate name, or unknown service", ref("Error"))},
+                       write=True, requestBody=body(ref("Policy"))),
+            "delete": op({"200": status, **ERRORS, **NOT_FOUND}, write=True,
+                         requestBody=body({"type": "object", "properties": {
+                             "policy-id": int_field(1, 2**56 - 1, "the policy id"),
+                             "policyid": int_field(1, 2**56 - 1, "the policy id (Floodlight's name)")},
+                             "anyOf": [{"required": ["policy-id"]}, {"required": ["policyid"]}]}))},
     }
 
 
 def document() -> dict[str, Any]:
-    return {"openapi": "3.0.3",
+    return {"openapi": "3.1.0",
             "info": {"title": "qos-sdn QoS service", "version": "0.1.0",
-                     "description": "Policies, services and switches of the qos-sdn controller."},
+                     "description": "Policies, services and switches of the qos-sdn controller. Writes need "
+                                    "'Authorization: Bearer <token>' when the controller was started with "
+                                    "--token-file (reads too with --token-for-reads); a write from another "
+                                    "site's page (Origin, Sec-Fetch-Site, Referer) or a Host that is not this "
+                                    "controller is refused with 403. Every answer carries X-Request-Id."},
             "paths": {**native_paths(), **floodlight_paths()},
-            "components": {"schemas": SCHEMAS}}
+            "components": {"schemas": SCHEMAS, "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "the token of qos-controller --token-file / $QOS_SDN_TOKEN"}}}}

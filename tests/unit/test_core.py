@@ -413,7 +413,7 @@ def test_empty_batch(core: QosCore, rec: Recorder) -> None:
 REJECTIONS: list[tuple[str, Callable[[QosCore], Any], type[Exception], int | None]] = [
     ("bad ip", lambda c: c.add_policy({"name": "x", "ip-src": "10.0.0.300", "queue": 1, "enqueue-port": 1}),
      ValidationError, 400),
-    ("unknown service", lambda c: c.add_policy({"name": "x", "service": "Gold"}), ValidationError, 400),
+    ("unknown service", lambda c: c.add_policy({"name": "x", "service": "Gold"}), ValidationError, 409),
     ("queue and service", lambda c: c.add_policy({"name": "x", "service": "Voice", "queue": 1, "enqueue-port": 1}),
      ValidationError, 400),
     ("unknown key", lambda c: c.add_policy({"name": "x", "queue": 1, "enqueue-port": 1, "qeue": 2}),

@@ -276,7 +276,7 @@ def test_add_path_rejections_change_nothing(core: QosCore, rec: Recorder) -> Non
     core.enable()
     core.add_path(PATH)
     rec.take()
-    for bad, status in (({**PATH, "queue": 1}, 409), ({**PATH, "name": "x", "queue": None, "service": "Gold"}, 400),
+    for bad, status in (({**PATH, "queue": 1}, 409), ({**PATH, "name": "x", "queue": None, "service": "Gold"}, 409),
                         ({**PATH, "name": "x", "dst": "10.0.0.0/24"}, 400)):
         with pytest.raises(ValidationError) as info:
             core.add_path(bad)

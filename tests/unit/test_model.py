@@ -136,7 +136,7 @@ def test_parse_int_rejects_out_of_range(value: Any) -> None:
     ("all", "all"), ("ALL", "all"), (" none ", "none"), ("00:00:00:00:00:00:00:01", "00:00:00:00:00:00:00:01"),
     ("00:00:00:00:00:00:00:0A", "00:00:00:00:00:00:00:0a"), ("000000000000000a", "00:00:00:00:00:00:00:0a"),
     (1, "00:00:00:00:00:00:00:01"), ("0x1f", "00:00:00:00:00:00:00:1f"), ("17", "00:00:00:00:00:00:00:11"),
-    (2**64 - 1, "ff:ff:ff:ff:ff:ff:ff:ff"),
+    (2**64 - 1, "ff:ff:ff:ff:ff:ff:ff:ff"), (1.0, "00:00:00:00:00:00:00:01"),  # 1.0 is the JSON integer 1
 ])
 def test_parse_sw_normalises(value: Any, expected: str) -> None:
     assert parse_sw(value) == expected
@@ -144,7 +144,7 @@ def test_parse_sw_normalises(value: Any, expected: str) -> None:
 
 @pytest.mark.parametrize("value", [
     "", "some", "00:00:00:00:00:00:01", "00:00:00:00:00:00:00:0g", "0000:0000:0000:0001",
-    "00:00:00:00:00:00:00:00:01", -1, 2**64, True, 1.0, None, [1], "0x1" + "0" * 16,
+    "00:00:00:00:00:00:00:00:01", -1, 2**64, True, 1.5, None, [1], "0x1" + "0" * 16,
 ])
 def test_parse_sw_rejects(value: Any) -> None:
     with pytest.raises(ValidationError) as info:

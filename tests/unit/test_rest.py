@@ -70,7 +70,7 @@ def test_seed_policies_are_created_normalised(env):
 @pytest.mark.parametrize("body,field,code", [
     ({**SEED_S1, "ip-src": "10.0.0.256"}, "ip-src", 400),
     ({**SEED_S1, "service": "Best Effort"}, "service", 400),
-    ({"name": "m", "service": "Gold"}, "service", 400),
+    ({"name": "m", "service": "Gold"}, "service", 409),
     ({**SEED_S1, "colour": "red"}, "colour", 400),
     ({**SEED_S1, "vlan-id": 4096}, "vlan-id", 400),
 ])
