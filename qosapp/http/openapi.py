@@ -151,6 +151,9 @@ SCHEMAS: dict[str, Any] = {
                                "id": {"type": "integer"}}},
     "Policy": {"type": "object", "required": ["name"], "additionalProperties": False,
                "properties": POLICY_PROPERTIES, **POLICY_ACTION, "dependentSchemas": PREREQUISITES},
+    "PolicyReplace": {"type": "object", "additionalProperties": False, "properties": POLICY_PROPERTIES,
+                      **POLICY_ACTION, "dependentSchemas": PREREQUISITES,
+                      "description": "as Policy; name defaults to the one in the URL (another name renames)"},
     "PolicyStored": {"type": "object", "required": ["name", "sw", "priority"], "properties": {
         "name": {"type": "string"}, "sw": {"type": "string"}, "priority": {"type": "integer"},
         "queue": {"type": "integer"}, "enqueue-port": {"type": "integer"}, "service": {"type": "string"},
@@ -301,7 +304,7 @@ def native_paths() -> dict[str, Any]:
             "get": op({"200": answer("the policy", ref("PolicyView")), **NOT_FOUND}),
             "put": op({"200": answer("replaced", ref("PolicyView")), **ERRORS, **NOT_FOUND,
                        "409": answer("the new name is taken, or unknown service", ref("Error"))},
-                      write=True, parameters=WAIT_PARAM, requestBody=body(ref("Policy"))),
+                      write=True, parameters=WAIT_PARAM, requestBody=body(ref("PolicyReplace"))),
             "delete": op({"200": answer("deleted", ref("PolicyStored")), **NOT_FOUND}, write=True)},
         "/qos/queues": {
             "get": op({"200": answer("queue profiles with where they are applied", array("QueueProfile"))}),
