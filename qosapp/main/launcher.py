@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from qosapp.main import frontdoor
     frontdoor.install()
+    if args.ofp_cert:
+        from qosapp.ofp import tls
+        tls.install()
     ryu_argv = ["--wsapi-host", args.rest_host, "--wsapi-port", str(args.rest_port),
                 "--ofp-listen-host", args.ofp_host, *ofp_tls]
     if args.verbose:
