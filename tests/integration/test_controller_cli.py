@@ -172,7 +172,7 @@ def test_bulk_push_is_all_or_nothing_and_names_the_bad_policy(controller: Contro
         json.loads(SEED_S1), {"name": "needs service", "service": "Nowhere"}]}))
     pushed = qospusher(controller, workdir, "sync", "push")
     assert pushed.returncode == 1
-    assert "'needs service'" in pushed.stderr and "HTTP 400" in pushed.stderr
+    assert "'needs service'" in pushed.stderr and "HTTP 409" in pushed.stderr  # unknown service: 409
     assert names(controller, "policies") == []
 
 
@@ -372,7 +372,7 @@ def test_qospath_refusals_and_local_errors(controller: ControllerProcess, workdi
     unknown = qospath(controller, workdir, "--json", "add", "m", "--src", "10.0.0.1", "--dst", "10.0.0.3",
                       "--service", "Nowhere")
     assert unknown.returncode == 1
-    assert {k: v for k, v in json.loads(unknown.stdout).items() if k != "error"} == {"status": 400, "field": "service"}
+    assert {k: v for k, v in json.loads(unknown.stdout).items() if k != "error"} == {"status": 409, "field": "service"}
     # shape errors never reach the controller
     local = qospath(controller, workdir, "add", "p", "--src", "10.0.0.1", "--dst", "10.0.0.2", "--queue", "1",
                     "--dst-port", "80")
