@@ -25,6 +25,8 @@ import sqlite3
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from qosapp.core.storeapi import StoreConflict
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS services (
@@ -55,6 +57,10 @@ DEFAULT_STATE_DIR = os.environ.get("QOS_STATE_DIR", "/var/lib/qos-sdn")
 DB_NAME = "qos.db"
 
 
+class Conflict(sqlite3.IntegrityError, StoreConflict):
+    """A UNIQUE constraint failed: both SQLite's error and the interface's."""
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -64,7 +70,7 @@ def _fsync_dir(path: str) -> None:
 
 
 class Store:
-    """Rows of settings, services, policies and queue profiles."""
+    """Rows of settings, services, policies and queue profiles (implements `StoreApi`)."""
 
     def __init__(self, state_dir: str = DEFAULT_STATE_DIR, deferred_sync: bool = False) -> None:
         os.makedirs(state_dir, exist_ok=True)
@@ -93,6 +99,9 @@ class Store:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+        except sqlite3.IntegrityError as err:
+            self._db.execute("ROLLBACK")
+            raise Conflict(*err.args) from err
         except BaseException:
             self._db.execute("ROLLBACK")
             raise

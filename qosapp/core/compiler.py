@@ -66,6 +66,10 @@ class FlowDelete:
     strict: FlowSpec | None = None
 
 
+#: One operation on a switch's flow table: add (or replace) a flow, or delete flows.
+FlowOp = FlowSpec | FlowDelete
+
+
 def policy_cookie(policy_id: int) -> int:
     """The cookie that identifies a policy's flows on every switch."""
     if not 0 < policy_id < 2**56 - 1:  # all-ones is the pipeline flow's cookie

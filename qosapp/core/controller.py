@@ -1,10 +1,13 @@
-"""The QoS decision logic: validated requests -> store -> flow operations.
+"""The QoS decision logic: validated requests -> store -> what the switches must do.
 
 `QosCore` owns the in-memory view (services, policies by name and by id,
 connected switches, per-switch install state) and writes through to the
-`Store` before anything reaches a switch. It never imports Ryu: flow
-operations leave through the `send(dpid, ops)` callable it is given, which
-the Ryu shell (`qosapp.ofp.app`) implements and tests replace with a recorder.
+store (`StoreApi`) before its own state changes. It does no other I/O:
+every event handler and request method returns an `Effects` value (flow
+batches per switch, whether the queues need syncing, whether confirmations
+may have arrived), which `qosapp.service` applies under its lock and the
+Ryu shell (`qosapp.ofp.app`) puts on the wire. Requests return
+`(result, Effects)`.
 
 Like Faucet, a (re)connecting switch gets a cold start: wipe, then install
 everything that belongs there. Simple and correct beats incremental.
@@ -12,25 +15,22 @@ everything that belongs there. Simple and correct beats incremental.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from qosapp.core import compiler
 from qosapp.core import forwarding
-from qosapp.core.compiler import FlowDelete, FlowSpec
+from qosapp.core.compiler import FlowDelete, FlowOp, FlowSpec
+from qosapp.core.effects import Effects
 from qosapp.core.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
                           parse_policy, parse_service)
 from qosapp.core.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile
-from qosapp.core.shaping import QueueBackend, Shaping
+from qosapp.core.shaping import Shaping
 from qosapp.core.fabric import LEARNED, Fabric, Ops
 from qosapp.core.paths import PathSpec, clashing_path, parse_path, path_cookie, path_id_of
 from qosapp.core.stats import Stats
-from qosapp.adapters.store import Store
-
-FlowOp = FlowSpec | FlowDelete
-Sender = Callable[[int, list[FlowOp]], None]
+from qosapp.core.storeapi import StoreApi, StoreConflict
 
 LOG = logging.getLogger(__name__)
 
@@ -82,13 +82,12 @@ class InstallState:
 class QosCore:
     """Services, policies and switches; the single writer of the store."""
 
-    def __init__(self, store: Store, send: Sender | None = None, queues: QueueBackend | None = None,
-                 forwarding: str = LEARNED) -> None:
+    def __init__(self, store: StoreApi, manage_queues: bool = False, forwarding: str = LEARNED) -> None:
+        """`manage_queues`: whether the service applies queue profiles (OVSDB); without, every queue counts as there."""
         self.store = store
         self.fabric = Fabric(forwarding)
         self.stats = Stats()
-        self.send: Sender = send or (lambda dpid, ops: None)
-        self.shaping = Shaping(queues)
+        self.shaping = Shaping(managed=manage_queues)
         #: (path id, dpid) -> whether that switch confirmed the path's flows
         self.path_install: dict[tuple[int, int], InstallState] = {}
         self.switches: dict[int, SwitchInfo] = {}
@@ -99,10 +98,6 @@ class QosCore:
         #: (match, priority) -> names: two policies with the same match and
         #: priority on one switch would overwrite each other's flow.
         self.by_match: dict[tuple[Any, int], set[str]] = {}
-        #: called with no arguments whenever install states may have left
-        #: "pending" (barrier reply, switch error, switch gone); REST answers
-        #: that wait for the switches' confirmation listen here
-        self.confirm_listeners: list[Callable[[], None]] = []
         self._load()
 
     def _load(self) -> None:
@@ -141,11 +136,12 @@ class QosCore:
             names.discard(policy.name)
             if not names:
                 del self.by_match[(policy.match, policy.priority)]
+        pid = _id(policy)
         self.policies.pop(policy.name, None)
-        self.policies_by_id.pop(policy.id, None)  # type: ignore[arg-type]
+        self.policies_by_id.pop(pid, None)
         for dpid in list(self.switches):
-            self.install.pop((policy.id, dpid), None)  # type: ignore[arg-type]
-        self.stats.forget_cookie(compiler.policy_cookie(policy.id))  # type: ignore[arg-type]
+            self.install.pop((pid, dpid), None)
+        self.stats.forget_cookie(compiler.policy_cookie(pid))
 
     # ------------------------------------------------------------ tool state
     @property
@@ -157,26 +153,28 @@ class QosCore:
                 "policies": len(self.policies), "switches": len(self.switches),
                 "queues": len(self.shaping.profiles), "paths": len(self.fabric.paths)}
 
-    def enable(self) -> bool:
+    def enable(self) -> tuple[bool, Effects]:
         """Store the flag, then install every policy everywhere. Returns whether it changed."""
+        fx = Effects()
         if self.enabled:
-            return False
+            return False, fx
         self.store.set_setting("enabled", "true")
         for info in self.switches.values():
-            self._push(info.dpid, self._policy_flows(info, self.policies.values()))
-        self._send_all(self._path_updates(self.fabric.paths))
-        return True
+            fx.send(info.dpid, self._policy_flows(info, self.policies.values()))
+        fx.send_all(self._path_updates(self.fabric.paths))
+        return True, fx
 
-    def disable(self) -> bool:
+    def disable(self) -> tuple[bool, Effects]:
         """Store the flag, then remove every policy flow; forwarding stays."""
+        fx = Effects()
         if not self.enabled:
-            return False
+            return False, fx
         self.store.set_setting("enabled", "false")
         for info in self.switches.values():
-            self._push(info.dpid, self._policy_deletes(info, self.policies.values()))
+            fx.send(info.dpid, self._policy_deletes(info, self.policies.values()))
         self.install.clear()
-        self._send_all(self._path_updates(self.fabric.paths))
-        return True
+        fx.send_all(self._path_updates(self.fabric.paths))
+        return True, fx
 
     # ------------------------------------------------------------ services
     def service_dscps(self) -> dict[str, int]:
@@ -188,7 +186,7 @@ class QosCore:
         except KeyError:
             raise NotFound(f"no service named {name!r}") from None
 
-    def add_service(self, data: Any) -> Service:
+    def add_service(self, data: Any) -> tuple[Service, Effects]:
         service = parse_service(data)
         if service.dscp in LOCAL_USE_DSCPS:
             queue = LOCAL_USE_DSCPS.index(service.dscp) + 1
@@ -199,9 +197,9 @@ class QosCore:
         sid = self.store.insert_service(service.name, service.dscp)
         service = Service(name=service.name, dscp=service.dscp, id=sid)
         self.services[service.name] = service
-        return service
+        return service, Effects()
 
-    def delete_service(self, name: str) -> Service:
+    def delete_service(self, name: str) -> tuple[Service, Effects]:
         service = self.get_service(name)
         if name == BEST_EFFORT:
             raise ValidationError("name", f"{BEST_EFFORT!r} is built in and cannot be deleted", status=409)
@@ -211,7 +209,7 @@ class QosCore:
             raise ValidationError("name", f"service {name!r} is used by policies: {', '.join(users)}", status=409)
         self.store.delete_service(name)
         del self.services[name]
-        return service
+        return service, Effects()
 
     # ------------------------------------------------------------ policies
     def get_policy(self, name: str) -> Policy:
@@ -237,10 +235,11 @@ class QosCore:
                                       f"{policy.priority} on a shared switch; the switch would keep only one "
                                       "flow. Change the priority or the match", status=409)
 
-    def add_policy(self, data: Any) -> Policy:
-        return self.add_policies([data], batch=False)[0]
+    def add_policy(self, data: Any) -> tuple[Policy, Effects]:
+        policies, fx = self.add_policies([data], batch=False)
+        return policies[0], fx
 
-    def add_policies(self, items: list[Any], batch: bool = True) -> list[Policy]:
+    def add_policies(self, items: list[Any], batch: bool = True) -> tuple[list[Policy], Effects]:
         """Validate all, store all in one transaction, then install.
 
         All-or-nothing: the first bad item rejects the batch (its index is in
@@ -267,15 +266,14 @@ class QosCore:
             batch_by_match.setdefault(key, []).append(policy)
         try:
             ids = self.store.insert_policies([(p.name, p.to_dict()) for p in parsed])
-        except sqlite3.IntegrityError as err:  # a race with another writer
+        except StoreConflict as err:  # a race with another writer
             raise ValidationError("name", f"conflict in store: {err}", status=409) from None
         stored = [_with_id(p, pid) for p, pid in zip(parsed, ids)]
         for policy in stored:
             self._index(policy)
-        self._install(stored)
-        return stored
+        return stored, self._install(stored)
 
-    def replace_policy(self, name: str, data: Any) -> Policy:
+    def replace_policy(self, name: str, data: Any) -> tuple[Policy, Effects]:
         """PUT: the new body replaces the old one; id and cookie stay."""
         old = self.get_policy(name)
         if isinstance(data, Mapping) and "name" not in data:
@@ -284,22 +282,22 @@ class QosCore:
         if new.name != name and new.name in self.policies:
             raise ValidationError("name", f"a policy named {new.name!r} exists", status=409)
         self._check_overlap(new, [], ignore=name)
-        new = _with_id(new, old.id)  # type: ignore[arg-type]
-        self.store.update_policy(old.id, new.name, new.to_dict())  # type: ignore[arg-type]
-        self._uninstall([old])
+        pid = _id(old)
+        new = _with_id(new, pid)
+        self.store.update_policy(pid, new.name, new.to_dict())
+        fx = self._uninstall([old])
         self._unindex(old)
         self._index(new)
-        self._install([new])
-        return new
+        return new, fx.add(self._install([new]))
 
-    def delete_policy(self, name: str) -> Policy:
+    def delete_policy(self, name: str) -> tuple[Policy, Effects]:
         policy = self.get_policy(name)
-        self.store.delete_policies([policy.id])  # type: ignore[list-item]
-        self._uninstall([policy])
+        self.store.delete_policies([_id(policy)])
+        fx = self._uninstall([policy])
         self._unindex(policy)
-        return policy
+        return policy, fx
 
-    def delete_policies(self, names: list[str] | None) -> list[Policy]:
+    def delete_policies(self, names: list[str] | None) -> tuple[list[Policy], Effects]:
         """Delete many policies (None: all of them) in one transaction and one flow batch per switch.
 
         All-or-nothing: an unknown name rejects the request (404 naming it)
@@ -314,14 +312,14 @@ class QosCore:
                     raise NotFound(f"no policy named {name!r} (item {index}); nothing was deleted", "names")
                 policies.append(self.policies[name])
         if not policies:
-            return []
-        self.store.delete_policies([p.id for p in policies])  # type: ignore[misc]
-        self._uninstall(policies)
+            return [], Effects()
+        self.store.delete_policies([_id(p) for p in policies])
+        fx = self._uninstall(policies)
         for policy in policies:
             self._unindex(policy)
-        return policies
+        return policies, fx
 
-    def delete_policy_by_id(self, policy_id: int) -> Policy:
+    def delete_policy_by_id(self, policy_id: int) -> tuple[Policy, Effects]:
         policy = self.policies_by_id.get(policy_id)
         if policy is None:
             raise NotFound(f"no policy with id {policy_id}", "policy-id")
@@ -333,20 +331,25 @@ class QosCore:
         for dpid, info in sorted(self.switches.items()):
             if not policy.applies_to(dpid):
                 continue
-            state = self.install.get((policy.id, dpid))  # type: ignore[arg-type]
+            state = self.install.get((_id(policy), dpid))
             if state is None:
                 state = InstallState("not-installed", "QoS is disabled" if not self.enabled else None)
             out[format_dpid(dpid)] = state.to_dict()
         return out
 
     def policy_view(self, policy: Policy) -> dict[str, Any]:
-        return {**policy.to_dict(), "cookie": hex(compiler.policy_cookie(policy.id)),  # type: ignore[arg-type]
+        return {**policy.to_dict(), "cookie": hex(compiler.policy_cookie(_id(policy))),
                 "install": self.install_state(policy)}
 
     # ------------------------------------------------------------ switches
     def switch_connected(self, dpid: int, version: int, ports: Mapping[int, str] | None = None,
-                         address: str | None = None) -> None:
-        """Cold start: wipe the switch, install forwarding and its policies."""
+                         address: str | None = None) -> Effects:
+        """Cold start, first half: wipe the switch, install its pipeline, forwarding and policies.
+
+        The effects ask for a queue sync (OVS may have lost the switch's
+        rows); after it, `switch_ready` plans forwarding and paths with
+        the queues as they now are.
+        """
         info = SwitchInfo(dpid=dpid, version=version, ports=dict(ports or {}), address=address)
         self.switches[dpid] = info
         for key in [k for k in self.install if k[1] == dpid]:
@@ -356,36 +359,39 @@ class QosCore:
         ops: list[FlowOp] = [WIPE, *self.fabric.switch_reset(dpid, version)]
         if self.enabled:
             ops += self._policy_flows(info, self.policies.values())
-        self._push(dpid, ops)
+        fx = Effects(sync_queues=True)
+        fx.send(dpid, ops)
         self.shaping.forget(lambda target: target[0] == dpid)
-        self.sync_queues()
-        self.topology_changed()
-        # the wipe took this switch's path flows; put back what the plans say
-        self._send_all(self._path_updates(self.fabric.paths))
+        return fx
 
-    def switch_disconnected(self, dpid: int) -> None:
+    def switch_ready(self, dpid: int) -> Effects:
+        """Cold start, second half (after the queue sync): forwarding everywhere, paths back."""
+        fx = self.topology_changed()
+        # the wipe took this switch's path flows; put back what the plans say
+        fx.send_all(self._path_updates(self.fabric.paths))
+        return fx
+
+    def switch_disconnected(self, dpid: int) -> Effects:
         """Forget the switch; its OVSDB rows stay (re-applied when it is back)."""
         self.switches.pop(dpid, None)
         self.stats.forget_switch(dpid)
         self.fabric.switch_gone(dpid)
         self.fabric.topology.remove_switch(dpid)
-        self.topology_changed()
+        fx = self.topology_changed()
         self.shaping.forget(lambda target: target[0] == dpid, keep_state=False)
         for key in [k for k in self.path_install if k[1] == dpid]:
             del self.path_install[key]
         for key in [k for k in self.install if k[1] == dpid]:
             del self.install[key]
-        self._notify_confirm()  # nothing is pending on a switch that is gone
+        fx.confirm = True  # nothing is pending on a switch that is gone
+        return fx
 
-    def set_ports(self, dpid: int, ports: Mapping[int, str]) -> None:
-        if dpid in self.switches:
-            self.switches[dpid].ports = dict(ports)
-
-    def port_changed(self, dpid: int, port_no: int, name: str | None) -> None:
+    def port_changed(self, dpid: int, port_no: int, name: str | None) -> Effects:
         """A port was added/modified (name) or deleted (None)."""
+        fx = Effects()
         info = self.switches.get(dpid)
         if info is None:
-            return
+            return fx
         old = info.ports.get(port_no)
         if name is None:
             info.ports.pop(port_no, None)
@@ -394,12 +400,13 @@ class QosCore:
             info.ports[port_no] = name
             moved = self.fabric.topology.add_port(dpid, port_no)
         if moved:
-            self.topology_changed()
+            fx = self.topology_changed()
         # a port that (re)appears lost its QoS rows' effect: apply again
         self.shaping.forget(lambda target: target == (dpid, old) or target == (dpid, name))
-        self.sync_queues()
+        fx.sync_queues = True
+        return fx
 
-    def flows_confirmed(self, dpid: int, cookies: Iterable[int]) -> None:
+    def flows_confirmed(self, dpid: int, cookies: Iterable[int]) -> Effects:
         """A barrier came back: what was pending on `dpid` is installed."""
         for cookie in cookies:
             pid = compiler.policy_id_of(cookie)
@@ -409,9 +416,9 @@ class QosCore:
                 state = self.path_install.get((path_id, dpid))
             if state is not None and state.state == "pending":
                 state.state = "installed"
-        self._notify_confirm()
+        return Effects(confirm=True)
 
-    def flow_error(self, dpid: int, cookie: int, reason: str) -> None:
+    def flow_error(self, dpid: int, cookie: int, reason: str) -> Effects:
         """The switch rejected a policy's flow: record it for the REST answer."""
         pid = compiler.policy_id_of(cookie)
         if pid is not None and pid in self.policies_by_id:
@@ -419,7 +426,7 @@ class QosCore:
         path_id = path_id_of(cookie)
         if path_id is not None and (path_id, dpid) in self.path_install:
             self.path_install[(path_id, dpid)] = InstallState("error", reason)
-        self._notify_confirm()
+        return Effects(confirm=True)
 
     def pending(self, policies: Iterable[Policy]) -> bool:
         """Is any switch still to confirm (or reject) one of these policies' flows?"""
@@ -427,14 +434,10 @@ class QosCore:
         dpids = list(self.switches)
         for policy in policies:
             for dpid in dpids:
-                state = install.get((policy.id, dpid))  # type: ignore[arg-type]
+                state = install.get((_id(policy), dpid))
                 if state is not None and state.state == "pending":
                     return True
         return False
-
-    def _notify_confirm(self) -> None:
-        for listener in list(self.confirm_listeners):
-            listener()
 
     # ------------------------------------------------------------ queues
     @property
@@ -444,13 +447,12 @@ class QosCore:
     def queue_profile_view(self, profile: QueueProfile) -> dict[str, Any]:
         return self.shaping.view(profile)
 
-    def add_queue_profile(self, data: Any) -> QueueProfile:
+    def add_queue_profile(self, data: Any) -> tuple[QueueProfile, Effects]:
         """Store (replacing the profile with the same sw+port), then apply."""
         profile = parse_queue_profile(data)
         self.store.upsert_queue_profile(*profile.key, profile.to_dict())
         self.shaping.put(profile)
-        self.sync_queues()
-        return profile
+        return profile, Effects(sync_queues=True)
 
     def get_queue_profile(self, sw: str, port: str) -> QueueProfile:
         profile = self.shaping.find(sw, port)
@@ -458,13 +460,12 @@ class QosCore:
             raise NotFound(f"no queue profile for sw {sw!r} port {port!r}", "port")
         return profile
 
-    def delete_queue_profile(self, sw: str, port: str) -> QueueProfile:
+    def delete_queue_profile(self, sw: str, port: str) -> tuple[QueueProfile, Effects]:
         """Remove from the store, then clear the rows it made where nothing else applies."""
         profile = self.get_queue_profile(sw, port)
         self.store.delete_queue_profile(sw, port)
         self.shaping.remove(profile)
-        self.sync_queues()
-        return profile
+        return profile, Effects(sync_queues=True)
 
     def _target(self, dpid: int, port_no: int) -> tuple[int, str] | None:
         info = self.switches.get(dpid)
@@ -476,11 +477,16 @@ class QosCore:
         target = self._target(dpid, port_no)
         return self.shaping.profile_at(target) if target else None
 
-    def sync_queues(self) -> None:
-        """Apply the profiles on the connected switches' ports; re-plan paths if that changed anything."""
-        ports = {dpid: info.ports for dpid, info in self.switches.items()}
-        if self.shaping.sync(ports):
-            self._send_all(self._path_updates(self.fabric.replan_all(self.queue_exists)))
+    def switch_ports(self) -> dict[int, dict[int, str]]:
+        """{dpid: {port_no: name}} of the connected switches: where queue profiles apply."""
+        return {dpid: info.ports for dpid, info in self.switches.items()}
+
+    def queues_synced(self, changed: bool) -> Effects:
+        """The service applied the profiles (`Shaping.sync`); if that changed anything, re-plan the paths."""
+        fx = Effects()
+        if changed:
+            fx.send_all(self._path_updates(self.fabric.replan_all(self.queue_exists)))
+        return fx
 
     # ------------------------------------------------------------ statistics
     def policy_max_rate(self, policy: Policy) -> int | None:
@@ -492,7 +498,7 @@ class QosCore:
                 profile = self.queue_profile_for(dpid, policy.enqueue_port)
                 spec = profile.queue(policy.queue) if profile else None
                 if spec is not None:
-                    return spec.max_rate if spec.max_rate is not None else profile.max_rate  # type: ignore[union-attr]
+                    return spec.max_rate if spec.max_rate is not None or profile is None else profile.max_rate
         return None
 
     def policy_stats(self, now: float | None = None) -> dict[str, Any]:
@@ -504,7 +510,7 @@ class QosCore:
         self.stats.watch(time.monotonic() if now is None else now)
         out = []
         for policy in self.policies.values():
-            cookie = compiler.policy_cookie(policy.id)  # type: ignore[arg-type]
+            cookie = compiler.policy_cookie(_id(policy))
             per_switch = sorted(self.stats.flow_series(cookie).items())
             switches = [{"dpid": format_dpid(dpid), "packets": s.last.packets, "bytes": s.last.bytes,
                          "bps": round(s.bps(), 1)} for dpid, s in per_switch if s.last]
@@ -534,44 +540,46 @@ class QosCore:
 
     def queue_exists(self, dpid: int, port_no: int, queue_id: int) -> bool:
         """Does `queue_id` exist on that port? (always yes without a queue backend)."""
-        if self.shaping.backend is None:
+        if not self.shaping.managed:
             return True
         target = self._target(dpid, port_no)
         return target is not None and self.shaping.has_queue(target, queue_id)
 
-    def topology_changed(self) -> None:
+    def topology_changed(self) -> Effects:
         """After any topology event: fix forwarding, re-route affected paths."""
         forwarding_ops = self.fabric.forwarding_updates(self.versions())
         rerouted = self.fabric.reroute(self.queue_exists)
         path_ops = self._path_updates(rerouted)
-        self._send_all(forwarding_ops)
-        self._send_all(path_ops)
+        fx = Effects()
+        fx.send_all(forwarding_ops)
+        fx.send_all(path_ops)
+        return fx
 
-    def link_added(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> None:
+    def link_added(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> Effects:
         if self.fabric.topology.add_link(src_dpid, src_port, dst_dpid, dst_port):
-            self.topology_changed()
+            return self.topology_changed()
+        return Effects()
 
-    def link_removed(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> None:
+    def link_removed(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> Effects:
         if self.fabric.topology.remove_link(src_dpid, src_port, dst_dpid, dst_port):
-            self.topology_changed()
+            return self.topology_changed()
+        return Effects()
 
-    def port_state(self, dpid: int, port_no: int, live: bool) -> None:
+    def port_state(self, dpid: int, port_no: int, live: bool) -> Effects:
         """Link down/up on a port (OFPPS_LINK_DOWN): its links and hosts go with it."""
         topo = self.fabric.topology
         changed = topo.add_port(dpid, port_no) if live else topo.port_down(dpid, port_no)
-        if changed:
-            self.topology_changed()
+        return self.topology_changed() if changed else Effects()
 
     def packet_in(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, eth_type: int,
-                  ip: str | None) -> list[int]:
+                  ip: str | None) -> tuple[list[int], Effects]:
         """Learn hosts; returns the ports to send the frame out of ([] = drop)."""
         if self.fabric.mode != LEARNED:
-            return []
+            return [], Effects()
         before = self.fabric.topology.version
         ports = forwarding.packet_in(self.fabric.topology, dpid, in_port, eth_src, eth_dst, eth_type, ip)
-        if self.fabric.topology.version != before:
-            self.topology_changed()
-        return ports
+        fx = self.topology_changed() if self.fabric.topology.version != before else Effects()
+        return ports, fx
 
     def get_path(self, name: str) -> PathSpec:
         try:
@@ -581,14 +589,14 @@ class QosCore:
 
     def path_view(self, path: PathSpec) -> dict[str, Any]:
         state = self.fabric.plans.get(path.name)
-        return {**path.to_dict(), "cookie": hex(path_cookie(path.id)),  # type: ignore[arg-type]
+        return {**path.to_dict(), "cookie": hex(path_cookie(_id(path))),
                 "status": state.to_dict() if state else {"state": "pending"},
                 "installed": bool(self.enabled and self.fabric.installed.get(path.name)),
                 "install": {format_dpid(dpid): self.path_install[(path.id, dpid)].to_dict()
                             for dpid in sorted(self.fabric.installed.get(path.name, {}))
                             if (path.id, dpid) in self.path_install}}
 
-    def add_path(self, data: Any) -> PathSpec:
+    def add_path(self, data: Any) -> tuple[PathSpec, Effects]:
         path = parse_path(data, self.services)
         if path.name in self.fabric.paths:
             raise ValidationError("name", f"a path named {path.name!r} exists", status=409)
@@ -600,16 +608,18 @@ class QosCore:
         path = replace(path, id=self.store.insert_path(path.name, path.to_dict()))
         self.fabric.paths[path.name] = path
         self.fabric.plan(path.name, self.queue_exists)
-        self._send_all(self._path_updates([path.name]))
-        return path
+        fx = Effects()
+        fx.send_all(self._path_updates([path.name]))
+        return path, fx
 
-    def delete_path(self, name: str) -> PathSpec:
+    def delete_path(self, name: str) -> tuple[PathSpec, Effects]:
         path = self.get_path(name)
-        self.store.delete_path(path.id)  # type: ignore[arg-type]
+        self.store.delete_path(_id(path))
         del self.fabric.paths[name]
         self.fabric.plans.pop(name, None)
-        self._send_all(self._path_updates([name]))
-        return path
+        fx = Effects()
+        fx.send_all(self._path_updates([name]))
+        return path, fx
 
     def _path_updates(self, names: Iterable[str]) -> Ops:
         """The flow ops that bring the named paths up to date; their switches' state goes pending."""
@@ -629,10 +639,6 @@ class QosCore:
                     self.path_install[(path_id, dpid)] = InstallState("pending")
         return ops
 
-    def _send_all(self, ops: Ops) -> None:
-        for dpid, items in ops.items():
-            self._push(dpid, items)
-
     # ------------------------------------------------------------ internals
     def _policy_flows(self, info: SwitchInfo, policies: Iterable[Policy]) -> list[FlowOp]:
         ops: list[FlowOp] = []
@@ -640,10 +646,10 @@ class QosCore:
         for policy in policies:
             specs = compiler.compile_policy(policy, info.dpid, info.version, dscps)
             if specs and self._floods(policy, info):
-                self.install[(policy.id, info.dpid)] = InstallState("error", OF10_MARKING_REFUSED)  # type: ignore[index]
+                self.install[(_id(policy), info.dpid)] = InstallState("error", OF10_MARKING_REFUSED)
             elif specs:
                 ops += specs
-                self.install[(policy.id, info.dpid)] = InstallState("pending")  # type: ignore[index]
+                self.install[(_id(policy), info.dpid)] = InstallState("pending")
         return ops
 
     def _floods(self, policy: Policy, info: SwitchInfo) -> bool:
@@ -657,25 +663,30 @@ class QosCore:
         dscps = self.service_dscps()
         for policy in policies:
             ops += compiler.delete_policy(policy, info.dpid, info.version, dscps)
-            self.install.pop((policy.id, info.dpid), None)  # type: ignore[arg-type]
+            self.install.pop((_id(policy), info.dpid), None)
         return ops
 
-    def _install(self, policies: list[Policy]) -> None:
-        if not self.enabled:
-            return
-        for info in self.switches.values():
-            self._push(info.dpid, self._policy_flows(info, policies))
+    def _install(self, policies: list[Policy]) -> Effects:
+        fx = Effects()
+        if self.enabled:
+            for info in self.switches.values():
+                fx.send(info.dpid, self._policy_flows(info, policies))
+        return fx
 
-    def _uninstall(self, policies: list[Policy]) -> None:
-        if not self.enabled:
-            return
-        for info in self.switches.values():
-            self._push(info.dpid, self._policy_deletes(info, policies))
-
-    def _push(self, dpid: int, ops: list[FlowOp]) -> None:
-        if ops:
-            self.send(dpid, ops)
+    def _uninstall(self, policies: list[Policy]) -> Effects:
+        fx = Effects()
+        if self.enabled:
+            for info in self.switches.values():
+                fx.send(info.dpid, self._policy_deletes(info, policies))
+        return fx
 
 
 def _with_id(policy: Policy, policy_id: int) -> Policy:
     return replace(policy, id=policy_id)
+
+
+def _id(item: Policy | PathSpec) -> int:
+    """The store id of a loaded policy or path (only parsed, unstored ones have none)."""
+    if item.id is None:
+        raise ValueError(f"{item.name!r} has no store id")
+    return item.id

@@ -1,6 +1,7 @@
 """The QoS REST service: routes -> core calls; errors -> 4xx JSON.
 
-Handlers stay thin: parse the body, call `QosCore`, shape the answer. Every
+Handlers stay thin: parse the body, call the service (`qosapp.service`,
+which locks, runs `QosCore` and applies its effects), shape the answer. Every
 rejection is a `ValidationError` (400/409 with `{"error", "field"}`) or
 `NotFound` (404), raised before the store is touched, so bad input never
 changes state. Routes are registered on Ryu's WSGI application; tests mount
@@ -16,19 +17,17 @@ from urllib.parse import unquote
 
 import qosapp.main.compat  # noqa: F401  (must precede ryu.app.wsgi)
 from ryu.app.wsgi import ControllerBase, Response, WSGIApplication, route
-from ryu.lib import hub
 from webob import Request
 
-from qosapp.core.controller import NotFound, QosCore
+from qosapp.core.controller import NotFound
 from qosapp.core.model import ValidationError, parse_sw
 from qosapp.core.queues import parse_port
+from qosapp.service import CONFIRM_TIMEOUT, QosService
 
 JSON_TYPES = ("application/json", "text/json")
 #: curl -d and the seed's pusher send these; the body is still parsed as JSON.
 LENIENT_TYPES = ("", "application/x-www-form-urlencoded")
 CORE_KEY = "qos_core"
-#: longest a `?wait=confirm` answer waits for the switches (seconds)
-CONFIRM_TIMEOUT = 10.0
 LOG = logging.getLogger(__name__)
 
 
@@ -76,27 +75,9 @@ def wants_confirm(req: Request) -> bool:
     return req.GET.get("wait") == "confirm"
 
 
-def wait_confirmed(core: QosCore, policies: list[Any], timeout: float = CONFIRM_TIMEOUT) -> None:
-    """Hold this request's greenthread until no switch is still to confirm `policies`.
-
-    The answer then shows "installed" (or "error" with the switch's reason)
-    instead of "pending". After `timeout` it answers anyway, still pending.
-    """
-    if not core.pending(policies):
-        return
-    hub.sleep(0)  # let the datapath's send loop put the flows and the barrier on the wire ...
-    core.store.sync()  # ... and make the change durable while the switch works on them
-    done = hub.Event()
-
-    def check() -> None:
-        if not core.pending(policies):
-            done.set()
-
-    core.confirm_listeners.append(check)
-    try:
-        done.wait(timeout)
-    finally:
-        core.confirm_listeners.remove(check)
+def wait_confirmed(core: QosService, policies: list[Any], timeout: float = CONFIRM_TIMEOUT) -> None:
+    """Hold this request until no switch is still to confirm `policies` (see `QosService.wait_confirmed`)."""
+    core.wait_confirmed(policies, timeout)
 
 
 def handler(func: Callable[..., Any]) -> Callable[..., Response]:
@@ -133,11 +114,11 @@ def _answer(func: Callable[..., Any], self: "CoreController", req: Request, **kw
 
 
 class CoreController(ControllerBase):
-    """A Ryu WSGI controller that reaches the QoS core through its data."""
+    """A Ryu WSGI controller that reaches the QoS service (`self.core`) through its data."""
 
     def __init__(self, req: Request, link: Any, data: dict[str, Any], **config: Any) -> None:
         super().__init__(req, link, data, **config)
-        self.core: QosCore = data[CORE_KEY]
+        self.core: QosService = data[CORE_KEY]
 
 
 class QosController(CoreController):
@@ -334,7 +315,7 @@ def routes_of(controller: type) -> list[tuple[str, list[str]]]:
     return out
 
 
-def register(wsgi: WSGIApplication, core: QosCore, controllers: list[type] | None = None) -> None:
+def register(wsgi: WSGIApplication, core: QosService, controllers: list[type] | None = None) -> None:
     """Mount the QoS controllers (and the 405 fallback) on Ryu's WSGI app."""
     from qosapp.http.floodlight import FloodlightController
     from qosapp.http.ui import UiController

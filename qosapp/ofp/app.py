@@ -1,10 +1,13 @@
-"""The Ryu shell: OpenFlow events in, core calls, messages out.
+"""The Ryu shell: OpenFlow events in, service calls, messages out.
 
-No QoS logic lives here (that is `qosapp.core.controller`); this module only
-- tells the core when switches come, go and change ports,
-- sends the flow operations the core hands it, each batch followed by a
+No QoS logic lives here (that is `qosapp.core.controller`, run under one lock
+by `qosapp.service`); this module only
+- tells the service when switches come, go and change ports, and what
+  packet-ins say,
+- sends the flow operations the service hands it, each batch followed by a
   barrier, and reports the barrier reply (installed) or an OFPT_ERROR
-  (rejected, with the reason) back to the core by cookie,
+  (rejected, with the reason) back by cookie,
+- polls flow and queue counters,
 - mounts the REST controllers on Ryu's WSGI server.
 """
 from __future__ import annotations
@@ -25,11 +28,12 @@ from ryu.topology import event as topo_event
 
 from qosapp.ofp import ofmsgs
 from qosapp.http import rest
-from qosapp.core.compiler import COOKIE_PREFIX, COOKIE_PREFIX_MASK, FlowSpec
+from qosapp.core.compiler import COOKIE_PREFIX, COOKIE_PREFIX_MASK, FlowOp, FlowSpec
 from qosapp.main.config import SETTINGS
-from qosapp.core.controller import FlowOp, QosCore
+from qosapp.core.controller import QosCore
 from qosapp.adapters.ovsqueues import OvsQueues
 from qosapp.adapters.store import Store
+from qosapp.ofp.green import green_service
 
 LOG = logging.getLogger("qosapp")
 #: bytes per socket write when a batch of flow operations goes out
@@ -70,8 +74,10 @@ class QosApp(app_manager.RyuApp):
         self.barriers: dict[int, dict[int, list[int]]] = {}
         self.queues = OvsQueues(SETTINGS.ovsdb) if SETTINGS.manage_queues else None
         # deferred sync: the REST handler fsyncs once before it answers (see qosapp.adapters.store)
-        self.core = QosCore(Store(SETTINGS.state_dir, deferred_sync=True), send=self.send_ops, queues=self.queues,
-                            forwarding=SETTINGS.forwarding)
+        core = QosCore(Store(SETTINGS.state_dir, deferred_sync=True), manage_queues=self.queues is not None,
+                       forwarding=SETTINGS.forwarding)
+        #: the core behind one lock; every event below goes through it
+        self.core = green_service(core, send=self.send_ops, queues=self.queues)
         self.core.store.sync()  # what loading wrote (the built-in service on first start)
         rest.register(kwargs["wsgi"], self.core)
         #: per (dpid, xid): stats bodies of a multipart reply still arriving

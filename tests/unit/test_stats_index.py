@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from qosapp.core import compiler
-from qosapp.core.controller import QosCore
+from tests.unit.serviceenv import make_service
 from qosapp.core.stats import WATCH_SECONDS, Stats
-from qosapp.adapters.store import Store
 
 
 def test_flow_series_by_cookie_and_forgetting() -> None:
@@ -39,7 +38,7 @@ def test_flow_polling_only_while_watched() -> None:
 
 
 def test_core_reading_stats_watches_and_deleting_forgets(tmp_path: Path) -> None:
-    core = QosCore(Store(str(tmp_path)), forwarding="normal")
+    core = make_service(str(tmp_path), forwarding="normal")
     core.enable()
     core.switch_connected(1, 4, {})
     (policy,) = core.add_policies([{"name": "p", "ip-src": "10.0.0.1", "queue": 1, "enqueue-port": 1}])
