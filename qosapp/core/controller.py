@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from qosapp.core import compiler
@@ -30,6 +30,7 @@ from qosapp.core.shaping import Shaping
 from qosapp.core.fabric import LEARNED, Fabric, Ops
 from qosapp.core.paths import PathSpec, clashing_path, parse_path, path_cookie, path_id_of
 from qosapp.core.stats import Stats
+from qosapp.core.switchstate import ERROR, InstallState, SwitchState
 from qosapp.core.storeapi import StoreApi, StoreConflict
 
 LOG = logging.getLogger(__name__)
@@ -53,32 +54,6 @@ class NotFound(LookupError):
         return self.message
 
 
-@dataclass
-class SwitchInfo:
-    """A connected switch as the core needs to know it."""
-
-    dpid: int
-    version: int
-    ports: dict[int, str] = field(default_factory=dict)
-    address: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"dpid": format_dpid(self.dpid), "openflow": compiler.SUPPORTED_VERSIONS.get(self.version, hex(self.version)),
-                "address": self.address,
-                "ports": [{"port": no, "name": name} for no, name in sorted(self.ports.items())]}
-
-
-@dataclass
-class InstallState:
-    """Where one policy's flows stand on one switch."""
-
-    state: str  # pending | installed | error
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"state": self.state, **({"reason": self.reason} if self.reason else {})}
-
-
 class QosCore:
     """Services, policies and switches; the single writer of the store."""
 
@@ -88,10 +63,8 @@ class QosCore:
         self.fabric = Fabric(forwarding)
         self.stats = Stats()
         self.shaping = Shaping(managed=manage_queues)
-        #: (path id, dpid) -> whether that switch confirmed the path's flows
-        self.path_install: dict[tuple[int, int], InstallState] = {}
-        self.switches: dict[int, SwitchInfo] = {}
-        self.install: dict[tuple[int, int], InstallState] = {}
+        #: connected switches: what each holds and has still to confirm
+        self.switches: dict[int, SwitchState] = {}
         self.services: dict[str, Service] = {}
         self.policies: dict[str, Policy] = {}
         self.policies_by_id: dict[int, Policy] = {}
@@ -139,8 +112,9 @@ class QosCore:
         pid = _id(policy)
         self.policies.pop(policy.name, None)
         self.policies_by_id.pop(pid, None)
-        for dpid in list(self.switches):
-            self.install.pop((pid, dpid), None)
+        cookie = compiler.policy_cookie(pid)
+        for switch in self.switches.values():
+            switch.install.pop(cookie, None)
         self.stats.forget_cookie(compiler.policy_cookie(pid))
 
     # ------------------------------------------------------------ tool state
@@ -172,7 +146,9 @@ class QosCore:
         self.store.set_setting("enabled", "false")
         for info in self.switches.values():
             fx.send(info.dpid, self._policy_deletes(info, self.policies.values()))
-        self.install.clear()
+        for switch in self.switches.values():
+            for cookie in [c for c in switch.install if compiler.policy_id_of(c) is not None]:
+                del switch.install[cookie]
         fx.send_all(self._path_updates(self.fabric.paths))
         return True, fx
 
@@ -331,7 +307,7 @@ class QosCore:
         for dpid, info in sorted(self.switches.items()):
             if not policy.applies_to(dpid):
                 continue
-            state = self.install.get((_id(policy), dpid))
+            state = info.install.get(compiler.policy_cookie(_id(policy)))
             if state is None:
                 state = InstallState("not-installed", "QoS is disabled" if not self.enabled else None)
             out[format_dpid(dpid)] = state.to_dict()
@@ -350,13 +326,11 @@ class QosCore:
         rows); after it, `switch_ready` plans forwarding and paths with
         the queues as they now are.
         """
-        info = SwitchInfo(dpid=dpid, version=version, ports=dict(ports or {}), address=address)
-        self.switches[dpid] = info
-        for key in [k for k in self.install if k[1] == dpid]:
-            del self.install[key]
+        info = SwitchState(dpid=dpid, version=version, ports=dict(ports or {}), address=address)
+        self.switches[dpid] = info  # a reconnect starts from nothing: the wipe takes everything
         topo = self.fabric.topology
         topo.add_switch(dpid, [p for p in info.ports])
-        ops: list[FlowOp] = [WIPE, *self.fabric.switch_reset(dpid, version)]
+        ops: list[FlowOp] = [WIPE, *self.fabric.switch_reset(info)]
         if self.enabled:
             ops += self._policy_flows(info, self.policies.values())
         fx = Effects(sync_queues=True)
@@ -372,17 +346,12 @@ class QosCore:
         return fx
 
     def switch_disconnected(self, dpid: int) -> Effects:
-        """Forget the switch; its OVSDB rows stay (re-applied when it is back)."""
+        """Forget the switch and all it held; its OVSDB rows stay (re-applied when it is back)."""
         self.switches.pop(dpid, None)
         self.stats.forget_switch(dpid)
-        self.fabric.switch_gone(dpid)
         self.fabric.topology.remove_switch(dpid)
         fx = self.topology_changed()
         self.shaping.forget(lambda target: target[0] == dpid, keep_state=False)
-        for key in [k for k in self.path_install if k[1] == dpid]:
-            del self.path_install[key]
-        for key in [k for k in self.install if k[1] == dpid]:
-            del self.install[key]
         fx.confirm = True  # nothing is pending on a switch that is gone
         return fx
 
@@ -408,35 +377,29 @@ class QosCore:
 
     def flows_confirmed(self, dpid: int, cookies: Iterable[int]) -> Effects:
         """A barrier came back: what was pending on `dpid` is installed."""
-        for cookie in cookies:
-            pid = compiler.policy_id_of(cookie)
-            state = self.install.get((pid, dpid)) if pid is not None else None
-            path_id = path_id_of(cookie)
-            if path_id is not None:
-                state = self.path_install.get((path_id, dpid))
-            if state is not None and state.state == "pending":
-                state.state = "installed"
+        switch = self.switches.get(dpid)
+        if switch is not None:
+            for cookie in cookies:
+                switch.confirmed(cookie)
         return Effects(confirm=True)
 
     def flow_error(self, dpid: int, cookie: int, reason: str) -> Effects:
-        """The switch rejected a policy's flow: record it for the REST answer."""
+        """The switch rejected a policy's or path's flow: record it for the REST answer."""
+        switch = self.switches.get(dpid)
         pid = compiler.policy_id_of(cookie)
-        if pid is not None and pid in self.policies_by_id:
-            self.install[(pid, dpid)] = InstallState("error", reason)
-        path_id = path_id_of(cookie)
-        if path_id is not None and (path_id, dpid) in self.path_install:
-            self.path_install[(path_id, dpid)] = InstallState("error", reason)
+        known = (pid is not None and pid in self.policies_by_id) or \
+            (path_id_of(cookie) is not None and switch is not None and cookie in switch.install)
+        if switch is not None and known:
+            switch.install[cookie] = InstallState(ERROR, reason)
         return Effects(confirm=True)
 
     def pending(self, policies: Iterable[Policy]) -> bool:
         """Is any switch still to confirm (or reject) one of these policies' flows?"""
-        install = self.install
-        dpids = list(self.switches)
+        switches = list(self.switches.values())
         for policy in policies:
-            for dpid in dpids:
-                state = install.get((_id(policy), dpid))
-                if state is not None and state.state == "pending":
-                    return True
+            cookie = compiler.policy_cookie(_id(policy))
+            if any(switch.pending(cookie) for switch in switches):
+                return True
         return False
 
     # ------------------------------------------------------------ queues
@@ -538,6 +501,16 @@ class QosCore:
     def versions(self) -> dict[int, int]:
         return {dpid: info.version for dpid, info in self.switches.items()}
 
+    def policy_installs(self) -> dict[tuple[int, int], InstallState]:
+        """(policy id, dpid) -> install state, over all switches (a view for tests and debugging)."""
+        return {(pid, dpid): state for dpid, switch in self.switches.items() for cookie, state in switch.install.items()
+                if (pid := compiler.policy_id_of(cookie)) is not None}
+
+    def path_installs(self) -> dict[tuple[int, int], InstallState]:
+        """(path id, dpid) -> install state, over all switches (a view for tests and debugging)."""
+        return {(path_id, dpid): state for dpid, switch in self.switches.items()
+                for cookie, state in switch.install.items() if (path_id := path_id_of(cookie)) is not None}
+
     def queue_exists(self, dpid: int, port_no: int, queue_id: int) -> bool:
         """Does `queue_id` exist on that port? (always yes without a queue backend)."""
         if not self.shaping.managed:
@@ -547,7 +520,7 @@ class QosCore:
 
     def topology_changed(self) -> Effects:
         """After any topology event: fix forwarding, re-route affected paths."""
-        forwarding_ops = self.fabric.forwarding_updates(self.versions())
+        forwarding_ops = self.fabric.forwarding_updates(self.switches)
         rerouted = self.fabric.reroute(self.queue_exists)
         path_ops = self._path_updates(rerouted)
         fx = Effects()
@@ -589,12 +562,13 @@ class QosCore:
 
     def path_view(self, path: PathSpec) -> dict[str, Any]:
         state = self.fabric.plans.get(path.name)
+        holding = self.fabric.holding(path.name, self.switches)
+        cookie = path_cookie(_id(path))
         return {**path.to_dict(), "cookie": hex(path_cookie(_id(path))),
                 "status": state.to_dict() if state else {"state": "pending"},
-                "installed": bool(self.enabled and self.fabric.installed.get(path.name)),
-                "install": {format_dpid(dpid): self.path_install[(path.id, dpid)].to_dict()
-                            for dpid in sorted(self.fabric.installed.get(path.name, {}))
-                            if (path.id, dpid) in self.path_install}}
+                "installed": bool(self.enabled and holding),
+                "install": {format_dpid(dpid): self.switches[dpid].install[cookie].to_dict()
+                            for dpid in holding if cookie in self.switches[dpid].install}}
 
     def add_path(self, data: Any) -> tuple[PathSpec, Effects]:
         path = parse_path(data, self.services)
@@ -624,46 +598,48 @@ class QosCore:
     def _path_updates(self, names: Iterable[str]) -> Ops:
         """The flow ops that bring the named paths up to date; their switches' state goes pending."""
         names = list(names)
-        ops = self.fabric.path_updates(names, self.versions(), self.enabled, self.service_dscps())
+        ops = self.fabric.path_updates(names, self.switches, self.enabled, self.service_dscps())
+        live = {p.id for p in self.fabric.paths.values()}
         for name in names:
             path = self.fabric.paths.get(name)
-            on = set(self.fabric.installed.get(name, {})) if path is not None else set()
-            ids = {path.id} if path is not None else {k[0] for k in self.path_install if k[0] not in
-                                                     {p.id for p in self.fabric.paths.values()}}
-            for key in [k for k in self.path_install if k[0] in ids and k[1] not in on]:
-                del self.path_install[key]
+            for switch in self.switches.values():
+                if path is not None:  # a switch that no longer holds the path has nothing to confirm
+                    if name not in switch.paths:
+                        switch.install.pop(path_cookie(_id(path)), None)
+                else:  # deleted: forget every path cookie whose path is gone
+                    for cookie in [c for c in switch.install if path_id_of(c) not in (None, *live)]:
+                        del switch.install[cookie]
         for dpid, items in ops.items():
             for op in items:
-                path_id = path_id_of(op.cookie) if isinstance(op, FlowSpec) else None
-                if path_id is not None:
-                    self.path_install[(path_id, dpid)] = InstallState("pending")
+                if isinstance(op, FlowSpec) and path_id_of(op.cookie) is not None:
+                    self.switches[dpid].sent(op.cookie)
         return ops
 
     # ------------------------------------------------------------ internals
-    def _policy_flows(self, info: SwitchInfo, policies: Iterable[Policy]) -> list[FlowOp]:
+    def _policy_flows(self, info: SwitchState, policies: Iterable[Policy]) -> list[FlowOp]:
         ops: list[FlowOp] = []
         dscps = self.service_dscps()
         for policy in policies:
             specs = compiler.compile_policy(policy, info.dpid, info.version, dscps)
             if specs and self._floods(policy, info):
-                self.install[(_id(policy), info.dpid)] = InstallState("error", OF10_MARKING_REFUSED)
+                info.install[compiler.policy_cookie(_id(policy))] = InstallState(ERROR, OF10_MARKING_REFUSED)
             elif specs:
                 ops += specs
-                self.install[(_id(policy), info.dpid)] = InstallState("pending")
+                info.sent(compiler.policy_cookie(_id(policy)))
         return ops
 
-    def _floods(self, policy: Policy, info: SwitchInfo) -> bool:
+    def _floods(self, policy: Policy, info: SwitchState) -> bool:
         """An OF1.0 marking flow ends in NORMAL (one table: nothing to go on to). With learned
         forwarding the switches' L2 learning is empty, NORMAL floods on every port and, on a
         loop, each copy matches the policy again on the next switch: a broadcast storm."""
         return policy.service is not None and info.version == compiler.OF10 and self.fabric.mode == LEARNED
 
-    def _policy_deletes(self, info: SwitchInfo, policies: Iterable[Policy]) -> list[FlowOp]:
+    def _policy_deletes(self, info: SwitchState, policies: Iterable[Policy]) -> list[FlowOp]:
         ops: list[FlowOp] = []
         dscps = self.service_dscps()
         for policy in policies:
             ops += compiler.delete_policy(policy, info.dpid, info.version, dscps)
-            self.install.pop((_id(policy), info.dpid), None)
+            info.install.pop(compiler.policy_cookie(_id(policy)), None)
         return ops
 
     def _install(self, policies: list[Policy]) -> Effects:

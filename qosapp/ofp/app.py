@@ -31,6 +31,7 @@ from qosapp.http import rest
 from qosapp.core.compiler import COOKIE_PREFIX, COOKIE_PREFIX_MASK, FlowOp, FlowSpec
 from qosapp.main.config import SETTINGS
 from qosapp.core.controller import QosCore
+from qosapp.core.switchstate import Outstanding
 from qosapp.adapters.ovsqueues import OvsQueues
 from qosapp.adapters.store import Store
 from qosapp.ofp.green import green_service
@@ -68,10 +69,8 @@ class QosApp(app_manager.RyuApp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.datapaths: dict[int, Any] = {}
-        #: per dpid: flow-mod xid -> cookie, until that batch's barrier returns
-        self.sent: dict[int, dict[int, int]] = {}
-        #: per dpid: barrier xid -> cookies of the batch it closes
-        self.barriers: dict[int, dict[int, list[int]]] = {}
+        #: per dpid: flow-mod and barrier xids whose answer is still to come
+        self.outstanding: dict[int, Outstanding] = {}
         self.queues = OvsQueues(SETTINGS.ovsdb) if SETTINGS.manage_queues else None
         # deferred sync: the REST handler fsyncs once before it answers (see qosapp.adapters.store)
         core = QosCore(Store(SETTINGS.state_dir, deferred_sync=True), manage_queues=self.queues is not None,
@@ -100,7 +99,7 @@ class QosApp(app_manager.RyuApp):
         if datapath is None:
             LOG.warning("dpid %016x not connected; dropping %d flow ops", dpid, len(ops))
             return
-        sent = self.sent.setdefault(dpid, {})
+        book = self.outstanding.setdefault(dpid, Outstanding())
         cookies = []
         chunk: list[bytes] = []
         size = 0
@@ -108,7 +107,7 @@ class QosApp(app_manager.RyuApp):
             xid = ofmsgs.next_xid(datapath)
             buf = ofmsgs.to_bytes(datapath, op, xid)
             if isinstance(op, FlowSpec):
-                sent[xid] = op.cookie
+                book.flow_mod(xid, op.cookie)
                 cookies.append(op.cookie)
             chunk.append(buf)
             size += len(buf)
@@ -116,7 +115,7 @@ class QosApp(app_manager.RyuApp):
                 datapath.send(b"".join(chunk))
                 chunk, size = [], 0
         xid = ofmsgs.next_xid(datapath)
-        self.barriers.setdefault(dpid, {})[xid] = cookies
+        book.barrier(xid, cookies)
         chunk.append(ofmsgs.barrier_bytes(datapath, xid))
         datapath.send(b"".join(chunk))
 
@@ -129,26 +128,23 @@ class QosApp(app_manager.RyuApp):
             return
         if ev.state == MAIN_DISPATCHER:
             self.datapaths[dpid] = datapath
-            self.sent[dpid], self.barriers[dpid] = {}, {}
+            self.outstanding[dpid] = Outstanding()
             address = "%s:%s" % datapath.address if datapath.address else None
             LOG.info("switch %016x connected (OpenFlow %#x) from %s", dpid, datapath.ofproto.OFP_VERSION, address)
             self.core.switch_connected(dpid, datapath.ofproto.OFP_VERSION, port_names(datapath), address)
         elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dpid) is datapath:
             LOG.info("switch %016x disconnected", dpid)
             del self.datapaths[dpid]
-            self.sent.pop(dpid, None)
-            self.barriers.pop(dpid, None)
+            self.outstanding.pop(dpid, None)
             self.core.switch_disconnected(dpid)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev: Any) -> None:
         dpid = ev.msg.datapath.id
-        cookies = self.barriers.get(dpid, {}).pop(ev.msg.xid, None)
+        book = self.outstanding.get(dpid)
+        cookies = book.barrier_reply(ev.msg.xid) if book is not None else None
         if cookies is None:
             return
-        sent = self.sent.get(dpid, {})
-        for xid in [x for x in sent if x <= ev.msg.xid]:
-            del sent[xid]
         self.core.flows_confirmed(dpid, cookies)
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
@@ -156,7 +152,8 @@ class QosApp(app_manager.RyuApp):
         msg = ev.msg
         dpid = msg.datapath.id
         reason = error_reason(msg.datapath.ofproto, msg)
-        cookie = self.sent.get(dpid, {}).get(msg.xid)
+        book = self.outstanding.get(dpid)
+        cookie = book.cookie_of(msg.xid) if book is not None else None
         LOG.warning("switch %016x rejected xid %s (cookie %s): %s", dpid, msg.xid,
                     hex(cookie) if cookie is not None else "-", reason)
         if cookie is not None:

@@ -179,7 +179,7 @@ def test_disable_removes_policy_flows_but_not_forwarding(core: QosService, rec: 
         (DPID1, [FlowDelete(cookie=C1), FlowDelete(cookie=C3)]),
         (DPID2, [FlowDelete(cookie=C2, strict=S2_OF10), FlowDelete(cookie=C3, strict=MARK_OF10)]),
     ]
-    assert core.install == {}
+    assert core.policy_installs() == {}
     assert core.disable() is False
     assert rec.calls == []
     assert len(core.policies) == 3  # disabling keeps the policies
@@ -225,7 +225,7 @@ def test_disconnect_forgets_switch_and_state(core: QosService, rec: Recorder) ->
     core.switch_connected(DPID1, OF13, {1: "s1-eth1"}, "127.0.0.1:5555")
     core.switch_disconnected(DPID1)
     assert core.switches == {}
-    assert not any(dpid == DPID1 for _pid, dpid in core.install)
+    assert not any(dpid == DPID1 for _pid, dpid in core.policy_installs())
     rec.take()
     core.disable()
     core.enable()
@@ -338,7 +338,7 @@ def test_delete_sends_exact_delete(core: QosService, rec: Recorder) -> None:
     assert [pid for pid, _n, _b in core.store.policies()] == [1, 3]
     assert core.policy_by_cookie(C2) is None
     assert core.policy_by_cookie(C1) is core.policies["Enqueue 2:2 s1"]
-    assert not any(pid == 2 for pid, _dpid in core.install)
+    assert not any(pid == 2 for pid, _dpid in core.policy_installs())
     with pytest.raises(NotFound):
         core.delete_policy("Enqueue 1:2 s2")
     assert core.delete_policy_by_id(3).name == "voice everywhere"
@@ -539,18 +539,18 @@ def test_flow_error_for_unknown_cookies_is_ignored(core: QosService) -> None:
     seeded(core)
     core.switch_connected(DPID1, OF13)
     core.enable()
-    before = dict(core.install)
+    before = dict(core.policy_installs())
     core.flow_error(DPID1, 0x5100000000000000, "forwarding")
     core.flow_error(DPID1, 0x5100000000000063, "deleted policy")
     core.flow_error(DPID1, 0x1234, "someone else's flow")
-    assert core.install == before
+    assert core.policy_installs() == before
 
 
 def test_confirm_before_enable_does_nothing(core: QosService) -> None:
     seeded(core)
     core.switch_connected(DPID1, OF13)
     core.flows_confirmed(DPID1, [C1])
-    assert core.install == {}
+    assert core.policy_installs() == {}
     assert core.install_state(core.get_policy("Enqueue 2:2 s1")) == {
         "00:00:00:00:00:00:00:01": {"state": "not-installed", "reason": "QoS is disabled"}}
 
@@ -696,9 +696,9 @@ def test_pipeline_and_forwarding_cookies_are_not_policies(core: QosService) -> N
     seeded(core)
     core.switch_connected(DPID1, OF13)
     core.enable()
-    before = dict(core.install)
+    before = dict(core.policy_installs())
     core.flow_error(DPID1, compiler.PIPELINE_COOKIE, "pipeline")
     core.flow_error(DPID1, forwarding.forwarding_cookie(forwarding.KIND_MISS), "forwarding")
     core.flows_confirmed(DPID1, [compiler.PIPELINE_COOKIE, forwarding.forwarding_cookie(forwarding.KIND_LLDP)])
-    assert core.install == before
+    assert core.policy_installs() == before
     assert core.policy_by_cookie(forwarding.forwarding_cookie(forwarding.KIND_DST, 1)) is None

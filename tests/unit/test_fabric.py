@@ -419,12 +419,12 @@ def test_delete_path_deletes_exactly_its_cookie(core: QosService, rec: Recorder)
     assert rec.take() == [(1, [delete]), (2, [delete]), (3, [delete])]
     assert list(core.fabric.paths) == ["h1-h4"] and "h1-h3" not in core.fabric.plans
     assert [name for _i, name, _b in core.store.paths()] == ["h1-h4"]
-    assert core.fabric.installed["h1-h4"]  # the other path's flows are still there
+    assert core.fabric.holding("h1-h4", core.switches)  # the other path's flows are still there
     assert hops(core.path_view(second)) == [(1, 1, 3), (5, 2, 3), (4, 2, 1)]
     core.delete_path("h1-h4")
     delete2 = FlowDelete(cookie=path_cookie(2))
     assert rec.take() == [(1, [delete2]), (4, [delete2]), (5, [delete2])]
-    assert core.fabric.paths == {} and core.fabric.installed == {}
+    assert core.fabric.paths == {} and not any(sw.paths for sw in core.switches.values())
 
 
 def test_delete_pending_path_sends_nothing(core: QosService, rec: Recorder) -> None:
@@ -641,4 +641,4 @@ def test_path_install_state_follows_barrier_and_switch_errors(core: QosService, 
     assert core.path_view(path)["install"] == {}
     core.enable()
     core.delete_path(PATH["name"])
-    assert core.path_install == {}
+    assert core.path_installs() == {}
