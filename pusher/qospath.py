@@ -24,7 +24,7 @@ import sys
 from typing import Any, Callable
 
 from qosapp.core.model import ValidationError, parse_name
-from qosapp.core.paths import BOTH, DIRECTIONS, INSTALLED, parse_path
+from qosapp.core.pathspec import BOTH, DIRECTIONS, INSTALLED, parse_path
 
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, QosClient
 from pusher.qospusher import (EXIT_OK, Output, UsageError, compact, connect, execute, forget_in_state, print_listing, quiet_pipe,

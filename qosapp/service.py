@@ -34,7 +34,7 @@ from qosapp.core.compiler import FlowOp
 from qosapp.core.controller import QosCore
 from qosapp.core.effects import Effects
 from qosapp.core.model import Policy, Service
-from qosapp.core.paths import PathSpec
+from qosapp.core.pathspec import PathSpec
 from qosapp.core.queues import QueueProfile
 from qosapp.core.shaping import QueueBackend
 

@@ -28,7 +28,8 @@ from qosapp.core.model import (BEST_EFFORT, Policy, Service, ValidationError, fo
 from qosapp.core.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile
 from qosapp.core.shaping import Shaping
 from qosapp.core.fabric import LEARNED, Fabric, Ops
-from qosapp.core.paths import PathSpec, clashing_path, parse_path, path_cookie, path_id_of
+from qosapp.core.cookies import path_cookie, path_id_of, policy_cookie, policy_id_of
+from qosapp.core.pathspec import PathSpec, clashing_path, parse_path
 from qosapp.core.stats import Stats
 from qosapp.core.switchstate import ERROR, InstallState, SwitchState
 from qosapp.core.storeapi import StoreApi, StoreConflict
@@ -112,10 +113,10 @@ class QosCore:
         pid = _id(policy)
         self.policies.pop(policy.name, None)
         self.policies_by_id.pop(pid, None)
-        cookie = compiler.policy_cookie(pid)
+        cookie = policy_cookie(pid)
         for switch in self.switches.values():
             switch.install.pop(cookie, None)
-        self.stats.forget_cookie(compiler.policy_cookie(pid))
+        self.stats.forget_cookie(policy_cookie(pid))
 
     # ------------------------------------------------------------ tool state
     @property
@@ -147,7 +148,7 @@ class QosCore:
         for info in self.switches.values():
             fx.send(info.dpid, self._policy_deletes(info, self.policies.values()))
         for switch in self.switches.values():
-            for cookie in [c for c in switch.install if compiler.policy_id_of(c) is not None]:
+            for cookie in [c for c in switch.install if policy_id_of(c) is not None]:
                 del switch.install[cookie]
         fx.send_all(self._path_updates(self.fabric.paths))
         return True, fx
@@ -195,7 +196,7 @@ class QosCore:
             raise NotFound(f"no policy named {name!r}") from None
 
     def policy_by_cookie(self, cookie: int) -> Policy | None:
-        pid = compiler.policy_id_of(cookie)
+        pid = policy_id_of(cookie)
         return self.policies_by_id.get(pid) if pid is not None else None
 
     def _check_overlap(self, policy: Policy, others: Iterable[Policy], ignore: str | None = None) -> None:
@@ -307,14 +308,14 @@ class QosCore:
         for dpid, info in sorted(self.switches.items()):
             if not policy.applies_to(dpid):
                 continue
-            state = info.install.get(compiler.policy_cookie(_id(policy)))
+            state = info.install.get(policy_cookie(_id(policy)))
             if state is None:
                 state = InstallState("not-installed", "QoS is disabled" if not self.enabled else None)
             out[format_dpid(dpid)] = state.to_dict()
         return out
 
     def policy_view(self, policy: Policy) -> dict[str, Any]:
-        return {**policy.to_dict(), "cookie": hex(compiler.policy_cookie(_id(policy))),
+        return {**policy.to_dict(), "cookie": hex(policy_cookie(_id(policy))),
                 "install": self.install_state(policy)}
 
     # ------------------------------------------------------------ switches
@@ -386,7 +387,7 @@ class QosCore:
     def flow_error(self, dpid: int, cookie: int, reason: str) -> Effects:
         """The switch rejected a policy's or path's flow: record it for the REST answer."""
         switch = self.switches.get(dpid)
-        pid = compiler.policy_id_of(cookie)
+        pid = policy_id_of(cookie)
         known = (pid is not None and pid in self.policies_by_id) or \
             (path_id_of(cookie) is not None and switch is not None and cookie in switch.install)
         if switch is not None and known:
@@ -397,7 +398,7 @@ class QosCore:
         """Is any switch still to confirm (or reject) one of these policies' flows?"""
         switches = list(self.switches.values())
         for policy in policies:
-            cookie = compiler.policy_cookie(_id(policy))
+            cookie = policy_cookie(_id(policy))
             if any(switch.pending(cookie) for switch in switches):
                 return True
         return False
@@ -465,24 +466,25 @@ class QosCore:
         return None
 
     def policy_stats(self, now: float | None = None) -> dict[str, Any]:
-        """Per policy: counters and rate per switch; the policy's rate is the
+        """Per policy and per path: counters and rate per switch; the rate is the
         busiest switch's (a flow crossing three switches is one flow, not three).
 
         Reading them keeps the flow counters polled (see stats.WATCH_SECONDS).
         """
         self.stats.watch(time.monotonic() if now is None else now)
-        out = []
-        for policy in self.policies.values():
-            cookie = compiler.policy_cookie(_id(policy))
-            per_switch = sorted(self.stats.flow_series(cookie).items())
-            switches = [{"dpid": format_dpid(dpid), "packets": s.last.packets, "bytes": s.last.bytes,
-                         "bps": round(s.bps(), 1)} for dpid, s in per_switch if s.last]
-            busiest = max((s for _, s in per_switch), key=lambda s: s.bps(), default=None)
-            out.append({"name": policy.name, "cookie": hex(cookie), "switches": switches,
-                        "bps": round(busiest.bps(), 1) if busiest else 0.0,
-                        "max-rate": self.policy_max_rate(policy),
-                        "history": [[round(t, 3), round(b, 1)] for t, b in busiest.history()] if busiest else []})
-        return {"interval": self.stats.interval, "policies": out}
+        out = [{"name": policy.name, **self._counters(policy_cookie(_id(policy))),
+                "max-rate": self.policy_max_rate(policy)} for policy in self.policies.values()]
+        paths = [{"name": path.name, **self._counters(path_cookie(_id(path)))} for path in self.fabric.paths.values()]
+        return {"interval": self.stats.interval, "policies": out, "paths": paths}
+
+    def _counters(self, cookie: int) -> dict[str, Any]:
+        """One cookie's counters per switch, the busiest switch's rate and its history."""
+        per_switch = sorted(self.stats.flow_series(cookie).items())
+        switches = [{"dpid": format_dpid(dpid), "packets": s.last.packets, "bytes": s.last.bytes,
+                     "bps": round(s.bps(), 1)} for dpid, s in per_switch if s.last]
+        busiest = max((s for _, s in per_switch), key=lambda s: s.bps(), default=None)
+        return {"cookie": hex(cookie), "switches": switches, "bps": round(busiest.bps(), 1) if busiest else 0.0,
+                "history": [[round(t, 3), round(b, 1)] for t, b in busiest.history()] if busiest else []}
 
     def queue_stats(self) -> dict[str, Any]:
         rows = []
@@ -504,7 +506,7 @@ class QosCore:
     def policy_installs(self) -> dict[tuple[int, int], InstallState]:
         """(policy id, dpid) -> install state, over all switches (a view for tests and debugging)."""
         return {(pid, dpid): state for dpid, switch in self.switches.items() for cookie, state in switch.install.items()
-                if (pid := compiler.policy_id_of(cookie)) is not None}
+                if (pid := policy_id_of(cookie)) is not None}
 
     def path_installs(self) -> dict[tuple[int, int], InstallState]:
         """(path id, dpid) -> install state, over all switches (a view for tests and debugging)."""
@@ -591,6 +593,7 @@ class QosCore:
         self.store.delete_path(_id(path))
         del self.fabric.paths[name]
         self.fabric.plans.pop(name, None)
+        self.stats.forget_cookie(path_cookie(_id(path)))
         fx = Effects()
         fx.send_all(self._path_updates([name]))
         return path, fx
@@ -622,10 +625,10 @@ class QosCore:
         for policy in policies:
             specs = compiler.compile_policy(policy, info.dpid, info.version, dscps)
             if specs and self._floods(policy, info):
-                info.install[compiler.policy_cookie(_id(policy))] = InstallState(ERROR, OF10_MARKING_REFUSED)
+                info.install[policy_cookie(_id(policy))] = InstallState(ERROR, OF10_MARKING_REFUSED)
             elif specs:
                 ops += specs
-                info.sent(compiler.policy_cookie(_id(policy)))
+                info.sent(policy_cookie(_id(policy)))
         return ops
 
     def _floods(self, policy: Policy, info: SwitchState) -> bool:
@@ -639,7 +642,7 @@ class QosCore:
         dscps = self.service_dscps()
         for policy in policies:
             ops += compiler.delete_policy(policy, info.dpid, info.version, dscps)
-            info.install.pop(compiler.policy_cookie(_id(policy)), None)
+            info.install.pop(policy_cookie(_id(policy)), None)
         return ops
 
     def _install(self, policies: list[Policy]) -> Effects:

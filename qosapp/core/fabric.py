@@ -20,7 +20,8 @@ from qosapp.core import compiler
 from qosapp.core import forwarding
 from qosapp.core import paths
 from qosapp.core.compiler import FlowOp, FlowSpec
-from qosapp.core.paths import PathSpec, PathState
+from qosapp.core.paths import PathState
+from qosapp.core.pathspec import INSTALLED, PathSpec
 from qosapp.core.switchstate import SwitchState
 from qosapp.core.topology import Topology
 
@@ -83,7 +84,7 @@ class Fabric:
             path, state = self.paths.get(name), self.plans.get(name)
             wanted: dict[int, list[FlowSpec]] = {}
             if enabled and path is not None and path.id is not None and state is not None \
-                    and state.state == paths.INSTALLED:
+                    and state.state == INSTALLED:
                 wanted = {dpid: flows for dpid, flows in
                           paths.path_flows(state, path.id, lambda d: versions.get(d, compiler.OF13),
                                            services).items()

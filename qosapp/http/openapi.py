@@ -159,9 +159,10 @@ def native_paths() -> dict[str, Any]:
             "get": {"responses": {"200": answer("the path", ref("PathView")), **NOT_FOUND}},
             "delete": {"responses": {"200": answer("deleted; its flows removed", ref("Path")), **NOT_FOUND}}},
         "/qos/stats/policies": {"get": {"responses": {"200": answer(
-            "per policy: packets, bytes, bit rate per switch, the queue's max-rate, recent history "
-            "(polled every interval seconds)", {"type": "object", "properties": {
-                "interval": {"type": "number"}, "policies": {"type": "array", "items": {"type": "object"}}}})}}},
+            "per policy and per QoS path: packets, bytes, bit rate per switch, recent history; policies also "
+            "the queue's max-rate (polled every interval seconds)", {"type": "object", "properties": {
+                "interval": {"type": "number"}, "policies": {"type": "array", "items": {"type": "object"}},
+                "paths": {"type": "array", "items": {"type": "object"}}}})}}},
         "/qos/stats/queues": {"get": {"responses": {"200": answer(
             "per switch/port/queue: tx bytes, tx packets, tx errors, bit rate", {"type": "object", "properties": {
                 "interval": {"type": "number"}, "queues": {"type": "array", "items": {"type": "object"}}}})}}},

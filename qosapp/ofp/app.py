@@ -28,7 +28,8 @@ from ryu.topology import event as topo_event
 
 from qosapp.ofp import ofmsgs
 from qosapp.http import rest
-from qosapp.core.compiler import COOKIE_PREFIX, COOKIE_PREFIX_MASK, FlowOp, FlowSpec
+from qosapp.core.compiler import FlowOp, FlowSpec
+from qosapp.core.cookies import COUNTED_MASK, COUNTED_PREFIX, counted
 from qosapp.main.config import SETTINGS
 from qosapp.core.controller import QosCore
 from qosapp.core.switchstate import Outstanding
@@ -213,7 +214,7 @@ class QosApp(app_manager.RyuApp):
 
     # ------------------------------------------------------------ statistics
     def _poll_stats(self) -> None:
-        """Every interval: flow stats of qos-sdn's policy cookies, queue stats of all ports."""
+        """Every interval: flow stats of qos-sdn's policy and path cookies, queue stats of all ports."""
         while True:
             hub.sleep(self.core.stats.interval)
             for datapath in list(self.datapaths.values()):
@@ -233,7 +234,7 @@ class QosApp(app_manager.RyuApp):
         else:
             if flows:
                 datapath.send_msg(parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
-                                                             COOKIE_PREFIX, COOKIE_PREFIX_MASK, parser.OFPMatch()))
+                                                             COUNTED_PREFIX, COUNTED_MASK, parser.OFPMatch()))
             datapath.send_msg(parser.OFPQueueStatsRequest(datapath, 0, ofp.OFPP_ANY, ofp.OFPQ_ALL))
 
     def _complete(self, msg: Any) -> list[Any] | None:
@@ -252,7 +253,7 @@ class QosApp(app_manager.RyuApp):
         body = self._complete(ev.msg)
         if body is not None:
             mine = [(s.cookie, s.packet_count, s.byte_count) for s in body
-                    if s.cookie & COOKIE_PREFIX_MASK == COOKIE_PREFIX]
+                    if counted(s.cookie)]
             self.core.stats.record_flows(ev.msg.datapath.id, time.monotonic(), mine)
 
     @set_ev_cls(ofp_event.EventOFPQueueStatsReply, MAIN_DISPATCHER)

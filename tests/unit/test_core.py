@@ -19,6 +19,7 @@ from typing import Any, Callable
 import pytest
 
 from qosapp.core import compiler
+from qosapp.core import cookies
 from qosapp.core import forwarding
 from qosapp.core.compiler import NORMAL, OF10, OF13, FlowDelete, FlowSpec
 from qosapp.core.controller import WIPE, NotFound
@@ -90,7 +91,7 @@ def policy_ops(calls: list[tuple[int, list[Any]]]) -> list[tuple[int, list[Any]]
     """Only the operations on policy cookies ('Q' prefix, not forwarding or pipeline), per call."""
     out = []
     for dpid, ops in calls:
-        mine = [op for op in ops if compiler.policy_id_of(op.cookie) is not None and op.cookie != compiler.PIPELINE_COOKIE]
+        mine = [op for op in ops if cookies.policy_id_of(op.cookie) is not None and op.cookie != compiler.PIPELINE_COOKIE]
         if mine:
             out.append((dpid, mine))
     return out
@@ -660,15 +661,15 @@ def test_flows_on_of13_sit_in_their_table(learned: QosService, rec: Recorder) ->
     learned.packet_in(DPID1, 1, "00:00:00:00:00:01", "ff:ff:ff:ff:ff:ff", 0x0806, "10.0.0.1")
     learned.add_policy({"name": "late", "service": "Voice", "ip-src": "10.0.0.7"})
     specs = [(dpid, op) for dpid, ops in rec.take() for op in ops if isinstance(op, FlowSpec)]
-    assert {forwarding.is_forwarding_cookie(op.cookie) for _d, op in specs} == {True, False}
+    assert {cookies.is_forwarding_cookie(op.cookie) for _d, op in specs} == {True, False}
     for dpid, op in specs:
         if dpid == DPID2:
             assert op.table_id == 0, op
-        elif forwarding.is_forwarding_cookie(op.cookie):
+        elif cookies.is_forwarding_cookie(op.cookie):
             assert op.table_id == compiler.FORWARDING_TABLE, op
         else:
             assert op.table_id == compiler.POLICY_TABLE, op
-            assert op.cookie == compiler.PIPELINE_COOKIE or compiler.policy_id_of(op.cookie) is not None
+            assert op.cookie == compiler.PIPELINE_COOKIE or cookies.policy_id_of(op.cookie) is not None
 
 
 def test_normal_mode_ignores_packet_in_and_sends_no_forwarding_diffs(core: QosService, rec: Recorder) -> None:

@@ -25,7 +25,7 @@ from qosapp.service import QosService
 from tests.unit.serviceenv import make_service
 from qosapp.core.forwarding import BROADCAST, CONTROLLER, ETH_TYPE_ARP, ETH_TYPE_LLDP
 from qosapp.core.model import ValidationError, format_dpid
-from qosapp.core.paths import path_cookie
+from qosapp.core.cookies import path_cookie
 from qosapp.core.queues import QueueProfile
 from tests.unit.fabric_builders import mac_of
 
