@@ -385,7 +385,7 @@ class OvsdbClient:
         """
         used_qos = {_first(port.qos).uuid for port in self._rows("Port") if _first(port.qos) is not None}
         deleted = 0
-        used_queues = set()
+        used_queues: set[Any] = set()
         for qos in self._rows("QoS"):
             if qos.uuid in used_qos or not _owned(qos):
                 used_queues.update(q.uuid for q in qos.queues.values() if q is not None)

@@ -61,6 +61,13 @@ class Conflict(sqlite3.IntegrityError, StoreConflict):
     """A UNIQUE constraint failed: both SQLite's error and the interface's."""
 
 
+def _row_id(rowid: int | None) -> int:
+    """The id SQLite gave an inserted row (always set after an INSERT)."""
+    if rowid is None:
+        raise sqlite3.DatabaseError("INSERT gave no row id")
+    return rowid
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -152,7 +159,7 @@ class Store:
 
     def insert_service(self, name: str, dscp: int) -> int:
         with self.transaction() as db:
-            return db.execute("INSERT INTO services (name, dscp) VALUES (?, ?)", (name, dscp)).lastrowid
+            return _row_id(db.execute("INSERT INTO services (name, dscp) VALUES (?, ?)", (name, dscp)).lastrowid)
 
     def delete_service(self, name: str) -> bool:
         with self.transaction() as db:
@@ -168,8 +175,8 @@ class Store:
         ids: list[int] = []
         with self.transaction() as db:
             for name, body in items:
-                ids.append(db.execute("INSERT INTO policies (name, body) VALUES (?, ?)",
-                                      (name, json.dumps(body, sort_keys=True))).lastrowid)
+                ids.append(_row_id(db.execute("INSERT INTO policies (name, body) VALUES (?, ?)",
+                                              (name, json.dumps(body, sort_keys=True))).lastrowid))
         return ids
 
     def update_policy(self, policy_id: int, name: str, body: dict[str, Any]) -> None:
@@ -188,8 +195,8 @@ class Store:
 
     def insert_path(self, name: str, body: dict[str, Any]) -> int:
         with self.transaction() as db:
-            return db.execute("INSERT INTO paths (name, body) VALUES (?, ?)",
-                              (name, json.dumps(body, sort_keys=True))).lastrowid
+            return _row_id(db.execute("INSERT INTO paths (name, body) VALUES (?, ?)",
+                                      (name, json.dumps(body, sort_keys=True))).lastrowid)
 
     def delete_path(self, path_id: int) -> None:
         with self.transaction() as db:
