@@ -53,7 +53,6 @@ CREATE TABLE IF NOT EXISTS queue_profiles (
 );
 """
 
-DEFAULT_STATE_DIR = os.environ.get("QOS_STATE_DIR", "/var/lib/qos-sdn")
 DB_NAME = "qos.db"
 
 
@@ -79,7 +78,7 @@ def _fsync_dir(path: str) -> None:
 class Store:
     """Rows of settings, services, policies and queue profiles (implements `StoreApi`)."""
 
-    def __init__(self, state_dir: str = DEFAULT_STATE_DIR, deferred_sync: bool = False) -> None:
+    def __init__(self, state_dir: str, deferred_sync: bool = False) -> None:
         os.makedirs(state_dir, exist_ok=True)
         self.path = os.path.join(state_dir, DB_NAME)
         self.deferred_sync = deferred_sync
