@@ -22,7 +22,6 @@ from ryu.base import app_manager
 from ryu.controller import ofp_event
 from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
-from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_0, ofproto_v1_3
 from ryu.topology import event as topo_event
 
@@ -36,31 +35,11 @@ from qosapp.core.switchstate import Outstanding
 from qosapp.adapters.ovsqueues import OvsQueues
 from qosapp.adapters.store import Store
 from qosapp.ofp.green import green_service
+from qosapp.ofp.shell import Multipart, error_reason, packet_in_fields, port_names, reply_more
 
 LOG = logging.getLogger("qosapp")
 #: bytes per socket write when a batch of flow operations goes out
 SEND_CHUNK = 64 * 1024
-
-
-def port_names(datapath: Any) -> dict[int, str]:
-    """Physical ports of a datapath (LOCAL and reserved ports left out)."""
-    limit = datapath.ofproto.OFPP_MAX
-    out = {}
-    for port_no, port in (datapath.ports or {}).items():
-        if port_no <= limit:
-            name = port.name.decode("utf-8", "replace") if isinstance(port.name, bytes) else str(port.name)
-            out[port_no] = name
-    return out
-
-
-def error_reason(ofp: Any, msg: Any) -> str:
-    """'OFPET_BAD_ACTION/OFPBAC_BAD_QUEUE'-style text for an OFPT_ERROR."""
-    try:
-        type_name = ofp.ofp_error_type_to_str(msg.type)
-        code_name = ofp.ofp_error_code_to_str(msg.type, msg.code)
-        return f"{type_name}/{code_name}"
-    except (AttributeError, KeyError, ValueError):
-        return f"error type {msg.type} code {msg.code}"
 
 
 class QosApp(app_manager.RyuApp):
@@ -80,8 +59,8 @@ class QosApp(app_manager.RyuApp):
         self.core = green_service(core, send=self.send_ops, queues=self.queues)
         self.core.store.sync()  # what loading wrote (the built-in service on first start)
         rest.register(kwargs["wsgi"], self.core)
-        #: per (dpid, xid): stats bodies of a multipart reply still arriving
-        self.partial: dict[tuple[int, int], list[Any]] = {}
+        #: stats replies still arriving in parts
+        self.multipart = Multipart()
         self.poller = hub.spawn(self._poll_stats)
         LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s, queues via %s", SETTINGS.state_dir,
                  SETTINGS.rest_host, SETTINGS.rest_port, SETTINGS.ofp_host, SETTINGS.ofp_port,
@@ -137,6 +116,7 @@ class QosApp(app_manager.RyuApp):
             LOG.info("switch %016x disconnected", dpid)
             del self.datapaths[dpid]
             self.outstanding.pop(dpid, None)
+            self.multipart.forget(dpid)
             self.core.switch_disconnected(dpid)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
@@ -192,18 +172,10 @@ class QosApp(app_manager.RyuApp):
         datapath = msg.datapath
         ofp, parser = datapath.ofproto, datapath.ofproto_parser
         in_port = msg.in_port if ofp.OFP_VERSION == ofproto_v1_0.OFP_VERSION else msg.match["in_port"]
-        pkt = packet.Packet(msg.data)
-        eth = pkt.get_protocol(ethernet.ethernet)
-        if eth is None:
+        frame = packet_in_fields(msg.data)
+        if frame is None:
             return
-        ip = None
-        arp_pkt = pkt.get_protocol(arp.arp)
-        if arp_pkt is not None:
-            ip = arp_pkt.src_ip
-        else:
-            ip4 = pkt.get_protocol(ipv4.ipv4)
-            ip = ip4.src if ip4 is not None else None
-        ports = self.core.packet_in(datapath.id, in_port, eth.src, eth.dst, eth.ethertype, ip)
+        ports = self.core.packet_in(datapath.id, in_port, frame.eth_src, frame.eth_dst, frame.eth_type, frame.ip)
         if not ports:
             return
         actions = [parser.OFPActionOutput(port) for port in ports]
@@ -239,14 +211,7 @@ class QosApp(app_manager.RyuApp):
 
     def _complete(self, msg: Any) -> list[Any] | None:
         """The whole body of a (possibly multi-part) stats reply, once it is all in."""
-        key = (msg.datapath.id, msg.xid)
-        body = self.partial.pop(key, []) + list(msg.body)
-        more = msg.datapath.ofproto.OFPSF_REPLY_MORE if hasattr(msg.datapath.ofproto, "OFPSF_REPLY_MORE") \
-            else msg.datapath.ofproto.OFPMPF_REPLY_MORE
-        if msg.flags & more:
-            self.partial[key] = body
-            return None
-        return body
+        return self.multipart.add(msg.datapath.id, msg.xid, msg.body, reply_more(msg))
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev: Any) -> None:

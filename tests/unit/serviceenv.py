@@ -14,6 +14,8 @@ def make_service(state_dir: str, send: Callable[[int, list[Any]], None] | None =
                  queues: QueueBackend | None = None, forwarding: str = LEARNED, green: bool = False) -> QosService:
     """The controller as the Ryu app builds it, minus Ryu; `green`: eventlet's lock and waits."""
     core = QosCore(Store(state_dir), manage_queues=queues is not None, forwarding=forwarding)
+    if hasattr(send, "version_of"):  # a FakeSwitches: its tables take each switch's version from this core
+        send.version_of = lambda dpid: core.switches[dpid].version
     if green:
         from qosapp.ofp.green import green_service
         return green_service(core, send=send, queues=queues)

@@ -24,6 +24,7 @@ from qosapp.core import forwarding
 from qosapp.core.compiler import NORMAL, OF10, OF13, FlowDelete, FlowSpec
 from qosapp.core.controller import WIPE, NotFound
 from qosapp.service import QosService
+from tests.unit.fakeoftable import FakeSwitches
 from tests.unit.serviceenv import make_service
 from qosapp.core.model import format_dpid, Service, ValidationError
 
@@ -51,19 +52,8 @@ MARK_OF10 = FlowSpec(cookie=C3, priority=32767, match=MARK_MATCH,
 DPID1, DPID2, DPID3 = 1, 2, 3
 
 
-class Recorder:
-    """Stands in for the Ryu shell's send: keeps every (dpid, ops) call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, list[Any]]] = []
-
-    def __call__(self, dpid: int, ops: list[Any]) -> None:
-        self.calls.append((dpid, list(ops)))
-
-    def take(self) -> list[tuple[int, list[Any]]]:
-        """The calls so far, and forget them."""
-        calls, self.calls = self.calls, []
-        return calls
+class Recorder(FakeSwitches):
+    """Stands in for the Ryu shell's send: every (dpid, ops) call, and each switch's table after them."""
 
 
 @pytest.fixture
@@ -155,6 +145,10 @@ def test_enable_installs_each_switch_its_policies(core: QosService, rec: Recorde
         (DPID2, [FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("enqueue", 1, 2),)), MARK_OF10]),
         (DPID3, [MARK_OF13]),
     ]
+    # what each switch ends up holding, however the operations were batched
+    assert rec.holding(DPID1) == {PIPE, FWD13, S1_OF13, MARK_OF13}
+    assert rec.holding(DPID2) == {FWD10, S2_OF10, MARK_OF10}
+    assert rec.holding(DPID3) == {PIPE, FWD13, MARK_OF13}
     assert core.enable() is False
     assert rec.calls == []
 
@@ -181,6 +175,7 @@ def test_disable_removes_policy_flows_but_not_forwarding(core: QosService, rec: 
         (DPID2, [FlowDelete(cookie=C2, strict=S2_OF10), FlowDelete(cookie=C3, strict=MARK_OF10)]),
     ]
     assert core.policy_installs() == {}
+    assert rec.holding(DPID1) == {PIPE, FWD13} and rec.holding(DPID2) == {FWD10}  # forwarding stays
     assert core.disable() is False
     assert rec.calls == []
     assert len(core.policies) == 3  # disabling keeps the policies

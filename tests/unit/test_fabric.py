@@ -22,6 +22,7 @@ from qosapp.core import forwarding
 from qosapp.core.compiler import OF10, OF13, FlowDelete, FlowSpec
 from qosapp.core.controller import WIPE
 from qosapp.service import QosService
+from tests.unit.fakeoftable import FakeSwitches
 from tests.unit.serviceenv import make_service
 from qosapp.core.forwarding import BROADCAST, CONTROLLER, ETH_TYPE_ARP, ETH_TYPE_LLDP
 from qosapp.core.model import ValidationError, format_dpid
@@ -39,18 +40,8 @@ LONG_FWD = [(1, 1, 3), (5, 2, 3), (4, 2, 3), (3, 2, 1)]
 LONG_REV = [(3, 1, 2), (4, 3, 2), (5, 3, 2), (1, 3, 1)]
 
 
-class Recorder:
-    """Stands in for the Ryu shell's send: keeps every (dpid, ops) call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, list[Any]]] = []
-
-    def __call__(self, dpid: int, ops: list[Any]) -> None:
-        self.calls.append((dpid, list(ops)))
-
-    def take(self) -> list[tuple[int, list[Any]]]:
-        calls, self.calls = self.calls, []
-        return calls
+class Recorder(FakeSwitches):
+    """Stands in for the Ryu shell's send: every (dpid, ops) call, and each switch's table after them."""
 
 
 class QueueRecorder:
@@ -387,11 +378,14 @@ def test_disable_deletes_path_flows_enable_puts_them_back(core: QosService, rec:
     core.disable()
     delete = FlowDelete(cookie=COOKIE1)
     assert rec.take() == [(1, [delete]), (2, [delete]), (3, [delete])]
+    assert not any(rec.holding(dpid, COOKIE1) for dpid in range(1, 6))
     assert core.path_view(path)["installed"] is False
     assert core.path_view(path)["status"]["state"] == "installed"  # the plan stays
     core.enable()
     expected = expected_path_flows(SHORT_FWD, SHORT_REV)
     assert rec.take() == [(1, expected[1]), (2, expected[2]), (3, expected[3])]
+    assert {dpid: rec.holding(dpid, COOKIE1) for dpid in range(1, 6)} == \
+        {1: set(expected[1]), 2: set(expected[2]), 3: set(expected[3]), 4: set(), 5: set()}
     assert core.path_view(path)["installed"] is True
 
 
@@ -424,6 +418,7 @@ def test_delete_path_deletes_exactly_its_cookie(core: QosService, rec: Recorder)
     core.delete_path("h1-h4")
     delete2 = FlowDelete(cookie=path_cookie(2))
     assert rec.take() == [(1, [delete2]), (4, [delete2]), (5, [delete2])]
+    assert not any(rec.holding(dpid, cookie) for dpid in range(1, 6) for cookie in (COOKIE1, path_cookie(2)))
     assert core.fabric.paths == {} and not any(sw.paths for sw in core.switches.values())
 
 
