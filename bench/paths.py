@@ -32,7 +32,8 @@ from typing import Callable, Iterator
 
 import networkx as nx
 
-from qosapp.core.paths import PathSpec, needs_reroute, plan_path
+from qosapp.core.paths import needs_reroute, plan_path
+from qosapp.core.pathspec import PathSpec
 from qosapp.core.topology import Topology
 
 Cable = tuple[int, int, int, int]  # (a, port on a, b, port on b)

@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import quote
@@ -22,7 +21,8 @@ from urllib.parse import quote
 from bench.bridge import DPID_HEX
 from bench.httpload import Answer, Call, KeepAliveClient, LoadResult, run_calls
 from bench.ryuenv import BENCH_DIR
-from topologies.controller import ControllerProcess, free_port
+from topologies.controller import ControllerProcess
+from topologies.netutil import free_tcp_port, wait_until as _wait_until
 
 DPID_COLONS = ":".join(DPID_HEX[i:i + 2] for i in range(0, 16, 2))
 _QOS_ID = re.compile(r"qos_id=(\d+)")
@@ -53,16 +53,8 @@ def process_cpu_s(pid: int) -> float:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, poll: float = 0.05) -> float:
-    """Seconds until predicate() is true; RuntimeError naming `what` on timeout."""
-    start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        try:
-            if predicate():
-                return time.perf_counter() - start
-        except OSError:
-            pass
-        time.sleep(poll)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+    """Seconds until predicate() is true (an OSError counts as not yet); an error naming `what` on timeout."""
+    return _wait_until(predicate, timeout, what, interval=poll, ignore=(OSError,))
 
 
 class Controller(abc.ABC):
@@ -151,8 +143,8 @@ class RyuRestQos(Controller):
     def __init__(self, python: Path, workdir: Path) -> None:
         self.python = python
         self.workdir = workdir
-        self.rest_port = free_port()
-        self.ofp_port = free_port()
+        self.rest_port = free_tcp_port()
+        self.ofp_port = free_tcp_port()
         self.log_path = workdir / "ryu.log"
         self.proc: subprocess.Popen | None = None
 

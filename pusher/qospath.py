@@ -24,11 +24,11 @@ import sys
 from typing import Any, Callable
 
 from qosapp.core.model import ValidationError, parse_name
-from qosapp.core.paths import BOTH, DIRECTIONS, INSTALLED, parse_path
+from qosapp.core.pathspec import BOTH, DIRECTIONS, INSTALLED, parse_path
 
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, QosClient
-from pusher.qospusher import (EXIT_OK, Output, UsageError, auth_options, compact, connect, execute, forget_in_state,
-                              print_listing, quiet_pipe, warn_if_disabled, write_state)
+from pusher.cli import (EXIT_OK, Output, UsageError, auth_options, compact, connect, execute, forget_in_state,
+                        print_listing, quiet_pipe, warn_if_disabled, write_state)
 from pusher.state import DEFAULT_STATE_FILE, load_state
 from pusher.sync import normalise_path_view
 

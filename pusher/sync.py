@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from qosapp.core.model import BEST_EFFORT, ValidationError, parse_policy, parse_service, parse_sw
-from qosapp.core.paths import PATH_KEYS, parse_path
+from qosapp.core.pathspec import PATH_KEYS, parse_path
 from qosapp.core.queues import parse_port, parse_queue_profile
 
 from pusher.client import collection_path, item_path

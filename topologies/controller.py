@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,12 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the kernel picks it)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+from topologies.netutil import free_tcp_port
 
 
 def controller_command() -> list[str]:
@@ -40,8 +34,8 @@ class ControllerProcess:
                  ofp_port: int | None = None, ovsdb: str | None = None,
                  log_path: str | os.PathLike | None = None, extra_args: list[str] | None = None) -> None:
         self.state_dir = Path(state_dir)
-        self.rest_port = rest_port or free_port()
-        self.ofp_port = ofp_port or free_port()
+        self.rest_port = rest_port or free_tcp_port()
+        self.ofp_port = ofp_port or free_tcp_port()
         self.ovsdb = ovsdb
         self.log_path = Path(log_path) if log_path else self.state_dir / "controller.log"
         self.extra_args = extra_args or []

@@ -34,11 +34,20 @@ def wait_tcp_listening(port: int, host: str = "127.0.0.1", timeout: float = 10.0
             time.sleep(0.05)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
-    """Poll `predicate` until it holds; AssertionError naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.2,
+               ignore: tuple[type[BaseException], ...] = ()) -> float:
+    """Poll `predicate` until it holds; returns the seconds that took.
+
+    AssertionError naming `what` after `timeout` seconds. An exception of
+    a type in `ignore` counts as "not yet" (e.g. OSError while a server starts).
+    """
+    start = time.monotonic()
+    deadline = start + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        try:
+            if predicate():
+                return time.monotonic() - start
+        except ignore:
+            pass
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -34,7 +34,6 @@ from qosapp.core.queues import QueueProfile, queue_dscps
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_REMOTE = "unix:/var/run/openvswitch/db.sock"
 DEFAULT_TIMEOUT = 5.0
 DB_NAME = "Open_vSwitch"
 #: external_ids key marking the rows this controller created.
@@ -146,7 +145,7 @@ class OvsdbClient:
     ovs-vswitchd applying it), so a call never hangs.
     """
 
-    def __init__(self, remote: str = DEFAULT_REMOTE, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, remote: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.remote = remote
         self.timeout = timeout
         self._idl: ovs.db.idl.Idl | None = None
@@ -385,7 +384,7 @@ class OvsdbClient:
         """
         used_qos = {_first(port.qos).uuid for port in self._rows("Port") if _first(port.qos) is not None}
         deleted = 0
-        used_queues = set()
+        used_queues: set[Any] = set()
         for qos in self._rows("QoS"):
             if qos.uuid in used_qos or not _owned(qos):
                 used_queues.update(q.uuid for q in qos.queues.values() if q is not None)

@@ -25,6 +25,8 @@ import sqlite3
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from qosapp.core.storeapi import StoreConflict
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS services (
@@ -51,8 +53,18 @@ CREATE TABLE IF NOT EXISTS queue_profiles (
 );
 """
 
-DEFAULT_STATE_DIR = os.environ.get("QOS_STATE_DIR", "/var/lib/qos-sdn")
 DB_NAME = "qos.db"
+
+
+class Conflict(sqlite3.IntegrityError, StoreConflict):
+    """A UNIQUE constraint failed: both SQLite's error and the interface's."""
+
+
+def _row_id(rowid: int | None) -> int:
+    """The id SQLite gave an inserted row (always set after an INSERT)."""
+    if rowid is None:
+        raise sqlite3.DatabaseError("INSERT gave no row id")
+    return rowid
 
 
 def _fsync_dir(path: str) -> None:
@@ -64,9 +76,9 @@ def _fsync_dir(path: str) -> None:
 
 
 class Store:
-    """Rows of settings, services, policies and queue profiles."""
+    """Rows of settings, services, policies and queue profiles (implements `StoreApi`)."""
 
-    def __init__(self, state_dir: str = DEFAULT_STATE_DIR, deferred_sync: bool = False) -> None:
+    def __init__(self, state_dir: str, deferred_sync: bool = False) -> None:
         os.makedirs(state_dir, exist_ok=True)
         self.path = os.path.join(state_dir, DB_NAME)
         self.deferred_sync = deferred_sync
@@ -93,6 +105,9 @@ class Store:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+        except sqlite3.IntegrityError as err:
+            self._db.execute("ROLLBACK")
+            raise Conflict(*err.args) from err
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
@@ -143,7 +158,7 @@ class Store:
 
     def insert_service(self, name: str, dscp: int) -> int:
         with self.transaction() as db:
-            return db.execute("INSERT INTO services (name, dscp) VALUES (?, ?)", (name, dscp)).lastrowid
+            return _row_id(db.execute("INSERT INTO services (name, dscp) VALUES (?, ?)", (name, dscp)).lastrowid)
 
     def delete_service(self, name: str) -> bool:
         with self.transaction() as db:
@@ -159,8 +174,8 @@ class Store:
         ids: list[int] = []
         with self.transaction() as db:
             for name, body in items:
-                ids.append(db.execute("INSERT INTO policies (name, body) VALUES (?, ?)",
-                                      (name, json.dumps(body, sort_keys=True))).lastrowid)
+                ids.append(_row_id(db.execute("INSERT INTO policies (name, body) VALUES (?, ?)",
+                                              (name, json.dumps(body, sort_keys=True))).lastrowid))
         return ids
 
     def update_policy(self, policy_id: int, name: str, body: dict[str, Any]) -> None:
@@ -179,8 +194,8 @@ class Store:
 
     def insert_path(self, name: str, body: dict[str, Any]) -> int:
         with self.transaction() as db:
-            return db.execute("INSERT INTO paths (name, body) VALUES (?, ?)",
-                              (name, json.dumps(body, sort_keys=True))).lastrowid
+            return _row_id(db.execute("INSERT INTO paths (name, body) VALUES (?, ?)",
+                                      (name, json.dumps(body, sort_keys=True))).lastrowid)
 
     def delete_path(self, path_id: int) -> None:
         with self.transaction() as db:

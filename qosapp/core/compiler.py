@@ -16,26 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
+from qosapp.core.cookies import FORWARDING_COOKIE, PIPELINE_COOKIE, policy_cookie
 from qosapp.core.model import Match, Policy
 
 OF10 = 0x01
 OF13 = 0x04
 SUPPORTED_VERSIONS = {OF10: "1.0", OF13: "1.3"}
 
-#: Top byte of every cookie qos-sdn writes ('Q'); the rest is the policy id.
-COOKIE_PREFIX = 0x51 << 56
-COOKIE_PREFIX_MASK = 0xFF << 56
-COOKIE_EXACT_MASK = 2**64 - 1
-#: Cookie of the forwarding (table-miss) flows; policy ids start at 1.
-FORWARDING_COOKIE = COOKIE_PREFIX
 NORMAL = "NORMAL"
 #: OpenFlow 1.3 pipeline: QoS policies and paths in table 0, forwarding in
 #: table 1, so a marking policy can rewrite the DSCP and then let forwarding
 #: decide the port (goto_table) instead of NORMAL, which floods on loops.
 POLICY_TABLE = 0
 FORWARDING_TABLE = 1
-#: Cookie of the table-0 miss flow that hands unmatched packets to table 1.
-PIPELINE_COOKIE = COOKIE_PREFIX | (2**56 - 1)
 
 Action = tuple[Any, ...]
 
@@ -66,18 +59,8 @@ class FlowDelete:
     strict: FlowSpec | None = None
 
 
-def policy_cookie(policy_id: int) -> int:
-    """The cookie that identifies a policy's flows on every switch."""
-    if not 0 < policy_id < 2**56 - 1:  # all-ones is the pipeline flow's cookie
-        raise ValueError(f"policy id {policy_id} out of cookie range")
-    return COOKIE_PREFIX | policy_id
-
-
-def policy_id_of(cookie: int) -> int | None:
-    """Inverse of `policy_cookie`; None for cookies that are not a policy's."""
-    if cookie & COOKIE_PREFIX_MASK != COOKIE_PREFIX or cookie in (FORWARDING_COOKIE, PIPELINE_COOKIE):
-        return None
-    return cookie & ~COOKIE_PREFIX_MASK
+#: One operation on a switch's flow table: add (or replace) a flow, or delete flows.
+FlowOp = FlowSpec | FlowDelete
 
 
 def compile_match(match: Match) -> tuple[tuple[str, Any], ...]:

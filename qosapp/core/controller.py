@@ -1,10 +1,13 @@
-"""The QoS decision logic: validated requests -> store -> flow operations.
+"""The QoS decision logic: validated requests -> store -> what the switches must do.
 
 `QosCore` owns the in-memory view (services, policies by name and by id,
 connected switches, per-switch install state) and writes through to the
-`Store` before anything reaches a switch. It never imports Ryu: flow
-operations leave through the `send(dpid, ops)` callable it is given, which
-the Ryu shell (`qosapp.ofp.app`) implements and tests replace with a recorder.
+store (`StoreApi`) before its own state changes. It does no other I/O:
+every event handler and request method returns an `Effects` value (flow
+batches per switch, whether the queues need syncing, whether confirmations
+may have arrived), which `qosapp.service` applies under its lock and the
+Ryu shell (`qosapp.ofp.app`) puts on the wire. Requests return
+`(result, Effects)`.
 
 Like Faucet, a (re)connecting switch gets a cold start: wipe, then install
 everything that belongs there. Simple and correct beats incremental.
@@ -12,25 +15,24 @@ everything that belongs there. Simple and correct beats incremental.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any, Iterable, Mapping
 
 from qosapp.core import compiler
 from qosapp.core import forwarding
-from qosapp.core.compiler import FlowDelete, FlowSpec
+from qosapp.core.compiler import FlowDelete, FlowOp, FlowSpec
+from qosapp.core.effects import Effects
 from qosapp.core.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
                           parse_policy, parse_service)
 from qosapp.core.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile
-from qosapp.core.shaping import QueueBackend, Shaping
+from qosapp.core.shaping import Shaping
 from qosapp.core.fabric import LEARNED, Fabric, Ops
-from qosapp.core.paths import PathSpec, clashing_path, parse_path, path_cookie, path_id_of
+from qosapp.core.cookies import path_cookie, path_id_of, policy_cookie, policy_id_of
+from qosapp.core.pathspec import PathSpec, clashing_path, parse_path
 from qosapp.core.stats import Stats
-from qosapp.adapters.store import Store
-
-FlowOp = FlowSpec | FlowDelete
-Sender = Callable[[int, list[FlowOp]], None]
+from qosapp.core.switchstate import ERROR, InstallState, SwitchState
+from qosapp.core.storeapi import StoreApi, StoreConflict
 
 LOG = logging.getLogger(__name__)
 
@@ -53,56 +55,23 @@ class NotFound(LookupError):
         return self.message
 
 
-@dataclass
-class SwitchInfo:
-    """A connected switch as the core needs to know it."""
-
-    dpid: int
-    version: int
-    ports: dict[int, str] = field(default_factory=dict)
-    address: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"dpid": format_dpid(self.dpid), "openflow": compiler.SUPPORTED_VERSIONS.get(self.version, hex(self.version)),
-                "address": self.address,
-                "ports": [{"port": no, "name": name} for no, name in sorted(self.ports.items())]}
-
-
-@dataclass
-class InstallState:
-    """Where one policy's flows stand on one switch."""
-
-    state: str  # pending | installed | error
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"state": self.state, **({"reason": self.reason} if self.reason else {})}
-
-
 class QosCore:
     """Services, policies and switches; the single writer of the store."""
 
-    def __init__(self, store: Store, send: Sender | None = None, queues: QueueBackend | None = None,
-                 forwarding: str = LEARNED) -> None:
+    def __init__(self, store: StoreApi, manage_queues: bool = False, forwarding: str = LEARNED) -> None:
+        """`manage_queues`: whether the service applies queue profiles (OVSDB); without, every queue counts as there."""
         self.store = store
         self.fabric = Fabric(forwarding)
         self.stats = Stats()
-        self.send: Sender = send or (lambda dpid, ops: None)
-        self.shaping = Shaping(queues)
-        #: (path id, dpid) -> whether that switch confirmed the path's flows
-        self.path_install: dict[tuple[int, int], InstallState] = {}
-        self.switches: dict[int, SwitchInfo] = {}
-        self.install: dict[tuple[int, int], InstallState] = {}
+        self.shaping = Shaping(managed=manage_queues)
+        #: connected switches: what each holds and has still to confirm
+        self.switches: dict[int, SwitchState] = {}
         self.services: dict[str, Service] = {}
         self.policies: dict[str, Policy] = {}
         self.policies_by_id: dict[int, Policy] = {}
         #: (match, priority) -> names: two policies with the same match and
         #: priority on one switch would overwrite each other's flow.
         self.by_match: dict[tuple[Any, int], set[str]] = {}
-        #: called with no arguments whenever install states may have left
-        #: "pending" (barrier reply, switch error, switch gone); REST answers
-        #: that wait for the switches' confirmation listen here
-        self.confirm_listeners: list[Callable[[], None]] = []
         self._load()
 
     def _load(self) -> None:
@@ -141,11 +110,13 @@ class QosCore:
             names.discard(policy.name)
             if not names:
                 del self.by_match[(policy.match, policy.priority)]
+        pid = _id(policy)
         self.policies.pop(policy.name, None)
-        self.policies_by_id.pop(policy.id, None)  # type: ignore[arg-type]
-        for dpid in list(self.switches):
-            self.install.pop((policy.id, dpid), None)  # type: ignore[arg-type]
-        self.stats.forget_cookie(compiler.policy_cookie(policy.id))  # type: ignore[arg-type]
+        self.policies_by_id.pop(pid, None)
+        cookie = policy_cookie(pid)
+        for switch in self.switches.values():
+            switch.install.pop(cookie, None)
+        self.stats.forget_cookie(policy_cookie(pid))
 
     # ------------------------------------------------------------ tool state
     @property
@@ -157,26 +128,30 @@ class QosCore:
                 "policies": len(self.policies), "switches": len(self.switches),
                 "queues": len(self.shaping.profiles), "paths": len(self.fabric.paths)}
 
-    def enable(self) -> bool:
+    def enable(self) -> tuple[bool, Effects]:
         """Store the flag, then install every policy everywhere. Returns whether it changed."""
+        fx = Effects()
         if self.enabled:
-            return False
+            return False, fx
         self.store.set_setting("enabled", "true")
         for info in self.switches.values():
-            self._push(info.dpid, self._policy_flows(info, self.policies.values()))
-        self._send_all(self._path_updates(self.fabric.paths))
-        return True
+            fx.send(info.dpid, self._policy_flows(info, self.policies.values()))
+        fx.send_all(self._path_updates(self.fabric.paths))
+        return True, fx
 
-    def disable(self) -> bool:
+    def disable(self) -> tuple[bool, Effects]:
         """Store the flag, then remove every policy flow; forwarding stays."""
+        fx = Effects()
         if not self.enabled:
-            return False
+            return False, fx
         self.store.set_setting("enabled", "false")
         for info in self.switches.values():
-            self._push(info.dpid, self._policy_deletes(info, self.policies.values()))
-        self.install.clear()
-        self._send_all(self._path_updates(self.fabric.paths))
-        return True
+            fx.send(info.dpid, self._policy_deletes(info, self.policies.values()))
+        for switch in self.switches.values():
+            for cookie in [c for c in switch.install if policy_id_of(c) is not None]:
+                del switch.install[cookie]
+        fx.send_all(self._path_updates(self.fabric.paths))
+        return True, fx
 
     # ------------------------------------------------------------ services
     def service_dscps(self) -> dict[str, int]:
@@ -188,7 +163,7 @@ class QosCore:
         except KeyError:
             raise NotFound(f"no service named {name!r}") from None
 
-    def add_service(self, data: Any) -> Service:
+    def add_service(self, data: Any) -> tuple[Service, Effects]:
         service = parse_service(data)
         if service.dscp in LOCAL_USE_DSCPS:
             queue = LOCAL_USE_DSCPS.index(service.dscp) + 1
@@ -199,9 +174,9 @@ class QosCore:
         sid = self.store.insert_service(service.name, service.dscp)
         service = Service(name=service.name, dscp=service.dscp, id=sid)
         self.services[service.name] = service
-        return service
+        return service, Effects()
 
-    def delete_service(self, name: str) -> Service:
+    def delete_service(self, name: str) -> tuple[Service, Effects]:
         service = self.get_service(name)
         if name == BEST_EFFORT:
             raise ValidationError("name", f"{BEST_EFFORT!r} is built in and cannot be deleted", status=409)
@@ -211,7 +186,7 @@ class QosCore:
             raise ValidationError("name", f"service {name!r} is used by policies: {', '.join(users)}", status=409)
         self.store.delete_service(name)
         del self.services[name]
-        return service
+        return service, Effects()
 
     # ------------------------------------------------------------ policies
     def get_policy(self, name: str) -> Policy:
@@ -221,7 +196,7 @@ class QosCore:
             raise NotFound(f"no policy named {name!r}") from None
 
     def policy_by_cookie(self, cookie: int) -> Policy | None:
-        pid = compiler.policy_id_of(cookie)
+        pid = policy_id_of(cookie)
         return self.policies_by_id.get(pid) if pid is not None else None
 
     def _check_overlap(self, policy: Policy, others: Iterable[Policy], ignore: str | None = None) -> None:
@@ -237,10 +212,11 @@ class QosCore:
                                       f"{policy.priority} on a shared switch; the switch would keep only one "
                                       "flow. Change the priority or the match", status=409)
 
-    def add_policy(self, data: Any) -> Policy:
-        return self.add_policies([data], batch=False)[0]
+    def add_policy(self, data: Any) -> tuple[Policy, Effects]:
+        policies, fx = self.add_policies([data], batch=False)
+        return policies[0], fx
 
-    def add_policies(self, items: list[Any], batch: bool = True) -> list[Policy]:
+    def add_policies(self, items: list[Any], batch: bool = True) -> tuple[list[Policy], Effects]:
         """Validate all, store all in one transaction, then install.
 
         All-or-nothing: the first bad item rejects the batch (its index is in
@@ -267,15 +243,14 @@ class QosCore:
             batch_by_match.setdefault(key, []).append(policy)
         try:
             ids = self.store.insert_policies([(p.name, p.to_dict()) for p in parsed])
-        except sqlite3.IntegrityError as err:  # a race with another writer
+        except StoreConflict as err:  # a race with another writer
             raise ValidationError("name", f"conflict in store: {err}", status=409) from None
         stored = [_with_id(p, pid) for p, pid in zip(parsed, ids)]
         for policy in stored:
             self._index(policy)
-        self._install(stored)
-        return stored
+        return stored, self._install(stored)
 
-    def replace_policy(self, name: str, data: Any) -> Policy:
+    def replace_policy(self, name: str, data: Any) -> tuple[Policy, Effects]:
         """PUT: the new body replaces the old one; id and cookie stay."""
         old = self.get_policy(name)
         if isinstance(data, Mapping) and "name" not in data:
@@ -284,22 +259,22 @@ class QosCore:
         if new.name != name and new.name in self.policies:
             raise ValidationError("name", f"a policy named {new.name!r} exists", status=409)
         self._check_overlap(new, [], ignore=name)
-        new = _with_id(new, old.id)  # type: ignore[arg-type]
-        self.store.update_policy(old.id, new.name, new.to_dict())  # type: ignore[arg-type]
-        self._uninstall([old])
+        pid = _id(old)
+        new = _with_id(new, pid)
+        self.store.update_policy(pid, new.name, new.to_dict())
+        fx = self._uninstall([old])
         self._unindex(old)
         self._index(new)
-        self._install([new])
-        return new
+        return new, fx.add(self._install([new]))
 
-    def delete_policy(self, name: str) -> Policy:
+    def delete_policy(self, name: str) -> tuple[Policy, Effects]:
         policy = self.get_policy(name)
-        self.store.delete_policies([policy.id])  # type: ignore[list-item]
-        self._uninstall([policy])
+        self.store.delete_policies([_id(policy)])
+        fx = self._uninstall([policy])
         self._unindex(policy)
-        return policy
+        return policy, fx
 
-    def delete_policies(self, names: list[str] | None) -> list[Policy]:
+    def delete_policies(self, names: list[str] | None) -> tuple[list[Policy], Effects]:
         """Delete many policies (None: all of them) in one transaction and one flow batch per switch.
 
         All-or-nothing: an unknown name rejects the request (404 naming it)
@@ -314,14 +289,14 @@ class QosCore:
                     raise NotFound(f"no policy named {name!r} (item {index}); nothing was deleted", "names")
                 policies.append(self.policies[name])
         if not policies:
-            return []
-        self.store.delete_policies([p.id for p in policies])  # type: ignore[misc]
-        self._uninstall(policies)
+            return [], Effects()
+        self.store.delete_policies([_id(p) for p in policies])
+        fx = self._uninstall(policies)
         for policy in policies:
             self._unindex(policy)
-        return policies
+        return policies, fx
 
-    def delete_policy_by_id(self, policy_id: int) -> Policy:
+    def delete_policy_by_id(self, policy_id: int) -> tuple[Policy, Effects]:
         policy = self.policies_by_id.get(policy_id)
         if policy is None:
             raise NotFound(f"no policy with id {policy_id}", "policy-id")
@@ -333,59 +308,60 @@ class QosCore:
         for dpid, info in sorted(self.switches.items()):
             if not policy.applies_to(dpid):
                 continue
-            state = self.install.get((policy.id, dpid))  # type: ignore[arg-type]
+            state = info.install.get(policy_cookie(_id(policy)))
             if state is None:
                 state = InstallState("not-installed", "QoS is disabled" if not self.enabled else None)
             out[format_dpid(dpid)] = state.to_dict()
         return out
 
     def policy_view(self, policy: Policy) -> dict[str, Any]:
-        return {**policy.to_dict(), "cookie": hex(compiler.policy_cookie(policy.id)),  # type: ignore[arg-type]
+        return {**policy.to_dict(), "cookie": hex(policy_cookie(_id(policy))),
                 "install": self.install_state(policy)}
 
     # ------------------------------------------------------------ switches
     def switch_connected(self, dpid: int, version: int, ports: Mapping[int, str] | None = None,
-                         address: str | None = None) -> None:
-        """Cold start: wipe the switch, install forwarding and its policies."""
-        info = SwitchInfo(dpid=dpid, version=version, ports=dict(ports or {}), address=address)
-        self.switches[dpid] = info
-        for key in [k for k in self.install if k[1] == dpid]:
-            del self.install[key]
+                         address: str | None = None) -> Effects:
+        """Cold start, first half: wipe the switch, install its pipeline, forwarding and policies.
+
+        The effects ask for a queue sync (OVS may have lost the switch's
+        rows); after it, `switch_ready` plans forwarding and paths with
+        the queues as they now are.
+        """
+        info = SwitchState(dpid=dpid, version=version, ports=dict(ports or {}), address=address)
+        self.switches[dpid] = info  # a reconnect starts from nothing: the wipe takes everything
         topo = self.fabric.topology
         topo.add_switch(dpid, [p for p in info.ports])
-        ops: list[FlowOp] = [WIPE, *self.fabric.switch_reset(dpid, version)]
+        ops: list[FlowOp] = [WIPE, *self.fabric.switch_reset(info)]
         if self.enabled:
             ops += self._policy_flows(info, self.policies.values())
-        self._push(dpid, ops)
+        fx = Effects(sync_queues=True)
+        fx.send(dpid, ops)
         self.shaping.forget(lambda target: target[0] == dpid)
-        self.sync_queues()
-        self.topology_changed()
-        # the wipe took this switch's path flows; put back what the plans say
-        self._send_all(self._path_updates(self.fabric.paths))
+        return fx
 
-    def switch_disconnected(self, dpid: int) -> None:
-        """Forget the switch; its OVSDB rows stay (re-applied when it is back)."""
+    def switch_ready(self, dpid: int) -> Effects:
+        """Cold start, second half (after the queue sync): forwarding everywhere, paths back."""
+        fx = self.topology_changed()
+        # the wipe took this switch's path flows; put back what the plans say
+        fx.send_all(self._path_updates(self.fabric.paths))
+        return fx
+
+    def switch_disconnected(self, dpid: int) -> Effects:
+        """Forget the switch and all it held; its OVSDB rows stay (re-applied when it is back)."""
         self.switches.pop(dpid, None)
         self.stats.forget_switch(dpid)
-        self.fabric.switch_gone(dpid)
         self.fabric.topology.remove_switch(dpid)
-        self.topology_changed()
+        fx = self.topology_changed()
         self.shaping.forget(lambda target: target[0] == dpid, keep_state=False)
-        for key in [k for k in self.path_install if k[1] == dpid]:
-            del self.path_install[key]
-        for key in [k for k in self.install if k[1] == dpid]:
-            del self.install[key]
-        self._notify_confirm()  # nothing is pending on a switch that is gone
+        fx.confirm = True  # nothing is pending on a switch that is gone
+        return fx
 
-    def set_ports(self, dpid: int, ports: Mapping[int, str]) -> None:
-        if dpid in self.switches:
-            self.switches[dpid].ports = dict(ports)
-
-    def port_changed(self, dpid: int, port_no: int, name: str | None) -> None:
+    def port_changed(self, dpid: int, port_no: int, name: str | None) -> Effects:
         """A port was added/modified (name) or deleted (None)."""
+        fx = Effects()
         info = self.switches.get(dpid)
         if info is None:
-            return
+            return fx
         old = info.ports.get(port_no)
         if name is None:
             info.ports.pop(port_no, None)
@@ -394,47 +370,38 @@ class QosCore:
             info.ports[port_no] = name
             moved = self.fabric.topology.add_port(dpid, port_no)
         if moved:
-            self.topology_changed()
+            fx = self.topology_changed()
         # a port that (re)appears lost its QoS rows' effect: apply again
         self.shaping.forget(lambda target: target == (dpid, old) or target == (dpid, name))
-        self.sync_queues()
+        fx.sync_queues = True
+        return fx
 
-    def flows_confirmed(self, dpid: int, cookies: Iterable[int]) -> None:
+    def flows_confirmed(self, dpid: int, cookies: Iterable[int]) -> Effects:
         """A barrier came back: what was pending on `dpid` is installed."""
-        for cookie in cookies:
-            pid = compiler.policy_id_of(cookie)
-            state = self.install.get((pid, dpid)) if pid is not None else None
-            path_id = path_id_of(cookie)
-            if path_id is not None:
-                state = self.path_install.get((path_id, dpid))
-            if state is not None and state.state == "pending":
-                state.state = "installed"
-        self._notify_confirm()
+        switch = self.switches.get(dpid)
+        if switch is not None:
+            for cookie in cookies:
+                switch.confirmed(cookie)
+        return Effects(confirm=True)
 
-    def flow_error(self, dpid: int, cookie: int, reason: str) -> None:
-        """The switch rejected a policy's flow: record it for the REST answer."""
-        pid = compiler.policy_id_of(cookie)
-        if pid is not None and pid in self.policies_by_id:
-            self.install[(pid, dpid)] = InstallState("error", reason)
-        path_id = path_id_of(cookie)
-        if path_id is not None and (path_id, dpid) in self.path_install:
-            self.path_install[(path_id, dpid)] = InstallState("error", reason)
-        self._notify_confirm()
+    def flow_error(self, dpid: int, cookie: int, reason: str) -> Effects:
+        """The switch rejected a policy's or path's flow: record it for the REST answer."""
+        switch = self.switches.get(dpid)
+        pid = policy_id_of(cookie)
+        known = (pid is not None and pid in self.policies_by_id) or \
+            (path_id_of(cookie) is not None and switch is not None and cookie in switch.install)
+        if switch is not None and known:
+            switch.install[cookie] = InstallState(ERROR, reason)
+        return Effects(confirm=True)
 
     def pending(self, policies: Iterable[Policy]) -> bool:
         """Is any switch still to confirm (or reject) one of these policies' flows?"""
-        install = self.install
-        dpids = list(self.switches)
+        switches = list(self.switches.values())
         for policy in policies:
-            for dpid in dpids:
-                state = install.get((policy.id, dpid))  # type: ignore[arg-type]
-                if state is not None and state.state == "pending":
-                    return True
+            cookie = policy_cookie(_id(policy))
+            if any(switch.pending(cookie) for switch in switches):
+                return True
         return False
-
-    def _notify_confirm(self) -> None:
-        for listener in list(self.confirm_listeners):
-            listener()
 
     # ------------------------------------------------------------ queues
     @property
@@ -444,13 +411,12 @@ class QosCore:
     def queue_profile_view(self, profile: QueueProfile) -> dict[str, Any]:
         return self.shaping.view(profile)
 
-    def add_queue_profile(self, data: Any) -> QueueProfile:
+    def add_queue_profile(self, data: Any) -> tuple[QueueProfile, Effects]:
         """Store (replacing the profile with the same sw+port), then apply."""
         profile = parse_queue_profile(data)
         self.store.upsert_queue_profile(*profile.key, profile.to_dict())
         self.shaping.put(profile)
-        self.sync_queues()
-        return profile
+        return profile, Effects(sync_queues=True)
 
     def get_queue_profile(self, sw: str, port: str) -> QueueProfile:
         profile = self.shaping.find(sw, port)
@@ -458,13 +424,12 @@ class QosCore:
             raise NotFound(f"no queue profile for sw {sw!r} port {port!r}", "port")
         return profile
 
-    def delete_queue_profile(self, sw: str, port: str) -> QueueProfile:
+    def delete_queue_profile(self, sw: str, port: str) -> tuple[QueueProfile, Effects]:
         """Remove from the store, then clear the rows it made where nothing else applies."""
         profile = self.get_queue_profile(sw, port)
         self.store.delete_queue_profile(sw, port)
         self.shaping.remove(profile)
-        self.sync_queues()
-        return profile
+        return profile, Effects(sync_queues=True)
 
     def _target(self, dpid: int, port_no: int) -> tuple[int, str] | None:
         info = self.switches.get(dpid)
@@ -476,11 +441,16 @@ class QosCore:
         target = self._target(dpid, port_no)
         return self.shaping.profile_at(target) if target else None
 
-    def sync_queues(self) -> None:
-        """Apply the profiles on the connected switches' ports; re-plan paths if that changed anything."""
-        ports = {dpid: info.ports for dpid, info in self.switches.items()}
-        if self.shaping.sync(ports):
-            self._send_all(self._path_updates(self.fabric.replan_all(self.queue_exists)))
+    def switch_ports(self) -> dict[int, dict[int, str]]:
+        """{dpid: {port_no: name}} of the connected switches: where queue profiles apply."""
+        return {dpid: info.ports for dpid, info in self.switches.items()}
+
+    def queues_synced(self, changed: bool) -> Effects:
+        """The service applied the profiles (`Shaping.sync`); if that changed anything, re-plan the paths."""
+        fx = Effects()
+        if changed:
+            fx.send_all(self._path_updates(self.fabric.replan_all(self.queue_exists)))
+        return fx
 
     # ------------------------------------------------------------ statistics
     def policy_max_rate(self, policy: Policy) -> int | None:
@@ -492,28 +462,29 @@ class QosCore:
                 profile = self.queue_profile_for(dpid, policy.enqueue_port)
                 spec = profile.queue(policy.queue) if profile else None
                 if spec is not None:
-                    return spec.max_rate if spec.max_rate is not None else profile.max_rate  # type: ignore[union-attr]
+                    return spec.max_rate if spec.max_rate is not None or profile is None else profile.max_rate
         return None
 
     def policy_stats(self, now: float | None = None) -> dict[str, Any]:
-        """Per policy: counters and rate per switch; the policy's rate is the
+        """Per policy and per path: counters and rate per switch; the rate is the
         busiest switch's (a flow crossing three switches is one flow, not three).
 
         Reading them keeps the flow counters polled (see stats.WATCH_SECONDS).
         """
         self.stats.watch(time.monotonic() if now is None else now)
-        out = []
-        for policy in self.policies.values():
-            cookie = compiler.policy_cookie(policy.id)  # type: ignore[arg-type]
-            per_switch = sorted(self.stats.flow_series(cookie).items())
-            switches = [{"dpid": format_dpid(dpid), "packets": s.last.packets, "bytes": s.last.bytes,
-                         "bps": round(s.bps(), 1)} for dpid, s in per_switch if s.last]
-            busiest = max((s for _, s in per_switch), key=lambda s: s.bps(), default=None)
-            out.append({"name": policy.name, "cookie": hex(cookie), "switches": switches,
-                        "bps": round(busiest.bps(), 1) if busiest else 0.0,
-                        "max-rate": self.policy_max_rate(policy),
-                        "history": [[round(t, 3), round(b, 1)] for t, b in busiest.history()] if busiest else []})
-        return {"interval": self.stats.interval, "policies": out}
+        out = [{"name": policy.name, **self._counters(policy_cookie(_id(policy))),
+                "max-rate": self.policy_max_rate(policy)} for policy in self.policies.values()]
+        paths = [{"name": path.name, **self._counters(path_cookie(_id(path)))} for path in self.fabric.paths.values()]
+        return {"interval": self.stats.interval, "policies": out, "paths": paths}
+
+    def _counters(self, cookie: int) -> dict[str, Any]:
+        """One cookie's counters per switch, the busiest switch's rate and its history."""
+        per_switch = sorted(self.stats.flow_series(cookie).items())
+        switches = [{"dpid": format_dpid(dpid), "packets": s.last.packets, "bytes": s.last.bytes,
+                     "bps": round(s.bps(), 1)} for dpid, s in per_switch if s.last]
+        busiest = max((s for _, s in per_switch), key=lambda s: s.bps(), default=None)
+        return {"cookie": hex(cookie), "switches": switches, "bps": round(busiest.bps(), 1) if busiest else 0.0,
+                "history": [[round(t, 3), round(b, 1)] for t, b in busiest.history()] if busiest else []}
 
     def queue_stats(self) -> dict[str, Any]:
         rows = []
@@ -532,46 +503,58 @@ class QosCore:
     def versions(self) -> dict[int, int]:
         return {dpid: info.version for dpid, info in self.switches.items()}
 
+    def policy_installs(self) -> dict[tuple[int, int], InstallState]:
+        """(policy id, dpid) -> install state, over all switches (a view for tests and debugging)."""
+        return {(pid, dpid): state for dpid, switch in self.switches.items() for cookie, state in switch.install.items()
+                if (pid := policy_id_of(cookie)) is not None}
+
+    def path_installs(self) -> dict[tuple[int, int], InstallState]:
+        """(path id, dpid) -> install state, over all switches (a view for tests and debugging)."""
+        return {(path_id, dpid): state for dpid, switch in self.switches.items()
+                for cookie, state in switch.install.items() if (path_id := path_id_of(cookie)) is not None}
+
     def queue_exists(self, dpid: int, port_no: int, queue_id: int) -> bool:
         """Does `queue_id` exist on that port? (always yes without a queue backend)."""
-        if self.shaping.backend is None:
+        if not self.shaping.managed:
             return True
         target = self._target(dpid, port_no)
         return target is not None and self.shaping.has_queue(target, queue_id)
 
-    def topology_changed(self) -> None:
+    def topology_changed(self) -> Effects:
         """After any topology event: fix forwarding, re-route affected paths."""
-        forwarding_ops = self.fabric.forwarding_updates(self.versions())
+        forwarding_ops = self.fabric.forwarding_updates(self.switches)
         rerouted = self.fabric.reroute(self.queue_exists)
         path_ops = self._path_updates(rerouted)
-        self._send_all(forwarding_ops)
-        self._send_all(path_ops)
+        fx = Effects()
+        fx.send_all(forwarding_ops)
+        fx.send_all(path_ops)
+        return fx
 
-    def link_added(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> None:
+    def link_added(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> Effects:
         if self.fabric.topology.add_link(src_dpid, src_port, dst_dpid, dst_port):
-            self.topology_changed()
+            return self.topology_changed()
+        return Effects()
 
-    def link_removed(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> None:
+    def link_removed(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> Effects:
         if self.fabric.topology.remove_link(src_dpid, src_port, dst_dpid, dst_port):
-            self.topology_changed()
+            return self.topology_changed()
+        return Effects()
 
-    def port_state(self, dpid: int, port_no: int, live: bool) -> None:
+    def port_state(self, dpid: int, port_no: int, live: bool) -> Effects:
         """Link down/up on a port (OFPPS_LINK_DOWN): its links and hosts go with it."""
         topo = self.fabric.topology
         changed = topo.add_port(dpid, port_no) if live else topo.port_down(dpid, port_no)
-        if changed:
-            self.topology_changed()
+        return self.topology_changed() if changed else Effects()
 
     def packet_in(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, eth_type: int,
-                  ip: str | None) -> list[int]:
+                  ip: str | None) -> tuple[list[int], Effects]:
         """Learn hosts; returns the ports to send the frame out of ([] = drop)."""
         if self.fabric.mode != LEARNED:
-            return []
+            return [], Effects()
         before = self.fabric.topology.version
         ports = forwarding.packet_in(self.fabric.topology, dpid, in_port, eth_src, eth_dst, eth_type, ip)
-        if self.fabric.topology.version != before:
-            self.topology_changed()
-        return ports
+        fx = self.topology_changed() if self.fabric.topology.version != before else Effects()
+        return ports, fx
 
     def get_path(self, name: str) -> PathSpec:
         try:
@@ -581,14 +564,15 @@ class QosCore:
 
     def path_view(self, path: PathSpec) -> dict[str, Any]:
         state = self.fabric.plans.get(path.name)
-        return {**path.to_dict(), "cookie": hex(path_cookie(path.id)),  # type: ignore[arg-type]
+        holding = self.fabric.holding(path.name, self.switches)
+        cookie = path_cookie(_id(path))
+        return {**path.to_dict(), "cookie": hex(path_cookie(_id(path))),
                 "status": state.to_dict() if state else {"state": "pending"},
-                "installed": bool(self.enabled and self.fabric.installed.get(path.name)),
-                "install": {format_dpid(dpid): self.path_install[(path.id, dpid)].to_dict()
-                            for dpid in sorted(self.fabric.installed.get(path.name, {}))
-                            if (path.id, dpid) in self.path_install}}
+                "installed": bool(self.enabled and holding),
+                "install": {format_dpid(dpid): self.switches[dpid].install[cookie].to_dict()
+                            for dpid in holding if cookie in self.switches[dpid].install}}
 
-    def add_path(self, data: Any) -> PathSpec:
+    def add_path(self, data: Any) -> tuple[PathSpec, Effects]:
         path = parse_path(data, self.services)
         if path.name in self.fabric.paths:
             raise ValidationError("name", f"a path named {path.name!r} exists", status=409)
@@ -600,82 +584,88 @@ class QosCore:
         path = replace(path, id=self.store.insert_path(path.name, path.to_dict()))
         self.fabric.paths[path.name] = path
         self.fabric.plan(path.name, self.queue_exists)
-        self._send_all(self._path_updates([path.name]))
-        return path
+        fx = Effects()
+        fx.send_all(self._path_updates([path.name]))
+        return path, fx
 
-    def delete_path(self, name: str) -> PathSpec:
+    def delete_path(self, name: str) -> tuple[PathSpec, Effects]:
         path = self.get_path(name)
-        self.store.delete_path(path.id)  # type: ignore[arg-type]
+        self.store.delete_path(_id(path))
         del self.fabric.paths[name]
         self.fabric.plans.pop(name, None)
-        self._send_all(self._path_updates([name]))
-        return path
+        self.stats.forget_cookie(path_cookie(_id(path)))
+        fx = Effects()
+        fx.send_all(self._path_updates([name]))
+        return path, fx
 
     def _path_updates(self, names: Iterable[str]) -> Ops:
         """The flow ops that bring the named paths up to date; their switches' state goes pending."""
         names = list(names)
-        ops = self.fabric.path_updates(names, self.versions(), self.enabled, self.service_dscps())
+        ops = self.fabric.path_updates(names, self.switches, self.enabled, self.service_dscps())
+        live = {p.id for p in self.fabric.paths.values()}
         for name in names:
             path = self.fabric.paths.get(name)
-            on = set(self.fabric.installed.get(name, {})) if path is not None else set()
-            ids = {path.id} if path is not None else {k[0] for k in self.path_install if k[0] not in
-                                                     {p.id for p in self.fabric.paths.values()}}
-            for key in [k for k in self.path_install if k[0] in ids and k[1] not in on]:
-                del self.path_install[key]
+            for switch in self.switches.values():
+                if path is not None:  # a switch that no longer holds the path has nothing to confirm
+                    if name not in switch.paths:
+                        switch.install.pop(path_cookie(_id(path)), None)
+                else:  # deleted: forget every path cookie whose path is gone
+                    for cookie in [c for c in switch.install if path_id_of(c) not in (None, *live)]:
+                        del switch.install[cookie]
         for dpid, items in ops.items():
             for op in items:
-                path_id = path_id_of(op.cookie) if isinstance(op, FlowSpec) else None
-                if path_id is not None:
-                    self.path_install[(path_id, dpid)] = InstallState("pending")
+                if isinstance(op, FlowSpec) and path_id_of(op.cookie) is not None:
+                    self.switches[dpid].sent(op.cookie)
         return ops
 
-    def _send_all(self, ops: Ops) -> None:
-        for dpid, items in ops.items():
-            self._push(dpid, items)
-
     # ------------------------------------------------------------ internals
-    def _policy_flows(self, info: SwitchInfo, policies: Iterable[Policy]) -> list[FlowOp]:
+    def _policy_flows(self, info: SwitchState, policies: Iterable[Policy]) -> list[FlowOp]:
         ops: list[FlowOp] = []
         dscps = self.service_dscps()
         for policy in policies:
             specs = compiler.compile_policy(policy, info.dpid, info.version, dscps)
             if specs and self._floods(policy, info):
-                self.install[(policy.id, info.dpid)] = InstallState("error", OF10_MARKING_REFUSED)  # type: ignore[index]
+                info.install[policy_cookie(_id(policy))] = InstallState(ERROR, OF10_MARKING_REFUSED)
             elif specs:
                 ops += specs
-                self.install[(policy.id, info.dpid)] = InstallState("pending")  # type: ignore[index]
+                info.sent(policy_cookie(_id(policy)))
         return ops
 
-    def _floods(self, policy: Policy, info: SwitchInfo) -> bool:
+    def _floods(self, policy: Policy, info: SwitchState) -> bool:
         """An OF1.0 marking flow ends in NORMAL (one table: nothing to go on to). With learned
         forwarding the switches' L2 learning is empty, NORMAL floods on every port and, on a
         loop, each copy matches the policy again on the next switch: a broadcast storm."""
         return policy.service is not None and info.version == compiler.OF10 and self.fabric.mode == LEARNED
 
-    def _policy_deletes(self, info: SwitchInfo, policies: Iterable[Policy]) -> list[FlowOp]:
+    def _policy_deletes(self, info: SwitchState, policies: Iterable[Policy]) -> list[FlowOp]:
         ops: list[FlowOp] = []
         dscps = self.service_dscps()
         for policy in policies:
             ops += compiler.delete_policy(policy, info.dpid, info.version, dscps)
-            self.install.pop((policy.id, info.dpid), None)  # type: ignore[arg-type]
+            info.install.pop(policy_cookie(_id(policy)), None)
         return ops
 
-    def _install(self, policies: list[Policy]) -> None:
-        if not self.enabled:
-            return
-        for info in self.switches.values():
-            self._push(info.dpid, self._policy_flows(info, policies))
+    def _install(self, policies: list[Policy]) -> Effects:
+        fx = Effects()
+        if self.enabled:
+            for info in self.switches.values():
+                fx.send(info.dpid, self._policy_flows(info, policies))
+        return fx
 
-    def _uninstall(self, policies: list[Policy]) -> None:
-        if not self.enabled:
-            return
-        for info in self.switches.values():
-            self._push(info.dpid, self._policy_deletes(info, policies))
-
-    def _push(self, dpid: int, ops: list[FlowOp]) -> None:
-        if ops:
-            self.send(dpid, ops)
+    def _uninstall(self, policies: list[Policy]) -> Effects:
+        fx = Effects()
+        if self.enabled:
+            for info in self.switches.values():
+                fx.send(info.dpid, self._policy_deletes(info, policies))
+        return fx
 
 
 def _with_id(policy: Policy, policy_id: int) -> Policy:
     return replace(policy, id=policy_id)
+
+
+def _id(item: Policy | PathSpec) -> int:
+    """The store id of a loaded policy or path (only parsed, unstored ones have none)."""
+    if item.id is None:
+        raise ValueError(f"{item.name!r} has no store id")
+    return item.id

@@ -1,10 +1,11 @@
 """Topology-driven flows: loop-free forwarding and QoS paths per switch (pure).
 
-`Fabric` keeps the discovered `Topology`, what forwarding flows and path
-flows each switch has been given, and each path's current plan. Its methods
-take the facts the core owns (switch OpenFlow versions, whether QoS is
-enabled, services, which queues exist) and return `{dpid: [flow ops]}` for
-the core to send. Nothing here talks to a switch.
+`Fabric` keeps the discovered `Topology`, the QoS paths and each path's
+current plan. What each switch was given (forwarding and path flows) lives
+in that switch's `SwitchState`; the methods here read and update it, take
+the other facts the core owns (whether QoS is enabled, services, which
+queues exist) and return `{dpid: [flow ops]}` for the core to hand on.
+Nothing here talks to a switch.
 
 Two forwarding modes: "learned" (default) computes forwarding from the
 graph (`qosapp.core.forwarding`: shortest paths to learned hosts, broadcast along
@@ -13,16 +14,17 @@ OVS's own L2 learning (table-miss -> NORMAL), for loop-free networks only.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from qosapp.core import compiler
 from qosapp.core import forwarding
 from qosapp.core import paths
-from qosapp.core.compiler import FlowDelete, FlowSpec
-from qosapp.core.paths import PathSpec, PathState
+from qosapp.core.compiler import FlowOp, FlowSpec
+from qosapp.core.paths import PathState
+from qosapp.core.pathspec import INSTALLED, PathSpec
+from qosapp.core.switchstate import SwitchState
 from qosapp.core.topology import Topology
 
-FlowOp = FlowSpec | FlowDelete
 Ops = dict[int, list[FlowOp]]
 LEARNED = "learned"
 NORMAL_MODE = "normal"
@@ -37,12 +39,8 @@ class Fabric:
             raise ValueError(f"forwarding mode {mode!r}: expected one of {FORWARDING_MODES}")
         self.mode = mode
         self.topology = Topology()
-        #: per dpid: the forwarding flows the switch holds (as last sent)
-        self.forwarding: dict[int, list[FlowSpec]] = {}
         self.paths: dict[str, PathSpec] = {}
         self.plans: dict[str, PathState] = {}
-        #: per path: {dpid: flows} as installed (empty when not installed)
-        self.installed: dict[str, dict[int, list[FlowSpec]]] = {}
 
     # ------------------------------------------------------------ forwarding
     def wanted_forwarding(self, dpid: int, version: int) -> list[FlowSpec]:
@@ -50,28 +48,22 @@ class Fabric:
             return compiler.forwarding_flows(version)
         return compiler.in_forwarding_table(forwarding.forwarding_flows(self.topology, dpid), version)
 
-    def switch_reset(self, dpid: int, version: int) -> list[FlowOp]:
-        """After a wipe: the pipeline and all forwarding flows of `dpid`."""
-        for flows in self.installed.values():
-            flows.pop(dpid, None)
-        wanted = self.wanted_forwarding(dpid, version)
-        self.forwarding[dpid] = wanted
-        return [*compiler.pipeline_flows(version), *wanted]
+    def switch_reset(self, switch: SwitchState) -> list[FlowOp]:
+        """After a wipe: the pipeline and all forwarding flows of the switch (which holds no path flows now)."""
+        switch.paths.clear()
+        wanted = self.wanted_forwarding(switch.dpid, switch.version)
+        switch.forwarding = wanted
+        return [*compiler.pipeline_flows(switch.version), *wanted]
 
-    def switch_gone(self, dpid: int) -> None:
-        self.forwarding.pop(dpid, None)
-        for flows in self.installed.values():
-            flows.pop(dpid, None)
-
-    def forwarding_updates(self, versions: Mapping[int, int]) -> Ops:
+    def forwarding_updates(self, switches: Mapping[int, SwitchState]) -> Ops:
         """Diff every connected switch's forwarding against the topology now."""
         ops: Ops = {}
-        for dpid, version in versions.items():
-            wanted = self.wanted_forwarding(dpid, version)
-            changes = forwarding.diff_flows(self.forwarding.get(dpid, []), wanted)
+        for dpid, switch in switches.items():
+            wanted = self.wanted_forwarding(dpid, switch.version)
+            changes = forwarding.diff_flows(switch.forwarding, wanted)
             if changes:
                 ops[dpid] = changes
-            self.forwarding[dpid] = wanted
+            switch.forwarding = wanted
         return ops
 
     # ------------------------------------------------------------ paths
@@ -80,29 +72,37 @@ class Fabric:
         self.plans[name] = state
         return state
 
-    def path_updates(self, names: Iterable[str], versions: Mapping[int, int], enabled: bool,
+    def path_updates(self, names: Iterable[str], switches: Mapping[int, SwitchState], enabled: bool,
                      services: Mapping[str, int]) -> Ops:
         """Make the switches hold exactly the current plan of each named path.
 
         Only connected switches get flows; disabled QoS means no path flows.
         """
+        versions = {dpid: switch.version for dpid, switch in switches.items()}
         ops: Ops = {}
         for name in names:
             path, state = self.paths.get(name), self.plans.get(name)
             wanted: dict[int, list[FlowSpec]] = {}
-            if enabled and path is not None and state is not None and state.state == paths.INSTALLED:
+            if enabled and path is not None and path.id is not None and state is not None \
+                    and state.state == INSTALLED:
                 wanted = {dpid: flows for dpid, flows in
-                          paths.path_flows(state, path.id, lambda d: versions.get(d, compiler.OF13),  # type: ignore[arg-type]
+                          paths.path_flows(state, path.id, lambda d: versions.get(d, compiler.OF13),
                                            services).items()
                           if dpid in versions}
-            old = {dpid: flows for dpid, flows in self.installed.get(name, {}).items() if dpid in versions}
+            old = {dpid: switch.paths[name] for dpid, switch in switches.items() if name in switch.paths}
             for dpid, changes in paths.reinstall_ops(old, wanted, versions.__getitem__).items():
                 ops.setdefault(dpid, []).extend(changes)
-            if path is None:
-                self.installed.pop(name, None)
-            else:
-                self.installed[name] = wanted
+            for dpid, switch in switches.items():
+                if path is not None and dpid in wanted:
+                    switch.paths[name] = wanted[dpid]
+                else:
+                    switch.paths.pop(name, None)
         return ops
+
+    @staticmethod
+    def holding(name: str, switches: Mapping[int, SwitchState]) -> list[int]:
+        """The connected switches that hold flows of path `name`, in dpid order."""
+        return sorted(dpid for dpid, switch in switches.items() if name in switch.paths)
 
     def reroute(self, queue_exists: paths.QueueExists | None) -> list[str]:
         """Re-plan the paths the topology change affects; returns their names."""
@@ -123,13 +123,3 @@ class Fabric:
             self.plan(name, queue_exists)
         return list(self.paths)
 
-
-def merge(*many: Ops) -> Ops:
-    out: Ops = {}
-    for ops in many:
-        for dpid, items in ops.items():
-            out.setdefault(dpid, []).extend(items)
-    return out
-
-
-QueueCheck = Callable[[int, int, int], bool]

@@ -29,7 +29,7 @@ is a broadcast storm. So forwarding is computed from the discovered graph:
 - LLDP to the controller (priority 65535), so link discovery survives the
   cold-start wipe; table-miss to the controller (priority 0).
 
-Cookies: 'F' (0x46) in the top byte, a kind byte, then the in_port or the
+Cookies (`qosapp.core.cookies`): 'F' (0x46) in the top byte, a kind byte, then the in_port or the
 MAC. Each flow on a switch has its own cookie, so one flow can be deleted by
 exact cookie on OpenFlow 1.3 (and strictly on 1.0) when the topology changes.
 """
@@ -38,13 +38,12 @@ from __future__ import annotations
 from typing import Iterable
 
 from qosapp.core.compiler import Action, FlowDelete, FlowSpec
+from qosapp.core.cookies import forwarding_cookie
 from qosapp.core.topology import HOST, LINK, UNKNOWN, Topology
 
 #: Action port meaning "send to the controller" (ofmsgs maps it to OFPP_CONTROLLER).
 CONTROLLER = "CONTROLLER"
 
-FORWARDING_PREFIX = 0x46 << 56
-PREFIX_MASK = 0xFF << 56
 KIND_MISS, KIND_LLDP, KIND_FLOOD, KIND_DST, KIND_ARP, KIND_IP_TRAP = 0, 1, 2, 3, 4, 5
 
 PRIORITY_LLDP = 65535
@@ -59,15 +58,6 @@ ETH_TYPE_IPV4 = 0x0800
 ETH_TYPE_LLDP = 0x88CC
 LLDP_MAC_NEAREST_BRIDGE = "01:80:c2:00:00:0e"
 BROADCAST = "ff:ff:ff:ff:ff:ff"
-
-
-def forwarding_cookie(kind: int, value: int = 0) -> int:
-    """'F' | kind << 48 | value (an in_port or a 48-bit MAC)."""
-    return FORWARDING_PREFIX | kind << 48 | value
-
-
-def is_forwarding_cookie(cookie: int) -> bool:
-    return cookie & PREFIX_MASK == FORWARDING_PREFIX
 
 
 def mac_int(mac: str) -> int:

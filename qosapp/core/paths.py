@@ -5,7 +5,7 @@ one way only, without the ingress port. Here a path names two hosts by IP;
 the route comes from the discovered `Topology`, and each hop gets a policy
 with the right ingress port and the path's out port, for each direction.
 
-Flow:   parse_path (validate)  ->  plan_path(path, topology, queue_exists)
+Flow:   parse_path (validate, in `qosapp.core.pathspec`)  ->  plan_path(path, topology, queue_exists)
         -> PathState: installed (hops + per-hop policies) | pending (why) |
            missing-queues (which (dpid, port))
         -> path_flows(...) -> FlowSpecs per switch, one cookie per path.
@@ -15,142 +15,18 @@ whether to plan again; `reinstall_ops(old, new, ...)` says what to send.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 from qosapp.core.compiler import FORWARDING_TABLE, NORMAL, OF13, FlowDelete, FlowSpec, compile_actions, compile_match
-from qosapp.core.model import (DEFAULT_PRIORITY, IPV4, L4_PROTOCOLS, Match, Policy, ValidationError,
-                          format_dpid, parse_int, parse_ipv4, parse_name)
+from qosapp.core.model import IPV4, Match, Policy, format_dpid
 from qosapp.core.topology import Hop, NoPath, Topology, UnknownHost
-
-FORWARD = "forward"
-BOTH = "both"
-DIRECTIONS = (BOTH, FORWARD)
-
-INSTALLED = "installed"
-PENDING = "pending"
-MISSING_QUEUES = "missing-queues"
-
-#: Top byte of a path's cookies ('P'); the rest is the path id. One cookie
-#: for all of a path's flows, so an OpenFlow 1.3 delete by cookie removes
-#: exactly that path and nothing else (the seed deleted by name substring).
-PATH_COOKIE_PREFIX = 0x50 << 56
-PATH_COOKIE_MASK = 0xFF << 56
-
-PATH_KEYS = {"name", "src", "dst", "protocol", "src-port", "dst-port", "queue", "service",
-             "direction", "priority", "id"}
+from qosapp.core.cookies import path_cookie
+from qosapp.core.pathspec import BOTH, INSTALLED, MISSING_QUEUES, PENDING, PathSpec
 
 #: (dpid, port, queue id) -> does that queue exist on that port?
 QueueExists = Callable[[int, int, int], bool]
 
 
-@dataclass(frozen=True)
-class PathSpec:
-    """What the user asked for: hosts by IP, optional L4 match, one action."""
-
-    name: str
-    src: str
-    dst: str
-    protocol: int | None = None
-    src_port: int | None = None
-    dst_port: int | None = None
-    queue: int | None = None
-    service: str | None = None
-    direction: str = BOTH
-    priority: int = DEFAULT_PRIORITY
-    id: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "src": self.src, "dst": self.dst}
-        for key, value in (("protocol", self.protocol), ("src-port", self.src_port),
-                           ("dst-port", self.dst_port), ("queue", self.queue), ("service", self.service)):
-            if value is not None:
-                out[key] = value
-        out["direction"] = self.direction
-        out["priority"] = self.priority
-        if self.id is not None:
-            out["id"] = self.id
-        return out
-
-
-def _parse_host_ip(value: Any, field_name: str) -> str:
-    """A single host address: a path ends at a host, not at a prefix."""
-    if value is None:
-        raise ValidationError(field_name, "required: the host's IPv4 address")
-    ip = parse_ipv4(value, field_name)
-    if "/" in ip:
-        raise ValidationError(field_name, f"must be one host address, not the prefix {ip}")
-    return ip
-
-
-def parse_path(data: Any, services: Mapping[str, Any] | None = None) -> PathSpec:
-    """Validate a path body; errors name the field, as for policies.
-
-    `services` is the set of known service names (None skips that check).
-    """
-    if not isinstance(data, Mapping):
-        raise ValidationError("body", "a path must be a JSON object")
-    unknown = set(data) - PATH_KEYS
-    if unknown:
-        raise ValidationError(str(sorted(unknown, key=str)[0]),
-                              f"unknown key; allowed: {', '.join(sorted(PATH_KEYS - {'id'}))}")
-    name = parse_name(data.get("name"))
-    src = _parse_host_ip(data.get("src"), "src")
-    dst = _parse_host_ip(data.get("dst"), "dst")
-    if src == dst:
-        raise ValidationError("dst", f"must differ from src ({src})")
-    protocol = parse_int(data["protocol"], "protocol", 0, 255) if data.get("protocol") is not None else None
-    ports = {key: parse_int(data[key], key, 0, 65535) if data.get(key) is not None else None
-             for key in ("src-port", "dst-port")}
-    l4 = [key for key, value in ports.items() if value is not None]
-    if l4 and protocol not in L4_PROTOCOLS:
-        raise ValidationError(l4[0], "L4 ports need protocol 6 (TCP) or 17 (UDP)")
-    direction = data.get("direction", BOTH)
-    if direction not in DIRECTIONS:
-        raise ValidationError("direction", f"must be 'both' or 'forward', got {str(direction)[:40]!r}")
-    priority = parse_int(data.get("priority", DEFAULT_PRIORITY), "priority", 0, 65535)
-    queue, service = _parse_action(data, services)
-    return PathSpec(name=name, src=src, dst=dst, protocol=protocol, src_port=ports["src-port"],
-                    dst_port=ports["dst-port"], queue=queue, service=service, direction=direction,
-                    priority=priority)
-
-
-def _parse_action(data: Mapping[str, Any], services: Mapping[str, Any] | None) -> tuple[int | None, str | None]:
-    """Exactly one of queue / service; the out ports come from the route."""
-    has_queue, has_service = data.get("queue") is not None, data.get("service") is not None
-    if has_queue and has_service:
-        raise ValidationError("service", "a path takes exactly one action: queue or service, not both")
-    if not has_queue and not has_service:
-        raise ValidationError("queue", "a path needs an action: queue or service")
-    if has_queue:
-        return parse_int(data["queue"], "queue", 0, 0xFFFFFFFE), None
-    service = parse_name(data["service"], "service")
-    if services is not None and service not in services:
-        raise ValidationError("service", f"unknown service {service!r}; known: {', '.join(sorted(services))}",
-                              status=409)
-    return None, service
-
-
-def traffic_classes(path: PathSpec) -> set[tuple[Any, ...]]:
-    """The directed traffic a path's flows match, with its priority: one class, or two for BOTH.
-
-    Two paths that share a class install the same match at the same
-    priority on (at least) the source host's switch, where both routes
-    start at the host's port: the switch keeps one flow, and deleting
-    either path removes the QoS of the other.
-    """
-    classes = {(path.src, path.dst, path.protocol, path.src_port, path.dst_port, path.priority)}
-    if path.direction == BOTH:
-        classes.add((path.dst, path.src, path.protocol, path.dst_port, path.src_port, path.priority))
-    return classes
-
-
-def clashing_path(path: PathSpec, others: Iterable[PathSpec]) -> PathSpec | None:
-    """Another path (by name) that matches some of the same traffic at the same priority, or None."""
-    mine = traffic_classes(path)
-    return next((other for other in others if other.name != path.name and mine & traffic_classes(other)), None)
-
-
-# ---------------------------------------------------------------- hops -> policies
 @dataclass(frozen=True)
 class HopRule:
     """One direction at one hop: the policy, and the port it must leave by."""
@@ -308,20 +184,6 @@ def needs_reroute(path: PathSpec, state: PathState, topology: Topology) -> bool:
 
 
 # ---------------------------------------------------------------- flows
-def path_cookie(path_id: int) -> int:
-    """The cookie of every flow of path `path_id`, on every switch."""
-    if not 0 < path_id < 2**56:
-        raise ValueError(f"path id {path_id} out of cookie range")
-    return PATH_COOKIE_PREFIX | path_id
-
-
-def path_id_of(cookie: int) -> int | None:
-    """Inverse of `path_cookie`; None for cookies that are not a path's."""
-    if cookie & PATH_COOKIE_MASK != PATH_COOKIE_PREFIX or cookie == PATH_COOKIE_PREFIX:
-        return None
-    return cookie & ~PATH_COOKIE_MASK
-
-
 def rule_flow(rule: HopRule, cookie: int, version: int, services: Mapping[str, int]) -> FlowSpec:
     """One hop's flow. A marking hop outputs to the path's port, never NORMAL:
     NORMAL floods on a loopy fabric and might not follow the path anyway.

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from qosapp.core.model import ValidationError, parse_dpid, parse_int, parse_sw
+from qosapp.core.ports import MAX_PORT_NO, is_reserved_port
 
 #: Rates are bits/s. OVS raises any HTB rate below one MTU per second
 #: (1500 bytes/s = 12 kbit/s) to that, so smaller values would be a lie.
@@ -43,10 +44,6 @@ MAX_QUEUE_ID = len(LOCAL_USE_DSCPS)
 #: Linux interface names are at most 15 bytes (IFNAMSIZ - 1); linux-htb
 #: only works on Linux devices, so a longer name can never be shaped.
 MAX_PORT_NAME = 15
-#: OpenFlow ports above this are reserved (LOCAL, CONTROLLER, ...).
-MAX_PORT_NO = 0xFFFFFF00
-#: The bridge's own port: OVSDB and OpenFlow 1.0 say 65534, OpenFlow 1.3 0xfffffffe.
-LOCAL_PORTS = frozenset({0xFFFE, 0xFFFFFFFE})
 
 PROFILE_KEYS = {"sw", "port", "max-rate", "queues", "id"}
 QUEUE_KEYS = {"id", "min-rate", "max-rate", "dscp"}
@@ -122,11 +119,6 @@ class QueueProfile:
         """
         return {"sw": self.sw, "port": self.port, "max-rate": self.max_rate,
                 "queues": {str(q.id): q.to_dict(include_dscp) for q in self.queues}}
-
-
-def is_reserved_port(port_no: int) -> bool:
-    """LOCAL and the other reserved ports: never a link, never shaped."""
-    return port_no in LOCAL_PORTS or port_no > MAX_PORT_NO
 
 
 # ---------------------------------------------------------------- DSCP trick

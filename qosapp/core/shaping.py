@@ -3,9 +3,11 @@
 `Shaping` keeps the stored profiles in store order, what has been applied
 to each concrete (dpid, port name), and the outcome per port. `sync` makes
 the applied state match what the profiles want on the ports the switches
-have now, through a `QueueBackend` (OVSDB rows + tc filters in production,
-a recorder in tests). A failing backend call is recorded and shown, never
-raised: one bad port must not stop the controller.
+have now, through the `QueueBackend` it is handed (OVSDB rows + tc filters
+in production, a recorder in tests): the core never calls it, the service
+does (`qosapp.service`), when an `Effects` asks for a queue sync. A failing
+backend call is recorded and shown, never raised: one bad port must not
+stop the controller.
 """
 from __future__ import annotations
 
@@ -37,8 +39,11 @@ class QueueBackend(Protocol):
 class Shaping:
     """Profiles, and their application to concrete ports."""
 
-    def __init__(self, backend: QueueBackend | None = None) -> None:
+    def __init__(self, backend: QueueBackend | None = None, managed: bool | None = None) -> None:
+        """`backend`: the default for `sync`; `managed`: whether queues are applied at all
+        (default: whether there is a backend). Unmanaged, every queue counts as there."""
         self.backend = backend
+        self.managed = backend is not None if managed is None else managed
         self.profiles: list[QueueProfile] = []
         self.applied: dict[Target, QueueProfile] = {}
         self.state: dict[Target, dict[str, Any]] = {}
@@ -79,34 +84,35 @@ class Shaping:
             for target in [t for t in self.state if which(t)]:
                 del self.state[target]
 
-    def sync(self, ports: Mapping[int, Mapping[int, str]]) -> bool:
+    def sync(self, ports: Mapping[int, Mapping[int, str]], backend: QueueBackend | None = None) -> bool:
         """Apply what is wanted on `ports` ({dpid: {port_no: name}}), clear what is not.
 
         Returns whether any port was (re)applied or cleared. Without a
-        backend nothing is applied (flows-only mode).
+        backend (given, or this object's) nothing is applied (flows-only mode).
         """
-        if self.backend is None:
+        backend = backend or self.backend
+        if backend is None:
             return False
         wanted = resolve_targets(self.profiles, ports)
         changed = False
         for target in [t for t in self.applied if t not in wanted]:
-            self._call(target, None)
+            self._call(backend, target, None)
             changed = True
         for target, profile in wanted.items():
             if self.applied.get(target) != profile:
-                self._call(target, profile)
+                self._call(backend, target, profile)
                 changed = True
         return changed
 
-    def _call(self, target: Target, profile: QueueProfile | None) -> None:
+    def _call(self, backend: QueueBackend, target: Target, profile: QueueProfile | None) -> None:
         dpid, port = target
         try:
             if profile is None:
-                self.backend.clear(dpid, port)  # type: ignore[union-attr]
+                backend.clear(dpid, port)
                 self.applied.pop(target, None)
                 self.state.pop(target, None)
                 return
-            note = self.backend.apply(dpid, port, profile)  # type: ignore[union-attr]
+            note = backend.apply(dpid, port, profile)
             self.state[target] = {"state": "applied", **({"note": note} if note else {})}
         except Exception as err:  # the backend's failure is shown, not fatal
             LOG.error("queues on %s %s: %s", format_dpid(dpid), port, err)

@@ -101,9 +101,10 @@ class Stats:
             self._series(self.queues, (dpid, port, queue)).add(Sample(now, packets, nbytes, errors))
 
     def forget_switch(self, dpid: int) -> None:
-        for table in (self.flows, self.queues):
-            for key in [k for k in table if (k[1] if table is self.flows else k[0]) == dpid]:
-                del table[key]
+        for flow in [k for k in self.flows if k[1] == dpid]:
+            del self.flows[flow]
+        for queue in [k for k in self.queues if k[0] == dpid]:
+            del self.queues[queue]
         for per_switch in self._by_cookie.values():
             per_switch.pop(dpid, None)
 

@@ -23,11 +23,8 @@ from typing import Any, Iterable, Iterator
 import networkx as nx
 
 from qosapp.core.model import format_dpid
+from qosapp.core.ports import is_reserved_port
 
-#: Ports above this are reserved (IN_PORT, FLOOD, CONTROLLER, LOCAL...).
-MAX_PORT_NO = 0xFFFFFF00
-#: The bridge's own port as OpenFlow 1.0 numbers it (1.3: 0xfffffffe).
-OF10_LOCAL = 0xFFFE
 
 #: Port roles. UNKNOWN = neither a discovered link nor a learned host yet: it
 #: may be an uncharted cable, so frames arriving there are never flooded on.
@@ -75,11 +72,6 @@ class Host:
 
     def to_dict(self) -> dict[str, Any]:
         return {"mac": self.mac, "ip": self.ip, "dpid": format_dpid(self.dpid), "port": self.port}
-
-
-def is_reserved_port(port: int) -> bool:
-    """LOCAL and the OpenFlow pseudo ports: never a link, never a host port."""
-    return port == OF10_LOCAL or port > MAX_PORT_NO
 
 
 def _cable(src: Endpoint, dst: Endpoint) -> tuple[Endpoint, Endpoint]:

@@ -16,7 +16,7 @@ from webob import Request
 
 from qosapp.core.controller import NotFound
 from qosapp.core.model import Policy, Service, ValidationError, parse_int
-from qosapp.http.rest import CoreController, handler, json_response, read_json
+from qosapp.http.common import CoreController, handler, json_response, read_json
 
 #: native (seed) key -> Floodlight's QoSPolicy field name
 POLICY_FIELDS = {"name": "name", "eth-type": "ethtype", "protocol": "protocol",

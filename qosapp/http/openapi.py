@@ -250,7 +250,7 @@ WRITE_DOOR = {"401": answer("API token missing or wrong (only when the controlle
 NAME_PARAM = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1},
                "description": "percent-encoded once, decoded once"}]
 STATUS = ref("FloodlightStatus")
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def op(responses: dict[str, Any], write: bool = False, **extra: Any) -> dict[str, Any]:
@@ -325,9 +325,11 @@ def native_paths() -> dict[str, Any]:
             "delete": op({"200": answer("deleted; its flows removed", ref("PathStored")), **NOT_FOUND},
                          write=True)},
         "/qos/stats/policies": {"get": op({"200": answer(
-            "per policy: packets, bytes, bit rate per switch, the queue's max-rate, recent history "
-            "(polled every interval seconds)", {"type": "object", "required": ["interval", "policies"], "properties": {
-                "interval": {"type": "number"}, "policies": {"type": "array", "items": {"type": "object"}}}})})},
+            "per policy and per QoS path: packets, bytes, bit rate per switch, recent history; policies also "
+            "the queue's max-rate (polled every interval seconds)", {
+                "type": "object", "required": ["interval", "policies", "paths"], "properties": {
+                    "interval": {"type": "number"}, "policies": {"type": "array", "items": {"type": "object"}},
+                    "paths": {"type": "array", "items": {"type": "object"}}}})})},
         "/qos/stats/queues": {"get": op({"200": answer(
             "per switch/port/queue: tx bytes, tx packets, tx errors, bit rate", {
                 "type": "object", "required": ["interval", "queues"], "properties": {

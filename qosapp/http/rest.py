@@ -1,155 +1,30 @@
 """The QoS REST service: routes -> core calls; errors -> 4xx JSON.
 
-Handlers stay thin: parse the body, call `QosCore`, shape the answer. Every
+Handlers stay thin: parse the body, call the service (`qosapp.service`,
+which locks, runs `QosCore` and applies its effects), shape the answer. Every
 rejection is a `ValidationError` (400/409 with `{"error", "field"}`) or
 `NotFound` (404), raised before the store is touched, so bad input never
-changes state. Routes are registered on Ryu's WSGI application; tests mount
-the same controllers on a bare `WSGIApplication` without Ryu's manager.
+changes state (the shared answer/error helpers are in `qosapp.http.common`).
+Routes are registered on Ryu's WSGI application; tests mount the same
+controllers on a bare `WSGIApplication` without Ryu's manager.
 """
 from __future__ import annotations
 
-import functools
-import json
-import logging
-import uuid
-from typing import Any, Callable
+from typing import Any
 
 import qosapp.main.compat  # noqa: F401  (must precede ryu.app.wsgi)
 from ryu.app.wsgi import ControllerBase, Response, WSGIApplication, route
-from ryu.lib import hub
 from webob import Request
 
-from qosapp.core.controller import NotFound, QosCore
 from qosapp.core.model import ValidationError, parse_sw
 from qosapp.core.queues import parse_port
-from qosapp.http import jsonlimits
-from qosapp.http.guard import REQUEST_ID_KEY, truncate
-
-JSON_TYPES = ("application/json", "text/json")
-#: curl -d and the seed's pusher send these; the body is still parsed as JSON.
-LENIENT_TYPES = ("", "application/x-www-form-urlencoded")
-CORE_KEY = "qos_core"
-#: longest a `?wait=confirm` answer waits for the switches (seconds)
-CONFIRM_TIMEOUT = 10.0
-LOG = logging.getLogger(__name__)
-
-
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(status=status, content_type="application/json", charset="utf-8",
-                    body=json.dumps(body, indent=None).encode("utf-8"))
-
-
-def error_response(status: int, reason: str, field: str | None = None, **extra: Any) -> Response:
-    body: dict[str, Any] = {"error": reason}
-    if field is not None:
-        body["field"] = field
-    body.update(extra)
-    return json_response(body, status)
-
-
-class BadMediaType(Exception):
-    """The request says its body is something other than JSON (415)."""
-
-
-def read_json(req: Request) -> Any:
-    """The request body as JSON, or a ValidationError naming 'body'."""
-    ctype = (req.content_type or "").lower()
-    if ctype not in LENIENT_TYPES and ctype not in JSON_TYPES and not ctype.endswith("+json"):
-        raise BadMediaType(f"expected a JSON body (Content-Type: application/json), got {ctype!r}")
-    raw = req.body
-    if not raw.strip():
-        raise ValidationError("body", "empty body; expected JSON")
-    return jsonlimits.loads(raw)
-
-
-def url_name(raw: str) -> str:
-    """A name from the URL, decoded exactly once.
-
-    The server already percent-decoded PATH_INFO (into latin-1 text, per
-    WSGI); decoding again would turn the name `a%41b` (sent as `a%2541b`)
-    into `aAb`. Only the bytes are re-read as the UTF-8 they are.
-    """
-    try:
-        return raw.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        raise ValidationError("name", "the name in the path is not valid UTF-8") from None
-
-
-def error_body(err: ValidationError) -> dict[str, Any]:
-    """The rejection as JSON, with any echoed input cut short."""
-    return {k: truncate(v) if isinstance(v, str) else v for k, v in err.to_dict().items()}
-
-
-def wants_confirm(req: Request) -> bool:
-    """`?wait=confirm`: answer only once every switch confirmed (barrier reply) or rejected the flows."""
-    return req.GET.get("wait") == "confirm"
-
-
-def wait_confirmed(core: QosCore, policies: list[Any], timeout: float = CONFIRM_TIMEOUT) -> None:
-    """Hold this request's greenthread until no switch is still to confirm `policies`.
-
-    The answer then shows "installed" (or "error" with the switch's reason)
-    instead of "pending". After `timeout` it answers anyway, still pending.
-    """
-    if not core.pending(policies):
-        return
-    hub.sleep(0)  # let the datapath's send loop put the flows and the barrier on the wire ...
-    core.store.sync()  # ... and make the change durable while the switch works on them
-    done = hub.Event()
-
-    def check() -> None:
-        if not core.pending(policies):
-            done.set()
-
-    core.confirm_listeners.append(check)
-    try:
-        done.wait(timeout)
-    finally:
-        core.confirm_listeners.remove(check)
-
-
-def handler(func: Callable[..., Any]) -> Callable[..., Response]:
-    """Turn core results and exceptions into HTTP answers; nothing is answered before it is durable."""
-
-    @functools.wraps(func)
-    def wrapper(self: "CoreController", req: Request, **kwargs: Any) -> Response:
-        response = _answer(func, self, req, **kwargs)
-        try:
-            self.core.store.sync()  # one fdatasync covers every commit since the last one
-        except OSError as err:
-            LOG.exception("store sync failed after %s %s", req.method, req.environ.get("PATH_INFO"))
-            return error_response(500, f"the store could not make the change durable: {err}")
-        return response
-
-    return wrapper
-
-
-def _answer(func: Callable[..., Any], self: "CoreController", req: Request, **kwargs: Any) -> Response:
-    try:
-        result = func(self, req, **kwargs)
-    except ValidationError as err:
-        return json_response(error_body(err), err.status)
-    except NotFound as err:
-        return error_response(404, truncate(str(err)), err.field)
-    except BadMediaType as err:
-        return error_response(415, truncate(str(err)), "Content-Type")
-    except Exception:  # a bug: answer JSON with an id, keep serving, log the traceback under that id
-        request_id = req.environ.setdefault(REQUEST_ID_KEY, uuid.uuid4().hex[:16])
-        LOG.exception("request %s: internal error in %s %s", request_id, req.method,
-                      truncate(req.environ.get("PATH_INFO", "")))
-        return error_response(500, f"internal error; see the controller log for request {request_id}",
-                              **{"request-id": request_id})
-    if isinstance(result, Response):
-        return result
-    return json_response(result)
-
-
-class CoreController(ControllerBase):
-    """A Ryu WSGI controller that reaches the QoS core through its data."""
-
-    def __init__(self, req: Request, link: Any, data: dict[str, Any], **config: Any) -> None:
-        super().__init__(req, link, data, **config)
-        self.core: QosCore = data[CORE_KEY]
+from qosapp.http.common import (CORE_KEY, CoreController, error_response, handler, json_response, read_json,
+                                url_name, wait_confirmed, wants_confirm)
+from qosapp.http.floodlight import FloodlightController
+from qosapp.http.guard import truncate
+from qosapp.http.openapi import document
+from qosapp.http.ui import UiController
+from qosapp.service import QosService
 
 
 class QosController(CoreController):
@@ -315,7 +190,6 @@ class QosController(CoreController):
     @route("qos_openapi", "/qos/openapi.json", methods=["GET"])
     @handler
     def openapi(self, req: Request) -> Any:
-        from qosapp.http.openapi import document
         return document()
 
 
@@ -347,10 +221,8 @@ def routes_of(controller: type) -> list[tuple[str, list[str]]]:
     return out
 
 
-def register(wsgi: WSGIApplication, core: QosCore, controllers: list[type] | None = None) -> None:
+def register(wsgi: WSGIApplication, core: QosService, controllers: list[type] | None = None) -> None:
     """Mount the QoS controllers (and the 405 fallback) on Ryu's WSGI app."""
-    from qosapp.http.floodlight import FloodlightController
-    from qosapp.http.ui import UiController
     controllers = controllers or [QosController, FloodlightController, UiController]
     allowed: dict[str, list[str]] = {}
     for controller in controllers:

@@ -72,8 +72,8 @@ class GuardedProtocol(eventlet.wsgi.HttpProtocol):
     """eventlet's HTTP/1.1 handler with idle/header timeouts and idle/busy marks."""
 
     def _read_request_line(self) -> Any:
-        conn: Connection = self.server.connections.get(id(self.request))  # type: ignore[attr-defined]
-        limits: ServerLimits = self.server.limits  # type: ignore[attr-defined]
+        conn: Connection = self.server.connections.get(id(self.request))
+        limits: ServerLimits = self.server.limits
         if conn is not None:
             if conn.state == CLOSED:
                 return ""
@@ -86,7 +86,7 @@ class GuardedProtocol(eventlet.wsgi.HttpProtocol):
         return ""  # idle too long: the caller closes the connection
 
     def parse_request(self) -> bool:
-        limits: ServerLimits = self.server.limits  # type: ignore[attr-defined]
+        limits: ServerLimits = self.server.limits
         with eventlet.Timeout(limits.header_timeout, socket.timeout("request head too slow")):
             return super().parse_request()
 
@@ -113,8 +113,8 @@ class RestServer:
             sock, sock.getsockname(), app, log=logging.getLogger("qosapp.http.access"),
             protocol=GuardedProtocol, debug=False, socket_timeout=self.limits.io_timeout,
             environ={"wsgi.url_scheme": "https"} if self.tls else None, log_output=True)
-        self.wsgi.connections = self.connections  # type: ignore[attr-defined]
-        self.wsgi.limits = self.limits  # type: ignore[attr-defined]
+        self.wsgi.connections = self.connections
+        self.wsgi.limits = self.limits
 
     def __call__(self) -> None:
         self.serve_forever()

@@ -23,7 +23,7 @@ import qosapp.main.compat  # noqa: F401  (must precede ryu.app.wsgi)
 from ryu.app.wsgi import ControllerBase, Response, route
 from webob import Request
 
-from qosapp.http.rest import error_response
+from qosapp.http.common import error_response
 
 #: Where the page lives inside the installed package (see package-data).
 STATIC_DIR = Path(__file__).with_name("static")

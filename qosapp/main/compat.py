@@ -9,4 +9,4 @@ object will do. This module must be imported before `ryu.app.wsgi`;
 import eventlet.wsgi
 
 if not hasattr(eventlet.wsgi, "ALREADY_HANDLED"):
-    eventlet.wsgi.ALREADY_HANDLED = object()  # type: ignore[attr-defined]
+    eventlet.wsgi.ALREADY_HANDLED = object()

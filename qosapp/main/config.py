@@ -9,6 +9,10 @@ import os
 from dataclasses import dataclass, field
 
 
+#: where the controller finds OVSDB unless told (--ovsdb, $QOS_OVSDB)
+DEFAULT_OVSDB = "unix:/var/run/openvswitch/db.sock"
+
+
 def default_state_dir() -> str:
     """/var/lib/qos-sdn for root, ~/.local/state/qos-sdn otherwise ($QOS_STATE_DIR wins)."""
     if os.environ.get("QOS_STATE_DIR"):
@@ -25,7 +29,7 @@ class Settings:
     rest_port: int = 8080
     ofp_host: str = "127.0.0.1"
     ofp_port: int = 6653
-    ovsdb: str = "unix:/var/run/openvswitch/db.sock"
+    ovsdb: str = DEFAULT_OVSDB
     manage_queues: bool = True
     forwarding: str = "learned"
     # the REST front door (qosapp.main.frontdoor, qosapp.http.guard)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import resource
+from collections.abc import Mapping
 from typing import Any
 
 from qosapp.main.config import SETTINGS
@@ -24,9 +25,9 @@ class StartupRefused(SystemExit):
         super().__init__(f"qos-controller: {reason}")
 
 
-def read_token(token_file: str | None, environ: dict[str, str] | None = None) -> str | None:
+def read_token(token_file: str | None, environ: Mapping[str, str] | None = None) -> str | None:
     """The API token from --token-file (first line) or $QOS_SDN_TOKEN; None when neither is set."""
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     if token_file:
         try:
             with open(token_file, encoding="utf-8") as handle:
@@ -36,7 +37,7 @@ def read_token(token_file: str | None, environ: dict[str, str] | None = None) ->
         if not token:
             raise StartupRefused(f"--token-file {token_file} is empty")
         return token
-    token = environ.get(TOKEN_ENV, "").strip()
+    token = env.get(TOKEN_ENV, "").strip()
     return token or None
 
 

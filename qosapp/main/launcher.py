@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from qosapp.main.config import SETTINGS, default_state_dir
+from qosapp.main.config import DEFAULT_OVSDB, SETTINGS, default_state_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ofp-host", default="127.0.0.1",
                         help="OpenFlow listen address (default: %(default)s; 0.0.0.0 for switches on other hosts)")
     parser.add_argument("--ofp-port", type=int, default=6653, help="OpenFlow listen port (default: %(default)s)")
-    parser.add_argument("--ovsdb", default=os.environ.get("QOS_OVSDB", "unix:/var/run/openvswitch/db.sock"),
+    parser.add_argument("--ovsdb", default=os.environ.get("QOS_OVSDB", DEFAULT_OVSDB),
                         help="OVSDB remote for queues, e.g. unix:/var/run/openvswitch/db.sock or "
                              "tcp:127.0.0.1:6640 (default: %(default)s)")
     parser.add_argument("--no-queues", action="store_true",

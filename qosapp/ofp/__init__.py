@@ -1,1 +1,1 @@
-"""The Ryu shell: OpenFlow events in, messages out (Ryu message building and raw OpenFlow 1.3 wire packing)."""
+"""The Ryu shell: OpenFlow events -> the service, returned flow batches -> the wire (Ryu messages, raw OF1.3 packing)."""

@@ -1,10 +1,13 @@
-"""The Ryu shell: OpenFlow events in, core calls, messages out.
+"""The Ryu shell: OpenFlow events in, service calls, messages out.
 
-No QoS logic lives here (that is `qosapp.core.controller`); this module only
-- tells the core when switches come, go and change ports,
-- sends the flow operations the core hands it, each batch followed by a
+No QoS logic lives here (that is `qosapp.core.controller`, run under one lock
+by `qosapp.service`); this module only
+- tells the service when switches come, go and change ports, and what
+  packet-ins say,
+- sends the flow operations the service hands it, each batch followed by a
   barrier, and reports the barrier reply (installed) or an OFPT_ERROR
-  (rejected, with the reason) back to the core by cookie,
+  (rejected, with the reason) back by cookie,
+- polls flow and queue counters,
 - mounts the REST controllers on Ryu's WSGI server.
 """
 from __future__ import annotations
@@ -19,42 +22,24 @@ from ryu.base import app_manager
 from ryu.controller import ofp_event
 from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
-from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_0, ofproto_v1_3
 from ryu.topology import event as topo_event
 
 from qosapp.ofp import ofmsgs
 from qosapp.http import rest
-from qosapp.core.compiler import COOKIE_PREFIX, COOKIE_PREFIX_MASK, FlowSpec
+from qosapp.core.compiler import FlowOp, FlowSpec
+from qosapp.core.cookies import COUNTED_MASK, COUNTED_PREFIX, counted
 from qosapp.main.config import SETTINGS
-from qosapp.core.controller import FlowOp, QosCore
+from qosapp.core.controller import QosCore
+from qosapp.core.switchstate import Outstanding
 from qosapp.adapters.ovsqueues import OvsQueues
 from qosapp.adapters.store import Store
+from qosapp.ofp.green import green_service
+from qosapp.ofp.shell import Multipart, error_reason, packet_in_fields, port_names, reply_more
 
 LOG = logging.getLogger("qosapp")
 #: bytes per socket write when a batch of flow operations goes out
 SEND_CHUNK = 64 * 1024
-
-
-def port_names(datapath: Any) -> dict[int, str]:
-    """Physical ports of a datapath (LOCAL and reserved ports left out)."""
-    limit = datapath.ofproto.OFPP_MAX
-    out = {}
-    for port_no, port in (datapath.ports or {}).items():
-        if port_no <= limit:
-            name = port.name.decode("utf-8", "replace") if isinstance(port.name, bytes) else str(port.name)
-            out[port_no] = name
-    return out
-
-
-def error_reason(ofp: Any, msg: Any) -> str:
-    """'OFPET_BAD_ACTION/OFPBAC_BAD_QUEUE'-style text for an OFPT_ERROR."""
-    try:
-        type_name = ofp.ofp_error_type_to_str(msg.type)
-        code_name = ofp.ofp_error_code_to_str(msg.type, msg.code)
-        return f"{type_name}/{code_name}"
-    except (AttributeError, KeyError, ValueError):
-        return f"error type {msg.type} code {msg.code}"
 
 
 class QosApp(app_manager.RyuApp):
@@ -64,18 +49,18 @@ class QosApp(app_manager.RyuApp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.datapaths: dict[int, Any] = {}
-        #: per dpid: flow-mod xid -> cookie, until that batch's barrier returns
-        self.sent: dict[int, dict[int, int]] = {}
-        #: per dpid: barrier xid -> cookies of the batch it closes
-        self.barriers: dict[int, dict[int, list[int]]] = {}
+        #: per dpid: flow-mod and barrier xids whose answer is still to come
+        self.outstanding: dict[int, Outstanding] = {}
         self.queues = OvsQueues(SETTINGS.ovsdb) if SETTINGS.manage_queues else None
         # deferred sync: the REST handler fsyncs once before it answers (see qosapp.adapters.store)
-        self.core = QosCore(Store(SETTINGS.state_dir, deferred_sync=True), send=self.send_ops, queues=self.queues,
-                            forwarding=SETTINGS.forwarding)
+        core = QosCore(Store(SETTINGS.state_dir, deferred_sync=True), manage_queues=self.queues is not None,
+                       forwarding=SETTINGS.forwarding)
+        #: the core behind one lock; every event below goes through it
+        self.core = green_service(core, send=self.send_ops, queues=self.queues)
         self.core.store.sync()  # what loading wrote (the built-in service on first start)
         rest.register(kwargs["wsgi"], self.core)
-        #: per (dpid, xid): stats bodies of a multipart reply still arriving
-        self.partial: dict[tuple[int, int], list[Any]] = {}
+        #: stats replies still arriving in parts
+        self.multipart = Multipart()
         self.poller = hub.spawn(self._poll_stats)
         LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s, queues via %s", SETTINGS.state_dir,
                  SETTINGS.rest_host, SETTINGS.rest_port, SETTINGS.ofp_host, SETTINGS.ofp_port,
@@ -94,7 +79,7 @@ class QosApp(app_manager.RyuApp):
         if datapath is None:
             LOG.warning("dpid %016x not connected; dropping %d flow ops", dpid, len(ops))
             return
-        sent = self.sent.setdefault(dpid, {})
+        book = self.outstanding.setdefault(dpid, Outstanding())
         cookies = []
         chunk: list[bytes] = []
         size = 0
@@ -102,7 +87,7 @@ class QosApp(app_manager.RyuApp):
             xid = ofmsgs.next_xid(datapath)
             buf = ofmsgs.to_bytes(datapath, op, xid)
             if isinstance(op, FlowSpec):
-                sent[xid] = op.cookie
+                book.flow_mod(xid, op.cookie)
                 cookies.append(op.cookie)
             chunk.append(buf)
             size += len(buf)
@@ -110,7 +95,7 @@ class QosApp(app_manager.RyuApp):
                 datapath.send(b"".join(chunk))
                 chunk, size = [], 0
         xid = ofmsgs.next_xid(datapath)
-        self.barriers.setdefault(dpid, {})[xid] = cookies
+        book.barrier(xid, cookies)
         chunk.append(ofmsgs.barrier_bytes(datapath, xid))
         datapath.send(b"".join(chunk))
 
@@ -127,26 +112,24 @@ class QosApp(app_manager.RyuApp):
                 datapath.close()
                 return
             self.datapaths[dpid] = datapath
-            self.sent[dpid], self.barriers[dpid] = {}, {}
+            self.outstanding[dpid] = Outstanding()
             address = "%s:%s" % datapath.address if datapath.address else None
             LOG.info("switch %016x connected (OpenFlow %#x) from %s", dpid, datapath.ofproto.OFP_VERSION, address)
             self.core.switch_connected(dpid, datapath.ofproto.OFP_VERSION, port_names(datapath), address)
         elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dpid) is datapath:
             LOG.info("switch %016x disconnected", dpid)
             del self.datapaths[dpid]
-            self.sent.pop(dpid, None)
-            self.barriers.pop(dpid, None)
+            self.outstanding.pop(dpid, None)
+            self.multipart.forget(dpid)
             self.core.switch_disconnected(dpid)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev: Any) -> None:
         dpid = ev.msg.datapath.id
-        cookies = self.barriers.get(dpid, {}).pop(ev.msg.xid, None)
+        book = self.outstanding.get(dpid)
+        cookies = book.barrier_reply(ev.msg.xid) if book is not None else None
         if cookies is None:
             return
-        sent = self.sent.get(dpid, {})
-        for xid in [x for x in sent if x <= ev.msg.xid]:
-            del sent[xid]
         self.core.flows_confirmed(dpid, cookies)
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
@@ -154,7 +137,8 @@ class QosApp(app_manager.RyuApp):
         msg = ev.msg
         dpid = msg.datapath.id
         reason = error_reason(msg.datapath.ofproto, msg)
-        cookie = self.sent.get(dpid, {}).get(msg.xid)
+        book = self.outstanding.get(dpid)
+        cookie = book.cookie_of(msg.xid) if book is not None else None
         LOG.warning("switch %016x rejected xid %s (cookie %s): %s", dpid, msg.xid,
                     hex(cookie) if cookie is not None else "-", reason)
         if cookie is not None:
@@ -192,18 +176,10 @@ class QosApp(app_manager.RyuApp):
         datapath = msg.datapath
         ofp, parser = datapath.ofproto, datapath.ofproto_parser
         in_port = msg.in_port if ofp.OFP_VERSION == ofproto_v1_0.OFP_VERSION else msg.match["in_port"]
-        pkt = packet.Packet(msg.data)
-        eth = pkt.get_protocol(ethernet.ethernet)
-        if eth is None:
+        frame = packet_in_fields(msg.data)
+        if frame is None:
             return
-        ip = None
-        arp_pkt = pkt.get_protocol(arp.arp)
-        if arp_pkt is not None:
-            ip = arp_pkt.src_ip
-        else:
-            ip4 = pkt.get_protocol(ipv4.ipv4)
-            ip = ip4.src if ip4 is not None else None
-        ports = self.core.packet_in(datapath.id, in_port, eth.src, eth.dst, eth.ethertype, ip)
+        ports = self.core.packet_in(datapath.id, in_port, frame.eth_src, frame.eth_dst, frame.eth_type, frame.ip)
         if not ports:
             return
         actions = [parser.OFPActionOutput(port) for port in ports]
@@ -214,7 +190,7 @@ class QosApp(app_manager.RyuApp):
 
     # ------------------------------------------------------------ statistics
     def _poll_stats(self) -> None:
-        """Every interval: flow stats of qos-sdn's policy cookies, queue stats of all ports."""
+        """Every interval: flow stats of qos-sdn's policy and path cookies, queue stats of all ports."""
         while True:
             hub.sleep(self.core.stats.interval)
             for datapath in list(self.datapaths.values()):
@@ -234,26 +210,19 @@ class QosApp(app_manager.RyuApp):
         else:
             if flows:
                 datapath.send_msg(parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
-                                                             COOKIE_PREFIX, COOKIE_PREFIX_MASK, parser.OFPMatch()))
+                                                             COUNTED_PREFIX, COUNTED_MASK, parser.OFPMatch()))
             datapath.send_msg(parser.OFPQueueStatsRequest(datapath, 0, ofp.OFPP_ANY, ofp.OFPQ_ALL))
 
     def _complete(self, msg: Any) -> list[Any] | None:
         """The whole body of a (possibly multi-part) stats reply, once it is all in."""
-        key = (msg.datapath.id, msg.xid)
-        body = self.partial.pop(key, []) + list(msg.body)
-        more = msg.datapath.ofproto.OFPSF_REPLY_MORE if hasattr(msg.datapath.ofproto, "OFPSF_REPLY_MORE") \
-            else msg.datapath.ofproto.OFPMPF_REPLY_MORE
-        if msg.flags & more:
-            self.partial[key] = body
-            return None
-        return body
+        return self.multipart.add(msg.datapath.id, msg.xid, msg.body, reply_more(msg))
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev: Any) -> None:
         body = self._complete(ev.msg)
         if body is not None:
             mine = [(s.cookie, s.packet_count, s.byte_count) for s in body
-                    if s.cookie & COOKIE_PREFIX_MASK == COOKIE_PREFIX]
+                    if counted(s.cookie)]
             self.core.stats.record_flows(ev.msg.datapath.id, time.monotonic(), mine)
 
     @set_ev_cls(ofp_event.EventOFPQueueStatsReply, MAIN_DISPATCHER)

@@ -58,4 +58,4 @@ def server_loop(self: Any, ofp_tcp_listen_port: int, ofp_ssl_listen_port: int) -
 
 def install() -> None:
     from ryu.controller.controller import OpenFlowController
-    OpenFlowController.server_loop = server_loop  # type: ignore[method-assign]
+    OpenFlowController.server_loop = server_loop

@@ -104,13 +104,12 @@ def test_mounted_next_to_the_rest_service_in_process(tmp_path: Path) -> None:
     from webob import Request
 
     from qosapp.http import rest
-    from qosapp.core.controller import QosCore
     from qosapp.http.floodlight import FloodlightController
-    from qosapp.adapters.store import Store
+    from tests.unit.serviceenv import make_service
     from qosapp.http.ui import UiController
 
     app = WSGIApplication()
-    rest.register(app, QosCore(Store(str(tmp_path))),
+    rest.register(app, make_service(str(tmp_path)),
                   controllers=[rest.QosController, FloodlightController, UiController])
 
     def call(method: str, path: str) -> tuple[int, str, bytes]:

@@ -21,7 +21,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -35,6 +34,7 @@ import pytest
 from qosapp.adapters.ovsdb import OvsdbClient, OvsdbError
 from qosapp.core.queues import parse_queue_profile, queue_dscps
 from qosapp.adapters.tcbridge import htb_classes, install_queue_filters
+from topologies.netutil import free_tcp_port
 
 pytestmark = pytest.mark.integration
 
@@ -51,12 +51,6 @@ def run(*argv: str, env: dict[str, str] | None = None, check: bool = True, timeo
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} -> {result.returncode}: {result.stderr.strip()}")
     return result.stdout
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stop_pidfile(pidfile: Path, timeout: float = 5.0) -> None:

@@ -15,8 +15,9 @@ from ryu.app.wsgi import WSGIApplication
 from webob import Request
 
 from qosapp.http import rest
-from qosapp.core.controller import NotFound, QosCore
-from qosapp.adapters.store import Store
+from qosapp.core.controller import NotFound
+from qosapp.service import QosService
+from tests.unit.serviceenv import make_service
 
 
 def policies(count: int) -> list[dict[str, Any]]:
@@ -24,9 +25,9 @@ def policies(count: int) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def core(tmp_path: Path) -> tuple[QosCore, list]:
+def core(tmp_path: Path) -> tuple[QosService, list]:
     sent: list = []
-    qos = QosCore(Store(str(tmp_path)), send=lambda dpid, ops: sent.append((dpid, ops)), forwarding="normal")
+    qos = make_service(str(tmp_path), lambda dpid, ops: sent.append((dpid, ops)), forwarding="normal")
     qos.enable()
     qos.switch_connected(1, 4, {})
     qos.add_policies(policies(5))
@@ -34,7 +35,7 @@ def core(tmp_path: Path) -> tuple[QosCore, list]:
     return qos, sent
 
 
-def test_core_deletes_in_one_batch_and_all_or_nothing(core: tuple[QosCore, list]) -> None:
+def test_core_deletes_in_one_batch_and_all_or_nothing(core: tuple[QosService, list]) -> None:
     qos, sent = core
     with pytest.raises(NotFound):
         qos.delete_policies(["p1", "nope"])
@@ -54,7 +55,7 @@ def call(app: WSGIApplication, method: str, path: str, body: Any) -> tuple[int, 
     return resp.status_int, json.loads(resp.body)
 
 
-def test_rest_bulk_delete_by_names_or_all(core: tuple[QosCore, list]) -> None:
+def test_rest_bulk_delete_by_names_or_all(core: tuple[QosService, list]) -> None:
     qos, _ = core
     app = WSGIApplication()
     rest.register(app, qos)

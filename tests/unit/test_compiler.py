@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from qosapp.core import compiler
-from qosapp.core.compiler import (COOKIE_PREFIX, FORWARDING_COOKIE, FORWARDING_TABLE, NORMAL, OF10, OF13, PIPELINE_COOKIE,
+from qosapp.core.compiler import (FORWARDING_COOKIE, FORWARDING_TABLE, NORMAL, OF10, OF13, PIPELINE_COOKIE,
                              POLICY_TABLE, FlowDelete, FlowSpec, compile_policy, delete_policy, forwarding_flows,
-                             in_forwarding_table, pipeline_flows, policy_cookie, policy_id_of)
+                             in_forwarding_table, pipeline_flows)
+from qosapp.core.cookies import POLICY_PREFIX as COOKIE_PREFIX, policy_cookie, policy_id_of
 from qosapp.core.model import Policy, parse_policy
 
 SERVICES = {"Best Effort": 0, "Voice": 46, "Video": 34, "Bulk": 8}

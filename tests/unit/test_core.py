@@ -19,11 +19,14 @@ from typing import Any, Callable
 import pytest
 
 from qosapp.core import compiler
+from qosapp.core import cookies
 from qosapp.core import forwarding
 from qosapp.core.compiler import NORMAL, OF10, OF13, FlowDelete, FlowSpec
-from qosapp.core.controller import WIPE, NotFound, QosCore
+from qosapp.core.controller import WIPE, NotFound
+from qosapp.service import QosService
+from tests.unit.fakeoftable import FakeSwitches
+from tests.unit.serviceenv import make_service
 from qosapp.core.model import format_dpid, Service, ValidationError
-from qosapp.adapters.store import Store
 
 SEED_S1 = json.loads('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
                      '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
@@ -49,19 +52,8 @@ MARK_OF10 = FlowSpec(cookie=C3, priority=32767, match=MARK_MATCH,
 DPID1, DPID2, DPID3 = 1, 2, 3
 
 
-class Recorder:
-    """Stands in for the Ryu shell's send: keeps every (dpid, ops) call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, list[Any]]] = []
-
-    def __call__(self, dpid: int, ops: list[Any]) -> None:
-        self.calls.append((dpid, list(ops)))
-
-    def take(self) -> list[tuple[int, list[Any]]]:
-        """The calls so far, and forget them."""
-        calls, self.calls = self.calls, []
-        return calls
+class Recorder(FakeSwitches):
+    """Stands in for the Ryu shell's send: every (dpid, ops) call, and each switch's table after them."""
 
 
 @pytest.fixture
@@ -75,46 +67,46 @@ def rec() -> Recorder:
 
 
 @pytest.fixture
-def core(state_dir: str, rec: Recorder) -> QosCore:
-    return QosCore(Store(state_dir), rec, forwarding="normal")
+def core(state_dir: str, rec: Recorder) -> QosService:
+    return make_service(state_dir, rec, forwarding="normal")
 
 
 @pytest.fixture
-def learned(state_dir: str, rec: Recorder) -> QosCore:
+def learned(state_dir: str, rec: Recorder) -> QosService:
     """The default forwarding mode (topology-computed)."""
-    return QosCore(Store(state_dir), rec)
+    return make_service(state_dir, rec)
 
 
 def policy_ops(calls: list[tuple[int, list[Any]]]) -> list[tuple[int, list[Any]]]:
     """Only the operations on policy cookies ('Q' prefix, not forwarding or pipeline), per call."""
     out = []
     for dpid, ops in calls:
-        mine = [op for op in ops if compiler.policy_id_of(op.cookie) is not None and op.cookie != compiler.PIPELINE_COOKIE]
+        mine = [op for op in ops if cookies.policy_id_of(op.cookie) is not None and op.cookie != compiler.PIPELINE_COOKIE]
         if mine:
             out.append((dpid, mine))
     return out
 
 
-def with_voice(core: QosCore) -> QosCore:
+def with_voice(core: QosService) -> QosService:
     core.add_service({"name": "Voice", "dscp": "EF"})
     return core
 
 
-def seeded(core: QosCore) -> QosCore:
+def seeded(core: QosService) -> QosService:
     """Voice service + the seed's two policies + a marking policy for all switches (ids 1, 2, 3)."""
     with_voice(core)
     core.add_policies([SEED_S1, SEED_S2, MARK_ALL])
     return core
 
 
-def snapshot(core: QosCore) -> tuple[Any, ...]:
+def snapshot(core: QosService) -> tuple[Any, ...]:
     """Everything durable plus the core's in-memory view."""
     return (core.store.services(), core.store.policies(), core.store.get_setting("enabled"),
             dict(core.services), dict(core.policies), dict(core.policies_by_id))
 
 
 # ---------------------------------------------------------------- start state
-def test_starts_disabled_with_best_effort(core: QosCore, rec: Recorder) -> None:
+def test_starts_disabled_with_best_effort(core: QosService, rec: Recorder) -> None:
     assert core.enabled is False
     assert core.services == {"Best Effort": Service(name="Best Effort", dscp=0, id=1)}
     assert core.store.services() == [(1, "Best Effort", 0)]
@@ -123,7 +115,7 @@ def test_starts_disabled_with_best_effort(core: QosCore, rec: Recorder) -> None:
     assert rec.calls == []
 
 
-def test_disabled_stores_but_installs_nothing(core: QosCore, rec: Recorder) -> None:
+def test_disabled_stores_but_installs_nothing(core: QosService, rec: Recorder) -> None:
     core.switch_connected(DPID1, OF13)
     assert rec.take() == [(DPID1, [WIPE, PIPE, FWD13])]
     policy = core.add_policy(SEED_S1)
@@ -139,7 +131,7 @@ def test_wipe_is_cookie_zero_delete_everything() -> None:
 
 
 # ---------------------------------------------------------------- enable / disable
-def test_enable_installs_each_switch_its_policies(core: QosCore, rec: Recorder) -> None:
+def test_enable_installs_each_switch_its_policies(core: QosService, rec: Recorder) -> None:
     core.switch_connected(DPID1, OF13)
     core.switch_connected(DPID2, OF10)
     core.switch_connected(DPID3, OF13)
@@ -153,11 +145,15 @@ def test_enable_installs_each_switch_its_policies(core: QosCore, rec: Recorder) 
         (DPID2, [FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("enqueue", 1, 2),)), MARK_OF10]),
         (DPID3, [MARK_OF13]),
     ]
+    # what each switch ends up holding, however the operations were batched
+    assert rec.holding(DPID1) == {PIPE, FWD13, S1_OF13, MARK_OF13}
+    assert rec.holding(DPID2) == {FWD10, S2_OF10, MARK_OF10}
+    assert rec.holding(DPID3) == {PIPE, FWD13, MARK_OF13}
     assert core.enable() is False
     assert rec.calls == []
 
 
-def test_enable_without_switches_sends_nothing(core: QosCore, rec: Recorder) -> None:
+def test_enable_without_switches_sends_nothing(core: QosService, rec: Recorder) -> None:
     seeded(core)
     assert core.enable() is True
     assert rec.calls == []
@@ -165,7 +161,7 @@ def test_enable_without_switches_sends_nothing(core: QosCore, rec: Recorder) -> 
     assert rec.take() == [(DPID2, [WIPE, PIPE, FWD13, S2_OF13, MARK_OF13])]
 
 
-def test_disable_removes_policy_flows_but_not_forwarding(core: QosCore, rec: Recorder) -> None:
+def test_disable_removes_policy_flows_but_not_forwarding(core: QosService, rec: Recorder) -> None:
     core.switch_connected(DPID1, OF13)
     core.switch_connected(DPID2, OF10)
     seeded(core)
@@ -178,13 +174,14 @@ def test_disable_removes_policy_flows_but_not_forwarding(core: QosCore, rec: Rec
         (DPID1, [FlowDelete(cookie=C1), FlowDelete(cookie=C3)]),
         (DPID2, [FlowDelete(cookie=C2, strict=S2_OF10), FlowDelete(cookie=C3, strict=MARK_OF10)]),
     ]
-    assert core.install == {}
+    assert core.policy_installs() == {}
+    assert rec.holding(DPID1) == {PIPE, FWD13} and rec.holding(DPID2) == {FWD10}  # forwarding stays
     assert core.disable() is False
     assert rec.calls == []
     assert len(core.policies) == 3  # disabling keeps the policies
 
 
-def test_sw_none_never_installed(core: QosCore, rec: Recorder) -> None:
+def test_sw_none_never_installed(core: QosService, rec: Recorder) -> None:
     core.switch_connected(DPID1, OF13)
     core.enable()
     rec.take()
@@ -198,7 +195,7 @@ def test_sw_none_never_installed(core: QosCore, rec: Recorder) -> None:
 
 
 # ---------------------------------------------------------------- switch connect
-def test_reconnect_is_cold_start_with_its_policies(core: QosCore, rec: Recorder) -> None:
+def test_reconnect_is_cold_start_with_its_policies(core: QosService, rec: Recorder) -> None:
     seeded(core)
     core.enable()
     core.switch_connected(DPID1, OF13)
@@ -211,20 +208,20 @@ def test_reconnect_is_cold_start_with_its_policies(core: QosCore, rec: Recorder)
     ]
 
 
-def test_connect_while_disabled_gets_only_forwarding(core: QosCore, rec: Recorder) -> None:
+def test_connect_while_disabled_gets_only_forwarding(core: QosService, rec: Recorder) -> None:
     seeded(core)
     core.switch_connected(DPID1, OF10)
     core.switch_connected(DPID2, OF13)
     assert rec.take() == [(DPID1, [WIPE, FWD10]), (DPID2, [WIPE, PIPE, FWD13])]
 
 
-def test_disconnect_forgets_switch_and_state(core: QosCore, rec: Recorder) -> None:
+def test_disconnect_forgets_switch_and_state(core: QosService, rec: Recorder) -> None:
     seeded(core)
     core.enable()
     core.switch_connected(DPID1, OF13, {1: "s1-eth1"}, "127.0.0.1:5555")
     core.switch_disconnected(DPID1)
     assert core.switches == {}
-    assert not any(dpid == DPID1 for _pid, dpid in core.install)
+    assert not any(dpid == DPID1 for _pid, dpid in core.policy_installs())
     rec.take()
     core.disable()
     core.enable()
@@ -232,7 +229,7 @@ def test_disconnect_forgets_switch_and_state(core: QosCore, rec: Recorder) -> No
     core.switch_disconnected(99)  # unknown: no error
 
 
-def test_switch_info_and_ports(core: QosCore) -> None:
+def test_switch_info_and_ports(core: QosService) -> None:
     core.switch_connected(DPID1, OF13, {2: "s1-eth2", 1: "s1-eth1"}, "127.0.0.1:40000")
     assert core.switches[DPID1].to_dict() == {
         "dpid": "00:00:00:00:00:00:00:01", "openflow": "1.3", "address": "127.0.0.1:40000",
@@ -240,16 +237,13 @@ def test_switch_info_and_ports(core: QosCore) -> None:
     core.port_changed(DPID1, 3, "s1-eth3")
     core.port_changed(DPID1, 1, None)
     assert core.switches[DPID1].ports == {2: "s1-eth2", 3: "s1-eth3"}
-    core.set_ports(DPID1, {9: "x"})
-    assert core.switches[DPID1].ports == {9: "x"}
     core.port_changed(42, 1, "nope")
-    core.set_ports(42, {1: "nope"})
     assert 42 not in core.switches
     assert core.status()["switches"] == 1
 
 
 # ---------------------------------------------------------------- add / replace / delete
-def test_add_while_enabled_goes_only_where_it_applies(core: QosCore, rec: Recorder) -> None:
+def test_add_while_enabled_goes_only_where_it_applies(core: QosService, rec: Recorder) -> None:
     with_voice(core)
     core.enable()
     core.switch_connected(DPID1, OF13)
@@ -266,7 +260,7 @@ def test_add_while_enabled_goes_only_where_it_applies(core: QosCore, rec: Record
     assert calls[0][1][0].cookie == calls[1][1][0].cookie == C2
 
 
-def test_batch_add_sends_one_message_list_per_switch(core: QosCore, rec: Recorder) -> None:
+def test_batch_add_sends_one_message_list_per_switch(core: QosService, rec: Recorder) -> None:
     with_voice(core)
     core.enable()
     core.switch_connected(DPID1, OF13)
@@ -276,7 +270,7 @@ def test_batch_add_sends_one_message_list_per_switch(core: QosCore, rec: Recorde
     assert rec.take() == [(DPID1, [S1_OF13, MARK_OF13])]
 
 
-def test_replace_keeps_id_and_reinstalls(core: QosCore, rec: Recorder) -> None:
+def test_replace_keeps_id_and_reinstalls(core: QosService, rec: Recorder) -> None:
     seeded(core)
     core.enable()
     core.switch_connected(DPID1, OF13)
@@ -297,7 +291,7 @@ def test_replace_keeps_id_and_reinstalls(core: QosCore, rec: Recorder) -> None:
     assert core.policies_by_id[3] is core.policies["voice everywhere"] is new
 
 
-def test_replace_narrowing_sw(core: QosCore, rec: Recorder) -> None:
+def test_replace_narrowing_sw(core: QosService, rec: Recorder) -> None:
     seeded(core)
     core.enable()
     core.switch_connected(DPID1, OF13)
@@ -308,7 +302,7 @@ def test_replace_narrowing_sw(core: QosCore, rec: Recorder) -> None:
                           (DPID2, [MARK_OF13])]
 
 
-def test_replace_can_rename_but_not_onto_another(core: QosCore, rec: Recorder) -> None:
+def test_replace_can_rename_but_not_onto_another(core: QosService, rec: Recorder) -> None:
     seeded(core)
     before = snapshot(core)
     with pytest.raises(ValidationError) as info:
@@ -323,12 +317,12 @@ def test_replace_can_rename_but_not_onto_another(core: QosCore, rec: Recorder) -
         core.get_policy("Enqueue 2:2 s1")
 
 
-def test_replace_unknown_is_not_found(core: QosCore) -> None:
+def test_replace_unknown_is_not_found(core: QosService) -> None:
     with pytest.raises(NotFound):
         core.replace_policy("ghost", SEED_S1)
 
 
-def test_delete_sends_exact_delete(core: QosCore, rec: Recorder) -> None:
+def test_delete_sends_exact_delete(core: QosService, rec: Recorder) -> None:
     seeded(core)
     core.enable()
     core.switch_connected(DPID1, OF13)
@@ -340,7 +334,7 @@ def test_delete_sends_exact_delete(core: QosCore, rec: Recorder) -> None:
     assert [pid for pid, _n, _b in core.store.policies()] == [1, 3]
     assert core.policy_by_cookie(C2) is None
     assert core.policy_by_cookie(C1) is core.policies["Enqueue 2:2 s1"]
-    assert not any(pid == 2 for pid, _dpid in core.install)
+    assert not any(pid == 2 for pid, _dpid in core.policy_installs())
     with pytest.raises(NotFound):
         core.delete_policy("Enqueue 1:2 s2")
     assert core.delete_policy_by_id(3).name == "voice everywhere"
@@ -349,7 +343,7 @@ def test_delete_sends_exact_delete(core: QosCore, rec: Recorder) -> None:
         core.delete_policy_by_id(3)
 
 
-def test_delete_while_disabled_sends_nothing(core: QosCore, rec: Recorder) -> None:
+def test_delete_while_disabled_sends_nothing(core: QosService, rec: Recorder) -> None:
     seeded(core)
     core.switch_connected(DPID1, OF13)
     rec.take()
@@ -358,7 +352,7 @@ def test_delete_while_disabled_sends_nothing(core: QosCore, rec: Recorder) -> No
     assert len(core.store.policies()) == 2
 
 
-def test_policy_by_cookie_ignores_foreign_cookies(core: QosCore) -> None:
+def test_policy_by_cookie_ignores_foreign_cookies(core: QosService) -> None:
     seeded(core)
     assert core.policy_by_cookie(0) is None
     assert core.policy_by_cookie(0x5100000000000000) is None
@@ -367,7 +361,7 @@ def test_policy_by_cookie_ignores_foreign_cookies(core: QosCore) -> None:
 
 
 # ---------------------------------------------------------------- batch all-or-nothing
-def test_batch_bad_item_in_middle_changes_nothing(core: QosCore, rec: Recorder) -> None:
+def test_batch_bad_item_in_middle_changes_nothing(core: QosService, rec: Recorder) -> None:
     with_voice(core)
     core.enable()
     core.switch_connected(DPID1, OF13)
@@ -383,7 +377,7 @@ def test_batch_bad_item_in_middle_changes_nothing(core: QosCore, rec: Recorder) 
     assert rec.calls == []
 
 
-def test_batch_duplicate_names(core: QosCore, rec: Recorder) -> None:
+def test_batch_duplicate_names(core: QosService, rec: Recorder) -> None:
     seeded(core)
     before = snapshot(core)
     with pytest.raises(ValidationError) as info:
@@ -396,7 +390,7 @@ def test_batch_duplicate_names(core: QosCore, rec: Recorder) -> None:
     assert snapshot(core) == before
 
 
-def test_single_add_error_has_no_index(core: QosCore) -> None:
+def test_single_add_error_has_no_index(core: QosService) -> None:
     core.add_policy(SEED_S1)
     with pytest.raises(ValidationError) as info:
         core.add_policy(SEED_S1)
@@ -404,13 +398,13 @@ def test_single_add_error_has_no_index(core: QosCore) -> None:
     assert "index" not in info.value.to_dict()
 
 
-def test_empty_batch(core: QosCore, rec: Recorder) -> None:
+def test_empty_batch(core: QosService, rec: Recorder) -> None:
     assert core.add_policies([]) == []
     assert core.store.policies() == [] and rec.calls == []
 
 
 # ---------------------------------------------------------------- rejections leave the store unchanged
-REJECTIONS: list[tuple[str, Callable[[QosCore], Any], type[Exception], int | None]] = [
+REJECTIONS: list[tuple[str, Callable[[QosService], Any], type[Exception], int | None]] = [
     ("bad ip", lambda c: c.add_policy({"name": "x", "ip-src": "10.0.0.300", "queue": 1, "enqueue-port": 1}),
      ValidationError, 400),
     ("unknown service", lambda c: c.add_policy({"name": "x", "service": "Gold"}), ValidationError, 409),
@@ -431,8 +425,8 @@ REJECTIONS: list[tuple[str, Callable[[QosCore], Any], type[Exception], int | Non
 
 
 @pytest.mark.parametrize("label,call,exc,status", REJECTIONS, ids=[r[0] for r in REJECTIONS])
-def test_rejection_leaves_store_unchanged(core: QosCore, rec: Recorder, label: str,
-                                          call: Callable[[QosCore], Any], exc: type[Exception],
+def test_rejection_leaves_store_unchanged(core: QosService, rec: Recorder, label: str,
+                                          call: Callable[[QosService], Any], exc: type[Exception],
                                           status: int | None) -> None:
     seeded(core)
     core.enable()
@@ -449,7 +443,7 @@ def test_rejection_leaves_store_unchanged(core: QosCore, rec: Recorder, label: s
 
 
 # ---------------------------------------------------------------- services
-def test_services_add_get_delete(core: QosCore) -> None:
+def test_services_add_get_delete(core: QosService) -> None:
     voice = core.add_service({"name": "Voice", "dscp": "EF"})
     assert voice == Service(name="Voice", dscp=46, id=2)
     assert core.get_service("Voice") is voice
@@ -461,7 +455,7 @@ def test_services_add_get_delete(core: QosCore) -> None:
         core.get_service("Voice")
 
 
-def test_service_used_by_policy_cannot_be_deleted(core: QosCore) -> None:
+def test_service_used_by_policy_cannot_be_deleted(core: QosService) -> None:
     seeded(core)
     with pytest.raises(ValidationError) as info:
         core.delete_service("Voice")
@@ -473,7 +467,7 @@ def test_service_used_by_policy_cannot_be_deleted(core: QosCore) -> None:
 
 
 # ---------------------------------------------------------------- restart
-def test_restart_keeps_everything(state_dir: str, core: QosCore, rec: Recorder) -> None:
+def test_restart_keeps_everything(state_dir: str, core: QosService, rec: Recorder) -> None:
     seeded(core)
     core.add_service({"name": "Bulk", "dscp": "CS1"})
     core.delete_policy("Enqueue 1:2 s2")
@@ -481,7 +475,7 @@ def test_restart_keeps_everything(state_dir: str, core: QosCore, rec: Recorder) 
     before = (dict(core.services), dict(core.policies))
     core.store.close()
 
-    again = QosCore(Store(state_dir), rec, forwarding="normal")
+    again = make_service(state_dir, rec, forwarding="normal")
     assert again.enabled is True
     assert (dict(again.services), dict(again.policies)) == before
     assert again.services["Best Effort"] == Service("Best Effort", 0, 1)
@@ -498,12 +492,12 @@ def test_restart_keeps_everything(state_dir: str, core: QosCore, rec: Recorder) 
     again.store.close()
 
 
-def test_restart_disabled_stays_disabled(state_dir: str, core: QosCore, rec: Recorder) -> None:
+def test_restart_disabled_stays_disabled(state_dir: str, core: QosService, rec: Recorder) -> None:
     seeded(core)
     core.enable()
     core.disable()
     core.store.close()
-    again = QosCore(Store(state_dir), rec, forwarding="normal")
+    again = make_service(state_dir, rec, forwarding="normal")
     assert again.enabled is False
     assert len(again.services) == 2 and len(again.policies) == 3
     rec.take()
@@ -513,7 +507,7 @@ def test_restart_disabled_stays_disabled(state_dir: str, core: QosCore, rec: Rec
 
 
 # ---------------------------------------------------------------- install state
-def test_install_state_pending_confirmed_error(core: QosCore, rec: Recorder) -> None:
+def test_install_state_pending_confirmed_error(core: QosService, rec: Recorder) -> None:
     seeded(core)
     core.switch_connected(DPID1, OF13)
     core.switch_connected(DPID2, OF13)
@@ -537,27 +531,27 @@ def test_install_state_pending_confirmed_error(core: QosCore, rec: Recorder) -> 
     assert core.install_state(mark)["00:00:00:00:00:00:00:02"] == {"state": "pending"}
 
 
-def test_flow_error_for_unknown_cookies_is_ignored(core: QosCore) -> None:
+def test_flow_error_for_unknown_cookies_is_ignored(core: QosService) -> None:
     seeded(core)
     core.switch_connected(DPID1, OF13)
     core.enable()
-    before = dict(core.install)
+    before = dict(core.policy_installs())
     core.flow_error(DPID1, 0x5100000000000000, "forwarding")
     core.flow_error(DPID1, 0x5100000000000063, "deleted policy")
     core.flow_error(DPID1, 0x1234, "someone else's flow")
-    assert core.install == before
+    assert core.policy_installs() == before
 
 
-def test_confirm_before_enable_does_nothing(core: QosCore) -> None:
+def test_confirm_before_enable_does_nothing(core: QosService) -> None:
     seeded(core)
     core.switch_connected(DPID1, OF13)
     core.flows_confirmed(DPID1, [C1])
-    assert core.install == {}
+    assert core.policy_installs() == {}
     assert core.install_state(core.get_policy("Enqueue 2:2 s1")) == {
         "00:00:00:00:00:00:00:01": {"state": "not-installed", "reason": "QoS is disabled"}}
 
 
-def test_same_match_and_priority_on_a_shared_switch_is_409(core: QosCore, rec: Recorder) -> None:
+def test_same_match_and_priority_on_a_shared_switch_is_409(core: QosService, rec: Recorder) -> None:
     core.add_policy(SEED_S1)
     before = snapshot(core)
     for clash in ({**SEED_S1, "name": "twin"}, {**SEED_S1, "name": "twin", "sw": "all"}):
@@ -576,7 +570,7 @@ def test_same_match_and_priority_on_a_shared_switch_is_409(core: QosCore, rec: R
     core.replace_policy(SEED_S1["name"], {**SEED_S1, "queue": 1})
 
 
-def test_best_effort_cannot_be_deleted(core: QosCore) -> None:
+def test_best_effort_cannot_be_deleted(core: QosService) -> None:
     with pytest.raises(ValidationError) as info:
         core.delete_service("Best Effort")
     assert info.value.status == 409
@@ -599,31 +593,31 @@ def base_forwarding(table: int, ports: list[int]) -> list[FlowSpec]:
     return [lldp, miss, *floods]
 
 
-def test_default_forwarding_mode_is_learned(learned: QosCore) -> None:
+def test_default_forwarding_mode_is_learned(learned: QosService) -> None:
     assert learned.fabric.mode == "learned"
 
 
 def test_unknown_forwarding_mode_is_refused(state_dir: str) -> None:
     with pytest.raises(ValueError, match="forwarding mode"):
-        QosCore(Store(state_dir), forwarding="flood")
+        make_service(state_dir, forwarding="flood")
 
 
-def test_learned_connect_of13_sequence(learned: QosCore, rec: Recorder) -> None:
+def test_learned_connect_of13_sequence(learned: QosService, rec: Recorder) -> None:
     learned.switch_connected(DPID1, OF13, {1: "s1-eth1", 2: "s1-eth2"})
     assert rec.take() == [(DPID1, [WIPE, PIPE, *base_forwarding(1, [1, 2])])]
 
 
-def test_learned_connect_of10_sequence_one_table_no_pipeline(learned: QosCore, rec: Recorder) -> None:
+def test_learned_connect_of10_sequence_one_table_no_pipeline(learned: QosService, rec: Recorder) -> None:
     learned.switch_connected(DPID1, OF10, {2: "s1-eth2", 1: "s1-eth1"})
     assert rec.take() == [(DPID1, [WIPE, *base_forwarding(0, [1, 2])])]
 
 
-def test_learned_connect_reserved_ports_get_no_flood_flow(learned: QosCore, rec: Recorder) -> None:
+def test_learned_connect_reserved_ports_get_no_flood_flow(learned: QosService, rec: Recorder) -> None:
     learned.switch_connected(DPID1, OF13, {1: "s1-eth1", 0xFFFE: "s1"})
     assert rec.take() == [(DPID1, [WIPE, PIPE, *base_forwarding(1, [1])])]
 
 
-def test_learned_connect_enabled_appends_policies(learned: QosCore, rec: Recorder) -> None:
+def test_learned_connect_enabled_appends_policies(learned: QosService, rec: Recorder) -> None:
     seeded(learned)
     learned.enable()
     learned.switch_connected(DPID1, OF13, {1: "s1-eth1"})
@@ -636,7 +630,7 @@ def test_learned_connect_enabled_appends_policies(learned: QosCore, rec: Recorde
     assert state["state"] == "error" and "OpenFlow 1.0" in state["reason"]
 
 
-def test_learned_link_sends_forwarding_diffs_not_policies(learned: QosCore, rec: Recorder) -> None:
+def test_learned_link_sends_forwarding_diffs_not_policies(learned: QosService, rec: Recorder) -> None:
     seeded(learned)
     learned.enable()
     learned.switch_connected(DPID1, OF13, {1: "s1-eth1", 2: "s1-eth2"})
@@ -651,7 +645,7 @@ def test_learned_link_sends_forwarding_diffs_not_policies(learned: QosCore, rec:
     assert rec.calls == []
 
 
-def test_flows_on_of13_sit_in_their_table(learned: QosCore, rec: Recorder) -> None:
+def test_flows_on_of13_sit_in_their_table(learned: QosService, rec: Recorder) -> None:
     """Policies and the pipeline in table 0, every forwarding flow in table 1; OF1.0 all in table 0."""
     seeded(learned)
     learned.enable()
@@ -662,18 +656,18 @@ def test_flows_on_of13_sit_in_their_table(learned: QosCore, rec: Recorder) -> No
     learned.packet_in(DPID1, 1, "00:00:00:00:00:01", "ff:ff:ff:ff:ff:ff", 0x0806, "10.0.0.1")
     learned.add_policy({"name": "late", "service": "Voice", "ip-src": "10.0.0.7"})
     specs = [(dpid, op) for dpid, ops in rec.take() for op in ops if isinstance(op, FlowSpec)]
-    assert {forwarding.is_forwarding_cookie(op.cookie) for _d, op in specs} == {True, False}
+    assert {cookies.is_forwarding_cookie(op.cookie) for _d, op in specs} == {True, False}
     for dpid, op in specs:
         if dpid == DPID2:
             assert op.table_id == 0, op
-        elif forwarding.is_forwarding_cookie(op.cookie):
+        elif cookies.is_forwarding_cookie(op.cookie):
             assert op.table_id == compiler.FORWARDING_TABLE, op
         else:
             assert op.table_id == compiler.POLICY_TABLE, op
-            assert op.cookie == compiler.PIPELINE_COOKIE or compiler.policy_id_of(op.cookie) is not None
+            assert op.cookie == compiler.PIPELINE_COOKIE or cookies.policy_id_of(op.cookie) is not None
 
 
-def test_normal_mode_ignores_packet_in_and_sends_no_forwarding_diffs(core: QosCore, rec: Recorder) -> None:
+def test_normal_mode_ignores_packet_in_and_sends_no_forwarding_diffs(core: QosService, rec: Recorder) -> None:
     core.switch_connected(DPID1, OF13, {1: "s1-eth1", 2: "s1-eth2"})
     core.switch_connected(DPID2, OF13, {1: "s2-eth1", 2: "s2-eth2"})
     rec.take()
@@ -684,7 +678,7 @@ def test_normal_mode_ignores_packet_in_and_sends_no_forwarding_diffs(core: QosCo
     assert rec.calls == []
 
 
-def test_policy_ops_filter_keeps_only_policy_cookies(learned: QosCore, rec: Recorder) -> None:
+def test_policy_ops_filter_keeps_only_policy_cookies(learned: QosService, rec: Recorder) -> None:
     """Enable in learned mode sends policies only: no forwarding flow is re-sent."""
     learned.switch_connected(DPID1, OF13, {1: "s1-eth1"})
     seeded(learned)
@@ -694,13 +688,13 @@ def test_policy_ops_filter_keeps_only_policy_cookies(learned: QosCore, rec: Reco
     assert calls == policy_ops(calls) == [(DPID1, [S1_OF13, MARK_OF13])]
 
 
-def test_pipeline_and_forwarding_cookies_are_not_policies(core: QosCore) -> None:
+def test_pipeline_and_forwarding_cookies_are_not_policies(core: QosService) -> None:
     seeded(core)
     core.switch_connected(DPID1, OF13)
     core.enable()
-    before = dict(core.install)
+    before = dict(core.policy_installs())
     core.flow_error(DPID1, compiler.PIPELINE_COOKIE, "pipeline")
     core.flow_error(DPID1, forwarding.forwarding_cookie(forwarding.KIND_MISS), "forwarding")
     core.flows_confirmed(DPID1, [compiler.PIPELINE_COOKIE, forwarding.forwarding_cookie(forwarding.KIND_LLDP)])
-    assert core.install == before
+    assert core.policy_installs() == before
     assert core.policy_by_cookie(forwarding.forwarding_cookie(forwarding.KIND_DST, 1)) is None

@@ -20,12 +20,14 @@ import pytest
 
 from qosapp.core import forwarding
 from qosapp.core.compiler import OF10, OF13, FlowDelete, FlowSpec
-from qosapp.core.controller import WIPE, QosCore
+from qosapp.core.controller import WIPE
+from qosapp.service import QosService
+from tests.unit.fakeoftable import FakeSwitches
+from tests.unit.serviceenv import make_service
 from qosapp.core.forwarding import BROADCAST, CONTROLLER, ETH_TYPE_ARP, ETH_TYPE_LLDP
 from qosapp.core.model import ValidationError, format_dpid
-from qosapp.core.paths import path_cookie
+from qosapp.core.cookies import path_cookie
 from qosapp.core.queues import QueueProfile
-from qosapp.adapters.store import Store
 from tests.unit.fabric_builders import mac_of
 
 IPV4 = 0x0800
@@ -38,18 +40,8 @@ LONG_FWD = [(1, 1, 3), (5, 2, 3), (4, 2, 3), (3, 2, 1)]
 LONG_REV = [(3, 1, 2), (4, 3, 2), (5, 3, 2), (1, 3, 1)]
 
 
-class Recorder:
-    """Stands in for the Ryu shell's send: keeps every (dpid, ops) call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, list[Any]]] = []
-
-    def __call__(self, dpid: int, ops: list[Any]) -> None:
-        self.calls.append((dpid, list(ops)))
-
-    def take(self) -> list[tuple[int, list[Any]]]:
-        calls, self.calls = self.calls, []
-        return calls
+class Recorder(FakeSwitches):
+    """Stands in for the Ryu shell's send: every (dpid, ops) call, and each switch's table after them."""
 
 
 class QueueRecorder:
@@ -78,8 +70,8 @@ def rec() -> Recorder:
 
 
 @pytest.fixture
-def core(state_dir: str, rec: Recorder) -> QosCore:
-    return QosCore(Store(state_dir), rec)
+def core(state_dir: str, rec: Recorder) -> QosService:
+    return make_service(state_dir, rec)
 
 
 # ---------------------------------------------------------------- builders
@@ -87,7 +79,7 @@ def ports_of(i: int) -> dict[int, str]:
     return {p: f"s{i}-eth{p}" for p in (1, 2, 3)}
 
 
-def connect_ring(core: QosCore, n: int, version: int = OF13, skip: tuple[int, ...] = ()) -> None:
+def connect_ring(core: QosService, n: int, version: int = OF13, skip: tuple[int, ...] = ()) -> None:
     """Switches 1..n connect, then LLDP reports every cable in both directions."""
     for i in range(1, n + 1):
         if i not in skip:
@@ -98,12 +90,12 @@ def connect_ring(core: QosCore, n: int, version: int = OF13, skip: tuple[int, ..
         core.link_added(nxt, 3, i, 2)
 
 
-def arp_from(core: QosCore, i: int, dst_mac: str = BROADCAST) -> list[int]:
+def arp_from(core: QosService, i: int, dst_mac: str = BROADCAST) -> list[int]:
     """Host i sends an ARP frame into its switch's port 1 and the table traps it (packet-in)."""
     return core.packet_in(i, 1, mac_of(i), dst_mac, ETH_TYPE_ARP, f"10.0.0.{i}")
 
 
-def ring_with_hosts(core: QosCore, n: int = 5, hosts: tuple[int, ...] = (1, 3), version: int = OF13) -> None:
+def ring_with_hosts(core: QosService, n: int = 5, hosts: tuple[int, ...] = (1, 3), version: int = OF13) -> None:
     connect_ring(core, n, version)
     for i in hosts:
         arp_from(core, i)
@@ -148,7 +140,7 @@ def hops(view: dict[str, Any], key: str = "hops") -> list[tuple[int, int, int]]:
 
 
 # ---------------------------------------------------------------- packet-in
-def test_arp_from_a_host_port_is_sent_on_along_the_tree(core: QosCore) -> None:
+def test_arp_from_a_host_port_is_sent_on_along_the_tree(core: QosService) -> None:
     connect_ring(core, 5)
     # first ARP of h1: port 1 is unknown, the host is learned and the broadcast goes out of the tree ports
     assert arp_from(core, 1) == [2, 3]
@@ -166,7 +158,7 @@ def test_arp_from_a_host_port_is_sent_on_along_the_tree(core: QosCore) -> None:
     assert core.fabric.topology.host_by_mac(mac_of(2)) is None
 
 
-def test_packet_in_drops_what_the_flows_already_forwarded(core: QosCore) -> None:
+def test_packet_in_drops_what_the_flows_already_forwarded(core: QosService) -> None:
     connect_ring(core, 3)
     arp_from(core, 1)
     assert core.packet_in(1, 1, mac_of(1), BROADCAST, IPV4, "10.0.0.1") == []  # host port, not ARP: flows flooded it
@@ -175,7 +167,7 @@ def test_packet_in_drops_what_the_flows_already_forwarded(core: QosCore) -> None
     assert core.fabric.topology.host_by_mac(mac_of(9)) is None
 
 
-def test_learning_a_host_sends_its_flows_in_the_forwarding_table(core: QosCore, rec: Recorder) -> None:
+def test_learning_a_host_sends_its_flows_in_the_forwarding_table(core: QosService, rec: Recorder) -> None:
     connect_ring(core, 3)
     rec.take()
     arp_from(core, 1)
@@ -191,7 +183,7 @@ def test_learning_a_host_sends_its_flows_in_the_forwarding_table(core: QosCore, 
     assert all(op.table_id == 1 for ops in calls.values() for op in ops)
 
 
-def test_host_port_down_forgets_the_host_and_deletes_its_flows(core: QosCore, rec: Recorder) -> None:
+def test_host_port_down_forgets_the_host_and_deletes_its_flows(core: QosService, rec: Recorder) -> None:
     connect_ring(core, 3)
     arp_from(core, 1)
     rec.take()
@@ -203,7 +195,7 @@ def test_host_port_down_forgets_the_host_and_deletes_its_flows(core: QosCore, re
 
 
 # ---------------------------------------------------------------- installing a path
-def test_add_path_enabled_installs_every_hop_both_directions(core: QosCore, rec: Recorder) -> None:
+def test_add_path_enabled_installs_every_hop_both_directions(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     core.enable()
     rec.take()
@@ -217,7 +209,7 @@ def test_add_path_enabled_installs_every_hop_both_directions(core: QosCore, rec:
     assert hops(view) == SHORT_FWD and hops(view, "reverse-hops") == SHORT_REV
 
 
-def test_add_path_of10_uses_enqueue(core: QosCore, rec: Recorder) -> None:
+def test_add_path_of10_uses_enqueue(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core, version=OF10)
     core.enable()
     rec.take()
@@ -226,7 +218,7 @@ def test_add_path_of10_uses_enqueue(core: QosCore, rec: Recorder) -> None:
     assert rec.take() == [(1, expected[1]), (2, expected[2]), (3, expected[3])]
 
 
-def test_service_path_marks_and_outputs_on_the_route_port(core: QosCore, rec: Recorder) -> None:
+def test_service_path_marks_and_outputs_on_the_route_port(core: QosService, rec: Recorder) -> None:
     core.add_service({"name": "Voice", "dscp": "EF"})
     ring_with_hosts(core)
     core.enable()
@@ -241,7 +233,7 @@ def test_service_path_marks_and_outputs_on_the_route_port(core: QosCore, rec: Re
     assert [op.table_id for _d, ops in calls for op in ops] == [0, 0, 0]
 
 
-def test_add_path_disabled_stores_but_sends_nothing(core: QosCore, rec: Recorder) -> None:
+def test_add_path_disabled_stores_but_sends_nothing(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     rec.take()
     path = core.add_path(PATH)
@@ -251,7 +243,7 @@ def test_add_path_disabled_stores_but_sends_nothing(core: QosCore, rec: Recorder
     assert [(pid, name) for pid, name, _b in core.store.paths()] == [(1, "h1-h3")]
 
 
-def test_service_used_by_a_path_cannot_be_deleted(core: QosCore) -> None:
+def test_service_used_by_a_path_cannot_be_deleted(core: QosService) -> None:
     core.add_service({"name": "Voice", "dscp": "EF"})
     core.add_path({"name": "voice", "src": "10.0.0.1", "dst": "10.0.0.3", "service": "Voice"})
     with pytest.raises(ValidationError) as info:
@@ -263,7 +255,7 @@ def test_service_used_by_a_path_cannot_be_deleted(core: QosCore) -> None:
     assert "Voice" not in core.services
 
 
-def test_status_counts_paths(core: QosCore) -> None:
+def test_status_counts_paths(core: QosService) -> None:
     core.add_path(PATH)
     core.add_path({**PATH, "name": "second", "dst": "10.0.0.2"})
     assert core.status()["paths"] == 2
@@ -271,7 +263,7 @@ def test_status_counts_paths(core: QosCore) -> None:
     assert core.status()["paths"] == 1
 
 
-def test_add_path_rejections_change_nothing(core: QosCore, rec: Recorder) -> None:
+def test_add_path_rejections_change_nothing(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     core.enable()
     core.add_path(PATH)
@@ -287,7 +279,7 @@ def test_add_path_rejections_change_nothing(core: QosCore, rec: Recorder) -> Non
 
 
 # ---------------------------------------------------------------- topology changes
-def test_link_down_on_the_route_reroutes(core: QosCore, rec: Recorder) -> None:
+def test_link_down_on_the_route_reroutes(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     core.enable()
     path = core.add_path(PATH)
@@ -306,7 +298,7 @@ def test_link_down_on_the_route_reroutes(core: QosCore, rec: Recorder) -> None:
     assert hops(core.path_view(path)) == LONG_FWD
 
 
-def test_link_down_on_the_route_of10_deletes_strictly(core: QosCore, rec: Recorder) -> None:
+def test_link_down_on_the_route_of10_deletes_strictly(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core, version=OF10)
     core.enable()
     core.add_path(PATH)
@@ -319,7 +311,7 @@ def test_link_down_on_the_route_of10_deletes_strictly(core: QosCore, rec: Record
         (1, [*strict[1], *long[1]]), (2, strict[2]), (3, [*strict[3], *long[3]]), (4, long[4]), (5, long[5])]
 
 
-def test_link_down_elsewhere_does_not_touch_the_path(core: QosCore, rec: Recorder) -> None:
+def test_link_down_elsewhere_does_not_touch_the_path(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     core.enable()
     core.add_path(PATH)
@@ -329,7 +321,7 @@ def test_link_down_elsewhere_does_not_touch_the_path(core: QosCore, rec: Recorde
     assert with_cookie(rec.take(), COOKIE1) == []
 
 
-def test_cable_back_restores_the_short_route(core: QosCore, rec: Recorder) -> None:
+def test_cable_back_restores_the_short_route(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     core.enable()
     path = core.add_path(PATH)
@@ -345,7 +337,7 @@ def test_cable_back_restores_the_short_route(core: QosCore, rec: Recorder) -> No
     assert hops(core.path_view(path)) == SHORT_FWD
 
 
-def test_host_port_down_makes_the_path_pending_and_removes_it(core: QosCore, rec: Recorder) -> None:
+def test_host_port_down_makes_the_path_pending_and_removes_it(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     core.enable()
     path = core.add_path(PATH)
@@ -363,7 +355,7 @@ def test_host_port_down_makes_the_path_pending_and_removes_it(core: QosCore, rec
     assert with_cookie(rec.take(), COOKIE1) == [(1, expected[1]), (2, expected[2]), (3, expected[3])]
 
 
-def test_switch_on_the_route_disconnecting_reroutes(core: QosCore, rec: Recorder) -> None:
+def test_switch_on_the_route_disconnecting_reroutes(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     core.enable()
     path = core.add_path(PATH)
@@ -378,7 +370,7 @@ def test_switch_on_the_route_disconnecting_reroutes(core: QosCore, rec: Recorder
 
 
 # ---------------------------------------------------------------- enable / disable / delete
-def test_disable_deletes_path_flows_enable_puts_them_back(core: QosCore, rec: Recorder) -> None:
+def test_disable_deletes_path_flows_enable_puts_them_back(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     core.enable()
     path = core.add_path(PATH)
@@ -386,15 +378,18 @@ def test_disable_deletes_path_flows_enable_puts_them_back(core: QosCore, rec: Re
     core.disable()
     delete = FlowDelete(cookie=COOKIE1)
     assert rec.take() == [(1, [delete]), (2, [delete]), (3, [delete])]
+    assert not any(rec.holding(dpid, COOKIE1) for dpid in range(1, 6))
     assert core.path_view(path)["installed"] is False
     assert core.path_view(path)["status"]["state"] == "installed"  # the plan stays
     core.enable()
     expected = expected_path_flows(SHORT_FWD, SHORT_REV)
     assert rec.take() == [(1, expected[1]), (2, expected[2]), (3, expected[3])]
+    assert {dpid: rec.holding(dpid, COOKIE1) for dpid in range(1, 6)} == \
+        {1: set(expected[1]), 2: set(expected[2]), 3: set(expected[3]), 4: set(), 5: set()}
     assert core.path_view(path)["installed"] is True
 
 
-def test_topology_change_while_disabled_sends_no_path_flows(core: QosCore, rec: Recorder) -> None:
+def test_topology_change_while_disabled_sends_no_path_flows(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     path = core.add_path(PATH)
     core.link_removed(1, 2, 2, 3)
@@ -405,7 +400,7 @@ def test_topology_change_while_disabled_sends_no_path_flows(core: QosCore, rec: 
     assert rec.take() == [(1, long[1]), (3, long[3]), (4, long[4]), (5, long[5])]
 
 
-def test_delete_path_deletes_exactly_its_cookie(core: QosCore, rec: Recorder) -> None:
+def test_delete_path_deletes_exactly_its_cookie(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core, hosts=(1, 3, 4))
     core.enable()
     first = core.add_path(PATH)
@@ -418,15 +413,16 @@ def test_delete_path_deletes_exactly_its_cookie(core: QosCore, rec: Recorder) ->
     assert rec.take() == [(1, [delete]), (2, [delete]), (3, [delete])]
     assert list(core.fabric.paths) == ["h1-h4"] and "h1-h3" not in core.fabric.plans
     assert [name for _i, name, _b in core.store.paths()] == ["h1-h4"]
-    assert core.fabric.installed["h1-h4"]  # the other path's flows are still there
+    assert core.fabric.holding("h1-h4", core.switches)  # the other path's flows are still there
     assert hops(core.path_view(second)) == [(1, 1, 3), (5, 2, 3), (4, 2, 1)]
     core.delete_path("h1-h4")
     delete2 = FlowDelete(cookie=path_cookie(2))
     assert rec.take() == [(1, [delete2]), (4, [delete2]), (5, [delete2])]
-    assert core.fabric.paths == {} and core.fabric.installed == {}
+    assert not any(rec.holding(dpid, cookie) for dpid in range(1, 6) for cookie in (COOKIE1, path_cookie(2)))
+    assert core.fabric.paths == {} and not any(sw.paths for sw in core.switches.values())
 
 
-def test_delete_pending_path_sends_nothing(core: QosCore, rec: Recorder) -> None:
+def test_delete_pending_path_sends_nothing(core: QosService, rec: Recorder) -> None:
     connect_ring(core, 3)
     core.enable()
     core.add_path(PATH)
@@ -437,7 +433,7 @@ def test_delete_pending_path_sends_nothing(core: QosCore, rec: Recorder) -> None
 
 
 # ---------------------------------------------------------------- pending paths
-def test_path_with_unknown_hosts_is_pending_until_packet_in_learns_them(core: QosCore, rec: Recorder) -> None:
+def test_path_with_unknown_hosts_is_pending_until_packet_in_learns_them(core: QosService, rec: Recorder) -> None:
     connect_ring(core, 5)
     core.enable()
     rec.take()
@@ -456,7 +452,7 @@ def test_path_with_unknown_hosts_is_pending_until_packet_in_learns_them(core: Qo
     assert core.path_view(path)["installed"] is True
 
 
-def test_path_between_unconnected_islands_is_pending_until_a_cable_joins_them(core: QosCore, rec: Recorder) -> None:
+def test_path_between_unconnected_islands_is_pending_until_a_cable_joins_them(core: QosService, rec: Recorder) -> None:
     for i in (1, 2, 3):
         core.switch_connected(i, OF13, ports_of(i))
     core.link_added(1, 2, 2, 3)
@@ -474,7 +470,7 @@ def test_path_between_unconnected_islands_is_pending_until_a_cable_joins_them(co
 
 
 # ---------------------------------------------------------------- restart
-def test_restart_keeps_paths_and_installs_them_again(state_dir: str, core: QosCore, rec: Recorder) -> None:
+def test_restart_keeps_paths_and_installs_them_again(state_dir: str, core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     core.enable()
     core.add_path(PATH)
@@ -483,7 +479,7 @@ def test_restart_keeps_paths_and_installs_them_again(state_dir: str, core: QosCo
     core.store.close()
     rec.take()
 
-    again = QosCore(Store(state_dir), rec)
+    again = make_service(state_dir, rec)
     assert list(again.fabric.paths) == ["h1-h3"]
     path = again.get_path("h1-h3")
     assert path.id == 1 and path.queue == 2 and path.dst_port == 5001
@@ -502,7 +498,7 @@ SEED_QUEUES = {"sw": "all", "port": "all", "max-rate": "10M", "queues": {"0": {}
 
 def test_missing_queue_reports_ports_and_installs_nothing(state_dir: str, rec: Recorder) -> None:
     queues = QueueRecorder()
-    core = QosCore(Store(state_dir), rec, queues=queues)
+    core = make_service(state_dir, rec, queues=queues)
     core.add_queue_profile(SEED_QUEUES)  # queues 0 and 1, the path wants 2
     ring_with_hosts(core)
     assert {(dpid, name) for dpid, name, _p in queues.applied} == {(i, f"s{i}-eth{p}") for i in range(1, 6)
@@ -527,7 +523,7 @@ def test_missing_queue_reports_ports_and_installs_nothing(state_dir: str, rec: R
 
 def test_queue_only_on_some_ports_names_the_others(state_dir: str, rec: Recorder) -> None:
     queues = QueueRecorder()
-    core = QosCore(Store(state_dir), rec, queues=queues)
+    core = make_service(state_dir, rec, queues=queues)
     three = {"max-rate": "10M", "queues": {"0": {}, "1": {}, "2": {"max-rate": "1M"}}}
     core.add_queue_profile({**three, "sw": "00:00:00:00:00:00:00:02"})  # s2 has queue 2 on every port
     ring_with_hosts(core)
@@ -540,14 +536,14 @@ def test_queue_only_on_some_ports_names_the_others(state_dir: str, rec: Recorder
                        {"dpid": "00:00:00:00:00:00:00:03", "port": 1}, {"dpid": "00:00:00:00:00:00:00:03", "port": 3}]
 
 
-def test_without_a_queue_backend_every_queue_exists(core: QosCore) -> None:
+def test_without_a_queue_backend_every_queue_exists(core: QosService) -> None:
     ring_with_hosts(core)
     assert core.queue_exists(1, 2, 7) is True
     assert core.path_view(core.add_path({**PATH, "queue": 7}))["status"]["state"] == "installed"
 
 
 # ---------------------------------------------------------------- bugs found while writing these tests
-def test_reconnect_without_disconnect_reinstalls_path_flows(core: QosCore, rec: Recorder) -> None:
+def test_reconnect_without_disconnect_reinstalls_path_flows(core: QosService, rec: Recorder) -> None:
     """A cold start wipes every table of the switch, so its path flows must come back.
 
     A switch may reconnect without a disconnect event first (see the policy
@@ -566,7 +562,7 @@ def test_reconnect_without_disconnect_reinstalls_path_flows(core: QosCore, rec: 
     assert sent_to_s2 == expected[2]
 
 
-def test_route_through_a_switch_the_core_has_not_seen_connect(core: QosCore, rec: Recorder) -> None:
+def test_route_through_a_switch_the_core_has_not_seen_connect(core: QosService, rec: Recorder) -> None:
     """LLDP (or a late link event) can name a switch that is not connected to the core.
 
     `Fabric.path_updates` means to give flows to connected switches only;
@@ -589,7 +585,7 @@ def test_route_through_a_switch_the_core_has_not_seen_connect(core: QosCore, rec
     assert sent_to_s2 == expected[2]
 
 
-def test_new_port_gets_forwarding_flows_at_once(core: QosCore, rec: Recorder) -> None:
+def test_new_port_gets_forwarding_flows_at_once(core: QosService, rec: Recorder) -> None:
     """A port added to a switch (OFPPR_ADD -> `port_changed`) must get its flood flow.
 
     Until it has one, a broadcast entering there misses into the table-miss
@@ -610,7 +606,7 @@ def test_new_port_gets_forwarding_flows_at_once(core: QosCore, rec: Recorder) ->
     assert host_flood and ("output", 4) in host_flood[0].actions
 
 
-def test_deleted_port_on_the_route_reroutes(core: QosCore, rec: Recorder) -> None:
+def test_deleted_port_on_the_route_reroutes(core: QosService, rec: Recorder) -> None:
     """A port deleted from a switch (OFPPR_DELETE -> `port_changed(..., None)`) takes its cable along."""
     ring_with_hosts(core)
     core.enable()
@@ -624,7 +620,7 @@ def test_deleted_port_on_the_route_reroutes(core: QosCore, rec: Recorder) -> Non
         (1, [delete, *long[1]]), (2, [delete]), (3, [delete, *long[3]]), (4, long[4]), (5, long[5])]
 
 
-def test_path_install_state_follows_barrier_and_switch_errors(core: QosCore, rec: Recorder) -> None:
+def test_path_install_state_follows_barrier_and_switch_errors(core: QosService, rec: Recorder) -> None:
     ring_with_hosts(core)
     core.enable()
     path = core.add_path(PATH)
@@ -640,4 +636,4 @@ def test_path_install_state_follows_barrier_and_switch_errors(core: QosCore, rec
     assert core.path_view(path)["install"] == {}
     core.enable()
     core.delete_path(PATH["name"])
-    assert core.path_install == {}
+    assert core.path_installs() == {}

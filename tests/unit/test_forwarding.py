@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections import Counter
 
 from qosapp.core.compiler import FlowDelete, FlowSpec
-from qosapp.core.forwarding import (BROADCAST, CONTROLLER, FORWARDING_PREFIX, KIND_ARP, KIND_DST, KIND_FLOOD,
+from qosapp.core.cookies import FORWARDING_PREFIX, is_forwarding_cookie
+from qosapp.core.forwarding import (BROADCAST, CONTROLLER, KIND_ARP, KIND_DST, KIND_FLOOD,
                                KIND_IP_TRAP, packet_in,
                                diff_flows, flood_ports, forwarding_cookie, forwarding_flows,
-                               is_forwarding_cookie, out_ports)
+                               out_ports)
 from qosapp.core.topology import Topology
 from tests.unit.fabric_builders import fat_tree_k4, mac_of, ring, ring_cables, walk
 

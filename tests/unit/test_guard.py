@@ -10,11 +10,11 @@ import qosapp.main.compat  # noqa: F401
 from ryu.app.wsgi import WSGIApplication
 from webob import Request
 
-from qosapp.adapters.store import Store
-from qosapp.core.controller import QosCore
 from qosapp.http import rest
 from qosapp.http.guard import Guard, GuardConfig, host_allowed
 from qosapp.http.jsonlimits import nesting_depth
+from qosapp.service import QosService
+from tests.unit.serviceenv import make_service
 
 POLICY = {"name": "p1", "ip-src": "10.0.0.1", "protocol": 6, "sw": "none", "queue": 1, "enqueue-port": 2}
 #: a body for each POST route that the route accepts (so a 403 is the guard's doing)
@@ -33,7 +33,7 @@ POST_ROUTES = {
 class Front:
     """An HTTP client of Guard(app): headers as a browser or curl would send them."""
 
-    def __init__(self, core: QosCore, config: GuardConfig | None = None) -> None:
+    def __init__(self, core: QosService, config: GuardConfig | None = None) -> None:
         app = WSGIApplication()
         rest.register(app, core)
         self.core = core
@@ -60,7 +60,7 @@ class Front:
 
 @pytest.fixture
 def core(tmp_path):
-    return QosCore(Store(str(tmp_path)), send=lambda dpid, ops: None)
+    return make_service(str(tmp_path))
 
 
 @pytest.fixture

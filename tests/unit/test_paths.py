@@ -11,8 +11,9 @@ import pytest
 
 from qosapp.core.compiler import OF10, OF13, FlowDelete, FlowSpec
 from qosapp.core.model import Match, Policy, ValidationError
-from qosapp.core.paths import (clashing_path, INSTALLED, MISSING_QUEUES, PENDING, PathSpec, compile_path, needs_reroute,
-                          parse_path, path_cookie, path_flows, path_id_of, plan_path, reinstall_ops)
+from qosapp.core.cookies import path_cookie, path_id_of
+from qosapp.core.paths import compile_path, needs_reroute, path_flows, plan_path, reinstall_ops
+from qosapp.core.pathspec import INSTALLED, MISSING_QUEUES, PENDING, PathSpec, clashing_path, parse_path
 from qosapp.core.topology import Hop, Topology
 from tests.unit.fabric_builders import cable, fat_tree_k4, mac_of, ring
 

@@ -16,8 +16,9 @@ from typing import Iterator
 import pytest
 
 from pusher.client import QosClient, Unreachable, base_url, item_path
-from pusher.qospusher import (EXIT_UNREACHABLE, EXIT_USAGE, Output, build_parser, cmd_queue_delete, cmd_queue_list,
-                              cmd_queue_set, describe_queue_profile, format_rate, parse_json_arg, run)
+from pusher.cli import EXIT_UNREACHABLE, EXIT_USAGE, Output, parse_json_arg
+from pusher.qospusher import (build_parser, cmd_queue_delete, cmd_queue_list, cmd_queue_set, describe_queue_profile,
+                              format_rate, run)
 from pusher.state import State, load_state, save_state
 
 SEED_ARG = (' {"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'

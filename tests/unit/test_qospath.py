@@ -24,7 +24,7 @@ import pytest
 from pusher import qospusher
 from pusher.qospath import (PROG, build_parser, cmd_add, cmd_delete, cmd_list, describe_path, format_hops, path_body,
                             protocol_arg, run, switch_label)
-from pusher.qospusher import EXIT_OK, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, Output
+from pusher.cli import EXIT_OK, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, Output
 from pusher.state import State, load_state, save_state
 
 ADD = ["add", "h1-h2 2M", "--src", "10.0.0.1", "--dst", "10.0.0.2", "--queue", "2"]

@@ -11,10 +11,9 @@ from ryu.app.wsgi import WSGIApplication
 from webob import Request
 
 from qosapp.http import rest
-from qosapp.core.controller import QosCore
+from tests.unit.serviceenv import make_service
 from qosapp.http.openapi import document
 from qosapp.http.floodlight import FloodlightController
-from qosapp.adapters.store import Store
 
 SEED_S1 = {"name": "Enqueue 2:2 s1", "protocol": "6", "eth-type": "0x0800", "ingress-port": "1",
            "ip-src": "10.0.0.1", "sw": "00:00:00:00:00:00:00:01", "queue": "2", "enqueue-port": "2"}
@@ -42,7 +41,7 @@ class Client:
 @pytest.fixture
 def env(tmp_path):
     sent: list[tuple[int, list]] = []
-    core = QosCore(Store(str(tmp_path)), send=lambda dpid, ops: sent.append((dpid, ops)))
+    core = make_service(str(tmp_path), lambda dpid, ops: sent.append((dpid, ops)), green=True)
     app = WSGIApplication()
     rest.register(app, core)
     return Client(app), core, sent
@@ -138,7 +137,7 @@ def test_enable_disable_are_stored(env, tmp_path):
     client, _, _ = env
     assert client.call("POST", "/qos/enable") == (200, {"enabled": True, "changed": True})
     assert client.call("POST", "/qos/enable") == (200, {"enabled": True, "changed": False})
-    assert QosCore(Store(str(tmp_path))).enabled is True
+    assert make_service(str(tmp_path)).enabled is True
     assert client.call("POST", "/qos/disable")[1]["enabled"] is False
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qosapp.core import compiler
-from qosapp.core.controller import QosCore
+from qosapp.core.cookies import policy_cookie
+from tests.unit.serviceenv import make_service
 from qosapp.core.stats import WATCH_SECONDS, Stats
-from qosapp.adapters.store import Store
 
 
 def test_flow_series_by_cookie_and_forgetting() -> None:
@@ -39,13 +38,32 @@ def test_flow_polling_only_while_watched() -> None:
 
 
 def test_core_reading_stats_watches_and_deleting_forgets(tmp_path: Path) -> None:
-    core = QosCore(Store(str(tmp_path)), forwarding="normal")
+    core = make_service(str(tmp_path), forwarding="normal")
     core.enable()
     core.switch_connected(1, 4, {})
     (policy,) = core.add_policies([{"name": "p", "ip-src": "10.0.0.1", "queue": 1, "enqueue-port": 1}])
-    cookie = compiler.policy_cookie(policy.id)  # type: ignore[arg-type]
+    assert policy.id is not None
+    cookie = policy_cookie(policy.id)
     core.stats.record_flows(1, 1.0, [(cookie, 1, 10)])
     assert core.policy_stats(now=50.0)["policies"][0]["switches"][0]["bytes"] == 10
     assert core.stats.flows_watched(50.0)
     core.delete_policy("p")
     assert core.stats.flow_series(cookie) == {} and core.stats.flows == {}
+
+
+def test_path_counters_are_reported_like_policies(tmp_path: Path) -> None:
+    """Paths ('P' cookies) get counters too: the poll covers them and /qos/stats/policies lists them."""
+    from qosapp.core.cookies import COUNTED_MASK, COUNTED_PREFIX, counted, path_cookie
+    core = make_service(str(tmp_path), forwarding="normal")
+    path = core.add_path({"name": "h1-h2", "src": "10.0.0.1", "dst": "10.0.0.2", "queue": 1})
+    assert path.id is not None
+    cookie = path_cookie(path.id)
+    assert counted(cookie) and counted(policy_cookie(7)) and not counted(0x4600000000000001)
+    assert cookie & COUNTED_MASK == COUNTED_PREFIX
+    core.stats.record_flows(1, 10.0, [(cookie, 5, 1000)])
+    core.stats.record_flows(1, 12.0, [(cookie, 10, 3000)])
+    [row] = core.policy_stats(now=12.0)["paths"]
+    assert row["name"] == "h1-h2" and row["cookie"] == hex(cookie) and row["bps"] == 8000.0
+    assert row["switches"] == [{"dpid": "00:00:00:00:00:00:00:01", "packets": 10, "bytes": 3000, "bps": 8000.0}]
+    core.delete_path("h1-h2")
+    assert core.stats.flow_series(cookie) == {}

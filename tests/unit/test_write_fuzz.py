@@ -19,10 +19,9 @@ from hypothesis import strategies as st
 from ryu.app.wsgi import WSGIApplication
 from webob import Request
 
-from qosapp.adapters.store import Store
-from qosapp.core.controller import QosCore
 from qosapp.http import rest
 from qosapp.http.guard import Guard
+from tests.unit.serviceenv import make_service
 
 FIELDS = ["name", "dscp", "tos", "sid", "service", "protocol", "eth-type", "ingress-port", "ip-src", "ip-dst",
           "vlan-id", "eth-src", "eth-dst", "src-port", "dst-port", "sw", "queue", "enqueue-port", "priority",
@@ -53,7 +52,7 @@ READS = ["/qos/status", "/qos/services", "/qos/policies", "/qos/queues", "/qos/p
 
 
 def make_app() -> Guard:
-    core = QosCore(Store(tempfile.mkdtemp(prefix="qos-fuzz-")), send=lambda dpid, ops: None)
+    core = make_service(tempfile.mkdtemp(prefix="qos-fuzz-"))
     app = WSGIApplication()
     rest.register(app, core)
     guard = Guard(app)

@@ -1,0 +1,63 @@
+"""What the controller needs from its durable store (an interface, no backend).
+
+`QosCore` and `qosapp.service` talk to the store only through `StoreApi`;
+`qosapp.adapters.store.Store` (SQLite, the default) implements it. A second
+backend implements the same methods and raises `StoreConflict` where a
+unique name or key is already taken. Rows are plain values (ids, names,
+JSON-able dicts): the core re-validates them on load.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class StoreConflict(Exception):
+    """A write lost a race on a unique name or key (becomes HTTP 409)."""
+
+
+class StoreApi(Protocol):
+    """Rows of settings, services, policies, paths and queue profiles.
+
+    Every write method commits before it returns (one transaction each).
+    `sync()` makes every commit so far durable (a no-op for a backend that
+    is durable on commit) and is called before a request is answered.
+    """
+
+    def sync(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    # settings
+    def get_setting(self, key: str, default: str | None = None) -> str | None: ...
+
+    def set_setting(self, key: str, value: str) -> None: ...
+
+    # services: (id, name, dscp) in id order
+    def services(self) -> list[tuple[int, str, int]]: ...
+
+    def insert_service(self, name: str, dscp: int) -> int: ...
+
+    def delete_service(self, name: str) -> bool: ...
+
+    # policies: (id, name, body) in id order; ids are never reused
+    def policies(self) -> list[tuple[int, str, dict[str, Any]]]: ...
+
+    def insert_policies(self, items: list[tuple[str, dict[str, Any]]]) -> list[int]: ...
+
+    def update_policy(self, policy_id: int, name: str, body: dict[str, Any]) -> None: ...
+
+    def delete_policies(self, ids: list[int]) -> None: ...
+
+    # paths: (id, name, body) in id order
+    def paths(self) -> list[tuple[int, str, dict[str, Any]]]: ...
+
+    def insert_path(self, name: str, body: dict[str, Any]) -> int: ...
+
+    def delete_path(self, path_id: int) -> None: ...
+
+    # queue profiles: (id, body) in id order, one per (sw, port)
+    def queue_profiles(self) -> list[tuple[int, dict[str, Any]]]: ...
+
+    def upsert_queue_profile(self, sw: str, port: str, body: dict[str, Any]) -> int: ...
+
+    def delete_queue_profile(self, sw: str, port: str) -> bool: ...

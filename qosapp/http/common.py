@@ -1,0 +1,131 @@
+"""What every HTTP controller shares: JSON answers, body parsing, the error mapping, the base class.
+
+The native routes (`rest`), the Floodlight-compatible ones (`floodlight`) and
+the UI (`ui`) all build on this module, and it on none of them, so the three
+import no one another in a circle. Every rejection is a `ValidationError`
+(400/409 with `{"error", "field"}`) or `NotFound` (404); anything else
+becomes a JSON 500 and a logged traceback, never a bare one.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from typing import Any, Callable
+
+import qosapp.main.compat  # noqa: F401  (must precede ryu.app.wsgi)
+from ryu.app.wsgi import ControllerBase, Response
+from webob import Request
+
+from qosapp.core.controller import NotFound
+from qosapp.core.model import ValidationError
+from qosapp.http import jsonlimits
+from qosapp.http.guard import REQUEST_ID_KEY, truncate
+from qosapp.service import CONFIRM_TIMEOUT, QosService
+
+JSON_TYPES = ("application/json", "text/json")
+#: curl -d and the seed's pusher send these; the body is still parsed as JSON.
+LENIENT_TYPES = ("", "application/x-www-form-urlencoded")
+CORE_KEY = "qos_core"
+LOG = logging.getLogger("qosapp.http.rest")  # the name operators know from the logs
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(status=status, content_type="application/json", charset="utf-8",
+                    body=json.dumps(body, indent=None).encode("utf-8"))
+
+
+def error_response(status: int, reason: str, field: str | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"error": reason}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return json_response(body, status)
+
+
+class BadMediaType(Exception):
+    """The request says its body is something other than JSON (415)."""
+
+
+def read_json(req: Request) -> Any:
+    """The request body as JSON, or a ValidationError naming 'body'."""
+    ctype = (req.content_type or "").lower()
+    if ctype not in LENIENT_TYPES and ctype not in JSON_TYPES and not ctype.endswith("+json"):
+        raise BadMediaType(f"expected a JSON body (Content-Type: application/json), got {ctype!r}")
+    raw = req.body
+    if not raw.strip():
+        raise ValidationError("body", "empty body; expected JSON")
+    return jsonlimits.loads(raw)
+
+
+def url_name(raw: str) -> str:
+    """A name from the URL, decoded exactly once.
+
+    The server already percent-decoded PATH_INFO (into latin-1 text, per
+    WSGI); decoding again would turn the name `a%41b` (sent as `a%2541b`)
+    into `aAb`. Only the bytes are re-read as the UTF-8 they are.
+    """
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        raise ValidationError("name", "the name in the path is not valid UTF-8") from None
+
+
+def error_body(err: ValidationError) -> dict[str, Any]:
+    """The rejection as JSON, with any echoed input cut short."""
+    return {k: truncate(v) if isinstance(v, str) else v for k, v in err.to_dict().items()}
+
+
+def wants_confirm(req: Request) -> bool:
+    """`?wait=confirm`: answer only once every switch confirmed (barrier reply) or rejected the flows."""
+    return req.GET.get("wait") == "confirm"
+
+
+def wait_confirmed(core: QosService, policies: list[Any], timeout: float = CONFIRM_TIMEOUT) -> None:
+    """Hold this request until no switch is still to confirm `policies` (see `QosService.wait_confirmed`)."""
+    core.wait_confirmed(policies, timeout)
+
+
+def handler(func: Callable[..., Any]) -> Callable[..., Response]:
+    """Turn core results and exceptions into HTTP answers; nothing is answered before it is durable."""
+
+    @functools.wraps(func)
+    def wrapper(self: "CoreController", req: Request, **kwargs: Any) -> Response:
+        response = _answer(func, self, req, **kwargs)
+        try:
+            self.core.store.sync()  # one fdatasync covers every commit since the last one
+        except OSError as err:
+            LOG.exception("store sync failed after %s %s", req.method, req.environ.get("PATH_INFO"))
+            return error_response(500, f"the store could not make the change durable: {err}")
+        return response
+
+    return wrapper
+
+
+def _answer(func: Callable[..., Any], self: "CoreController", req: Request, **kwargs: Any) -> Response:
+    try:
+        result = func(self, req, **kwargs)
+    except ValidationError as err:
+        return json_response(error_body(err), err.status)
+    except NotFound as err:
+        return error_response(404, truncate(str(err)), err.field)
+    except BadMediaType as err:
+        return error_response(415, truncate(str(err)), "Content-Type")
+    except Exception:  # a bug: answer JSON with an id, keep serving, log the traceback under that id
+        request_id = req.environ.setdefault(REQUEST_ID_KEY, uuid.uuid4().hex[:16])
+        LOG.exception("request %s: internal error in %s %s", request_id, req.method,
+                      truncate(req.environ.get("PATH_INFO", "")))
+        return error_response(500, f"internal error; see the controller log for request {request_id}",
+                              **{"request-id": request_id})
+    if isinstance(result, Response):
+        return result
+    return json_response(result)
+
+
+class CoreController(ControllerBase):
+    """A Ryu WSGI controller that reaches the QoS service (`self.core`) through its data."""
+
+    def __init__(self, req: Request, link: Any, data: dict[str, Any], **config: Any) -> None:
+        super().__init__(req, link, data, **config)
+        self.core: QosService = data[CORE_KEY]

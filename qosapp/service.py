@@ -1,0 +1,198 @@
+"""The service: validate -> store -> core -> apply its effects, one request or event at a time.
+
+`QosService` wraps `QosCore` (which decides, stores and returns `Effects`)
+and does what the effects say, in order, while holding one lock:
+  1. the store writes are already committed (the core made them through
+     `StoreApi` before it changed its own state);
+  2. each flow batch goes to `send(dpid, ops)` (the Ryu shell: the batch,
+     then a barrier);
+  3. a queue sync, when asked, goes through the `QueueBackend` (OVSDB rows,
+     tc filters); its outcome goes back to the core, and what that returns
+     is applied the same way;
+  4. waiters for switch confirmations are woken.
+The lock makes every request and every switch event atomic with respect to
+the others: under eventlet an OVSDB wait or a full send queue yields to other
+green threads, and without it a REST request could run in the middle of a
+switch's cold start. The lock, the event type and the "let others run" call
+are injected: the Ryu shell passes eventlet's (`qosapp.ofp.green`), tests may
+use plain threading ones.
+
+`?wait=confirm` answers wait here (`wait_confirmed`), outside the lock, so
+that barrier replies can come in meanwhile.
+
+The service has the public names the HTTP layer calls (`add_policy`,
+`enable`, ...); reads (`policies`, `policy_view`, `status`, ...) go straight
+to the core.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Iterable, Mapping, Protocol, TypeVar
+
+from qosapp.core.compiler import FlowOp
+from qosapp.core.controller import QosCore
+from qosapp.core.effects import Effects
+from qosapp.core.model import Policy, Service
+from qosapp.core.pathspec import PathSpec
+from qosapp.core.queues import QueueProfile
+from qosapp.core.shaping import QueueBackend
+
+#: longest a `?wait=confirm` answer waits for the switches (seconds)
+CONFIRM_TIMEOUT = 10.0
+
+T = TypeVar("T")
+Sender = Callable[[int, list[FlowOp]], None]
+
+
+class EventLike(Protocol):
+    def set(self) -> Any: ...
+
+    def wait(self, timeout: float | None = None) -> Any: ...
+
+
+class QosService:
+    """One lock around the core; applies what it returns."""
+
+    def __init__(self, core: QosCore, send: Sender | None = None, queues: QueueBackend | None = None,
+                 lock: AbstractContextManager[Any] | None = None,
+                 new_event: Callable[[], EventLike] = threading.Event,
+                 pause: Callable[[], None] = lambda: None) -> None:
+        self.core = core
+        self.send: Sender = send or (lambda dpid, ops: None)
+        self.queues = queues
+        self.lock: AbstractContextManager[Any] = lock if lock is not None else threading.Lock()
+        self.new_event = new_event
+        self.pause = pause
+        #: called with no arguments whenever install states may have left
+        #: "pending" (barrier reply, switch error, switch gone)
+        self.confirm_listeners: list[Callable[[], None]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        """Reads (and anything not wrapped here) go to the core."""
+        if name == "core":  # not set yet (copy, unpickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.core, name)
+
+    # ------------------------------------------------------------ applying
+    def apply(self, fx: Effects) -> None:
+        """Do what `fx` says, in order (the caller holds the lock)."""
+        for dpid, ops in fx.flows:
+            self.send(dpid, ops)
+        if fx.sync_queues:
+            changed = self.core.shaping.sync(self.core.switch_ports(), self.queues)
+            self.apply(self.core.queues_synced(changed))
+        if fx.confirm:
+            for listener in list(self.confirm_listeners):
+                listener()
+
+    def _request(self, call: Callable[[], tuple[T, Effects]]) -> T:
+        with self.lock:
+            value, fx = call()
+            self.apply(fx)
+            return value
+
+    def _event(self, call: Callable[[], Effects]) -> None:
+        with self.lock:
+            self.apply(call())
+
+    # ------------------------------------------------------------ requests
+    def enable(self) -> bool:
+        return self._request(self.core.enable)
+
+    def disable(self) -> bool:
+        return self._request(self.core.disable)
+
+    def add_service(self, data: Any) -> Service:
+        return self._request(lambda: self.core.add_service(data))
+
+    def delete_service(self, name: str) -> Service:
+        return self._request(lambda: self.core.delete_service(name))
+
+    def add_policy(self, data: Any) -> Policy:
+        return self._request(lambda: self.core.add_policy(data))
+
+    def add_policies(self, items: list[Any], batch: bool = True) -> list[Policy]:
+        return self._request(lambda: self.core.add_policies(items, batch))
+
+    def replace_policy(self, name: str, data: Any) -> Policy:
+        return self._request(lambda: self.core.replace_policy(name, data))
+
+    def delete_policy(self, name: str) -> Policy:
+        return self._request(lambda: self.core.delete_policy(name))
+
+    def delete_policies(self, names: list[str] | None) -> list[Policy]:
+        return self._request(lambda: self.core.delete_policies(names))
+
+    def delete_policy_by_id(self, policy_id: int) -> Policy:
+        return self._request(lambda: self.core.delete_policy_by_id(policy_id))
+
+    def add_queue_profile(self, data: Any) -> QueueProfile:
+        return self._request(lambda: self.core.add_queue_profile(data))
+
+    def delete_queue_profile(self, sw: str, port: str) -> QueueProfile:
+        return self._request(lambda: self.core.delete_queue_profile(sw, port))
+
+    def add_path(self, data: Any) -> PathSpec:
+        return self._request(lambda: self.core.add_path(data))
+
+    def delete_path(self, name: str) -> PathSpec:
+        return self._request(lambda: self.core.delete_path(name))
+
+    # ------------------------------------------------------------ switch events
+    def switch_connected(self, dpid: int, version: int, ports: Mapping[int, str] | None = None,
+                         address: str | None = None) -> None:
+        """Cold start in one lock: wipe + pipeline + policies, queue sync, then forwarding and paths."""
+        with self.lock:
+            self.apply(self.core.switch_connected(dpid, version, ports, address))
+            self.apply(self.core.switch_ready(dpid))
+
+    def switch_disconnected(self, dpid: int) -> None:
+        self._event(lambda: self.core.switch_disconnected(dpid))
+
+    def port_changed(self, dpid: int, port_no: int, name: str | None) -> None:
+        self._event(lambda: self.core.port_changed(dpid, port_no, name))
+
+    def port_state(self, dpid: int, port_no: int, live: bool) -> None:
+        self._event(lambda: self.core.port_state(dpid, port_no, live))
+
+    def link_added(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> None:
+        self._event(lambda: self.core.link_added(src_dpid, src_port, dst_dpid, dst_port))
+
+    def link_removed(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> None:
+        self._event(lambda: self.core.link_removed(src_dpid, src_port, dst_dpid, dst_port))
+
+    def packet_in(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, eth_type: int,
+                  ip: str | None) -> list[int]:
+        """Learn from the frame; returns the ports to send it out of ([] = drop)."""
+        return self._request(lambda: self.core.packet_in(dpid, in_port, eth_src, eth_dst, eth_type, ip))
+
+    def flows_confirmed(self, dpid: int, cookies: Iterable[int]) -> None:
+        self._event(lambda: self.core.flows_confirmed(dpid, cookies))
+
+    def flow_error(self, dpid: int, cookie: int, reason: str) -> None:
+        self._event(lambda: self.core.flow_error(dpid, cookie, reason))
+
+    # ------------------------------------------------------------ confirmations
+    def wait_confirmed(self, policies: list[Policy], timeout: float = CONFIRM_TIMEOUT) -> None:
+        """Hold this request until no switch is still to confirm `policies` (not under the lock).
+
+        The answer then shows "installed" (or "error" with the switch's
+        reason) instead of "pending". After `timeout` it answers anyway,
+        still pending.
+        """
+        if not self.core.pending(policies):
+            return
+        self.pause()  # let the datapath's send loop put the flows and the barrier on the wire ...
+        self.core.store.sync()  # ... and make the change durable while the switch works on them
+        done = self.new_event()
+
+        def check() -> None:
+            if not self.core.pending(policies):
+                done.set()
+
+        self.confirm_listeners.append(check)
+        try:
+            done.wait(timeout)
+        finally:
+            self.confirm_listeners.remove(check)
