@@ -19,7 +19,8 @@ from typing import Iterator
 
 import pytest
 
-from topologies.controller import ControllerProcess, controller_command, free_port
+from topologies.controller import ControllerProcess, controller_command
+from topologies.netutil import free_tcp_port as free_port
 
 pytestmark = pytest.mark.integration
 
