@@ -10,6 +10,9 @@ Encoding rules that the seed got wrong and that are easy to get wrong again:
 - A marking policy must also forward, or it black-holes: on OF1.3 it goes on
   to the forwarding table (goto_table 1), on OF1.0 to output NORMAL.
 - OF1.0 `enqueue(port, queue)` is one action; OF1.3 is `set_queue` + `output`.
+- A policy with a meter gets `("meter", id)` first (the OF1.3 meter
+  instruction, with the switch's own meter id), then its queue or marking
+  actions, or, for a meter alone, goto_table 1. OF1.0 has no meters.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from qosapp.core.cookies import FORWARDING_COOKIE, PIPELINE_COOKIE, policy_cookie
+from qosapp.core.meters import MeterMod
 from qosapp.core.model import Match, Policy
 
 OF10 = 0x01
@@ -59,8 +63,12 @@ class FlowDelete:
     strict: FlowSpec | None = None
 
 
-#: One operation on a switch's flow table: add (or replace) a flow, or delete flows.
-FlowOp = FlowSpec | FlowDelete
+#: One operation on a switch: add (or replace) a flow, delete flows, or a meter_mod.
+FlowOp = FlowSpec | FlowDelete | MeterMod
+
+#: why a policy with a meter is not installed on an OpenFlow 1.0 switch
+OF10_NO_METERS = ("not installed: OpenFlow 1.0 has no meters (meters are OpenFlow 1.3); connect this switch "
+                  "with OpenFlow 1.3 or use a queue policy here")
 
 
 def compile_match(match: Match) -> tuple[tuple[str, Any], ...]:
@@ -68,8 +76,18 @@ def compile_match(match: Match) -> tuple[tuple[str, Any], ...]:
     return tuple(match.items())
 
 
-def compile_actions(policy: Policy, version: int, dscp: int | None) -> tuple[Action, ...]:
-    """The action list for one policy on one OpenFlow version."""
+def compile_actions(policy: Policy, version: int, dscp: int | None,
+                    meter_id: int | None = None) -> tuple[Action, ...]:
+    """The action list for one policy on one OpenFlow version (`meter_id`: its meter on this switch)."""
+    if policy.meter is not None:
+        if version == OF10:
+            raise ValueError(f"policy {policy.name!r}: {OF10_NO_METERS}")
+        if meter_id is None:
+            raise ValueError(f"policy {policy.name!r}: meter {policy.meter!r} has no id on this switch")
+        police: tuple[Action, ...] = (("meter", meter_id),)
+        if policy.queue is None and policy.service is None:
+            return police + (("goto_table", FORWARDING_TABLE),)
+        return police + compile_actions(replace(policy, meter=None), version, dscp)
     if policy.queue is not None:
         if version == OF10:
             return (("enqueue", policy.enqueue_port, policy.queue),)
@@ -82,11 +100,12 @@ def compile_actions(policy: Policy, version: int, dscp: int | None) -> tuple[Act
 
 
 def compile_policy(policy: Policy, dpid: int, version: int,
-                   services: Mapping[str, int]) -> list[FlowSpec]:
+                   services: Mapping[str, int], meters: Mapping[str, int] | None = None) -> list[FlowSpec]:
     """The flows `policy` needs on switch `dpid` speaking `version`.
 
-    `services` maps service name -> DSCP. Returns [] where the policy does
-    not apply (another switch, or sw 'none').
+    `services` maps service name -> DSCP, `meters` meter name -> this
+    switch's meter id. Returns [] where the policy does not apply (another
+    switch, or sw 'none').
     """
     _check_version(version)
     if policy.id is None:
@@ -94,19 +113,25 @@ def compile_policy(policy: Policy, dpid: int, version: int,
     if not policy.applies_to(dpid):
         return []
     dscp = services.get(policy.service) if policy.service is not None else None
+    meter_id = (meters or {}).get(policy.meter) if policy.meter is not None else None
     return [FlowSpec(cookie=policy_cookie(policy.id), priority=policy.priority,
                      match=compile_match(policy.match),
-                     actions=compile_actions(policy, version, dscp))]
+                     actions=compile_actions(policy, version, dscp, meter_id))]
 
 
 def delete_policy(policy: Policy, dpid: int, version: int,
                   services: Mapping[str, int]) -> list[FlowDelete]:
     """How to remove exactly `policy`'s flows from `dpid`."""
+    _check_version(version)
+    if not policy.applies_to(dpid) or policy.id is None:
+        return []
+    if version == OF13:
+        return [FlowDelete(cookie=policy_cookie(policy.id))]
+    if policy.meter is not None:  # never installed on OpenFlow 1.0
+        return []
     specs = compile_policy(policy, dpid, version, services)
     if not specs:
         return []
-    if version == OF13:
-        return [FlowDelete(cookie=specs[0].cookie)]
     return [FlowDelete(cookie=spec.cookie, strict=spec) for spec in specs]
 
 
