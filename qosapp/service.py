@@ -151,6 +151,11 @@ class QosService:
     def switch_disconnected(self, dpid: int) -> None:
         self._event(lambda: self.core.switch_disconnected(dpid))
 
+    def expire_absent(self) -> None:
+        """Switches whose connection dropped longer ago than the grace period leave the topology."""
+        if self.core.absent:
+            self._event(self.core.expire_absent)
+
     def port_changed(self, dpid: int, port_no: int, name: str | None) -> None:
         self._event(lambda: self.core.port_changed(dpid, port_no, name))
 

@@ -45,6 +45,10 @@ OF10_ENTERING_REFUSED = ("not installed: on OpenFlow 1.0 traffic that enters on 
 
 #: FlowDelete meaning "every flow in every table" (cold start of a switch).
 WIPE = FlowDelete(cookie=0)
+#: Seconds a switch whose OpenFlow connection dropped keeps its place in the topology (see
+#: `QosCore.switch_disconnected`): long enough for a controller-side restart or a flapping
+#: connection, short enough that a switch that is really gone is routed around soon.
+SWITCH_GRACE = 30.0
 
 
 class NotFound(LookupError):
@@ -62,9 +66,14 @@ class NotFound(LookupError):
 class QosCore:
     """Services, policies and switches; the single writer of the store."""
 
-    def __init__(self, store: StoreApi, manage_queues: bool = False, forwarding: str = LEARNED) -> None:
-        """`manage_queues`: whether the service applies queue profiles (OVSDB); without, every queue counts as there."""
+    def __init__(self, store: StoreApi, manage_queues: bool = False, forwarding: str = LEARNED,
+                 switch_grace: float = SWITCH_GRACE) -> None:
+        """`manage_queues`: whether the service applies queue profiles (OVSDB); without, every queue counts as there.
+        `switch_grace`: seconds a switch whose OpenFlow connection dropped keeps its place in the topology."""
         self.store = store
+        self.switch_grace = switch_grace
+        #: switches whose OpenFlow connection dropped, still in the topology: dpid -> when it dropped
+        self.absent: dict[int, float] = {}
         self.fabric = Fabric(forwarding)
         self.stats = Stats()
         self.shaping = Shaping(managed=manage_queues)
@@ -333,6 +342,7 @@ class QosCore:
         """
         info = SwitchState(dpid=dpid, version=version, ports=dict(ports or {}), address=address)
         self.switches[dpid] = info  # a reconnect starts from nothing: the wipe takes everything
+        self.absent.pop(dpid, None)
         topo = self.fabric.topology
         topo.add_switch(dpid, [p for p in info.ports])
         ops: list[FlowOp] = [WIPE, *self.fabric.switch_reset(info)]
@@ -350,14 +360,44 @@ class QosCore:
         fx.send_all(self._path_updates(self.fabric.paths))
         return fx
 
-    def switch_disconnected(self, dpid: int) -> Effects:
-        """Forget the switch and all it held; its OVSDB rows stay (re-applied when it is back)."""
-        self.switches.pop(dpid, None)
+    def switch_disconnected(self, dpid: int, now: float | None = None) -> Effects:
+        """The switch's OpenFlow connection dropped: forget what it held, keep its place in the topology.
+
+        A switch that lost its controller connection usually still forwards
+        (fail-secure OVS keeps its flows), and its neighbours still see their
+        ports to it up. Removing it from the topology at once made the
+        controller tear down the neighbours' flows towards the hosts behind
+        it and pull that traffic to itself: a lost connection broke
+        forwarding across a switch that was working. So for `switch_grace`
+        seconds its links and hosts stay (link deletions that only say "we
+        cannot hear it" are ignored, see `link_removed`); what the neighbours
+        report by port status (a port really down) is still acted on. If it
+        comes back it gets its cold start (`switch_connected`); if not,
+        `expire_absent` removes it and forwarding and paths are re-planned.
+        Its OVSDB rows stay either way (re-applied when it is back).
+        """
+        known = self.switches.pop(dpid, None) is not None
         self.stats.forget_switch(dpid)
-        self.fabric.topology.remove_switch(dpid)
-        fx = self.topology_changed()
         self.shaping.forget(lambda target: target[0] == dpid, keep_state=False)
-        fx.confirm = True  # nothing is pending on a switch that is gone
+        fx = Effects(confirm=True)  # nothing is pending on a switch that is gone
+        if known and dpid in self.fabric.topology:
+            self.absent[dpid] = time.monotonic() if now is None else now
+            LOG.info("switch %016x lost its OpenFlow connection: kept in the topology for %.0f s",
+                     dpid, self.switch_grace)
+        return fx
+
+    def expire_absent(self, now: float | None = None) -> Effects:
+        """Switches away longer than the grace period leave the topology; what used them is re-planned."""
+        now = time.monotonic() if now is None else now
+        gone = [dpid for dpid, since in self.absent.items() if now - since >= self.switch_grace]
+        fx = Effects()
+        for dpid in gone:
+            del self.absent[dpid]
+            LOG.info("switch %016x did not come back within %.0f s: removed from the topology",
+                     dpid, self.switch_grace)
+            self.fabric.topology.remove_switch(dpid)
+        if gone:
+            fx.add(self.topology_changed())
         return fx
 
     def port_changed(self, dpid: int, port_no: int, name: str | None) -> Effects:
@@ -652,6 +692,11 @@ class QosCore:
         return Effects()
 
     def link_removed(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> Effects:
+        """LLDP says a link is gone. Not believed for a switch that only lost its OpenFlow connection
+        (absent): it cannot send or report LLDP, so silence proves nothing; a cable really down shows
+        as the neighbour's port going down (`port_state`)."""
+        if src_dpid in self.absent or dst_dpid in self.absent:
+            return Effects()
         if self.fabric.topology.remove_link(src_dpid, src_port, dst_dpid, dst_port):
             return self.topology_changed()
         return Effects()
