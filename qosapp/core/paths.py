@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from qosapp.core.compiler import FORWARDING_TABLE, NORMAL, OF13, FlowDelete, FlowSpec, compile_actions, compile_match
 from qosapp.core.model import IPV4, Match, Policy, format_dpid
-from qosapp.core.topology import Hop, NoPath, Topology, UnknownHost
+from qosapp.core.topology import Hop, NoPath, Shortcuts, Topology, UnknownHost
 from qosapp.core.cookies import path_cookie
 from qosapp.core.pathspec import BOTH, INSTALLED, MISSING_QUEUES, PENDING, PathSpec
 from qosapp.core.shaping import QueueExists, missing_reason
@@ -157,7 +157,8 @@ def _route_intact(path: PathSpec, state: PathState, topology: Topology) -> bool:
     return True
 
 
-def needs_reroute(path: PathSpec, state: PathState, topology: Topology) -> bool:
+def needs_reroute(path: PathSpec, state: PathState, topology: Topology,
+                  shortcuts: Shortcuts | None = None) -> bool:
     """Should `path` be planned again after the topology moved on from `state`?
 
     Yes when a host moved or vanished, a cable of the route is gone, a
@@ -166,6 +167,8 @@ def needs_reroute(path: PathSpec, state: PathState, topology: Topology) -> bool:
     never triggers a re-route: that would flap flows for nothing.
     A MISSING_QUEUES path also needs `plan_path` again when queues change;
     that is not a topology event, so it is the caller's to notice.
+    Pass one `Shortcuts` for all paths of one event: the "shorter route?"
+    question is then a few BFS per added link instead of a search per path.
     """
     if topology.version == state.version:
         return False
@@ -174,10 +177,9 @@ def needs_reroute(path: PathSpec, state: PathState, topology: Topology) -> bool:
     if not _route_intact(path, state, topology):
         return True
     if topology.grown_since(state.version):
-        try:
-            return len(topology.hops(path.src, path.dst)) < len(state.forward)
-        except (UnknownHost, NoPath):
-            return True
+        shortcuts = shortcuts or Shortcuts(topology)
+        return shortcuts.shorter_exists(state.version, state.forward[0].dpid, state.forward[-1].dpid,
+                                        len(state.forward))
     return False
 
 
