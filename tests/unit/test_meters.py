@@ -85,8 +85,11 @@ def test_meter_table_gives_lowest_free_id_per_switch() -> None:
 def test_compiled_actions_police_first() -> None:
     policy = parse_policy({**POLICE, "queue": 2, "enqueue-port": 3}, meters={"cap-2M": 1})
     policy = policy.__class__(**{**policy.__dict__, "id": 7})
-    (spec,) = compiler.compile_policy(policy, 1, OF13, {}, {"cap-2M": 4})
+    spec, entering = compiler.compile_policy(policy, 1, OF13, {}, {"cap-2M": 4})
     assert spec.actions == (("meter", 4), ("set_queue", 2), ("output", 3))
+    # the companion flow for traffic entering on the enqueue port is policed too
+    assert entering.actions == (("meter", 4), ("set_queue", 2), ("goto_table", 1))
+    assert compiler.unsupported(policy, OF10) == compiler.OF10_NO_METERS
     alone = policy.__class__(**{**policy.__dict__, "queue": None, "enqueue_port": None})
     assert compiler.compile_policy(alone, 1, OF13, {}, {"cap-2M": 4})[0].actions == (("meter", 4), ("goto_table", 1))
     with pytest.raises(ValueError):
