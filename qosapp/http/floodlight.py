@@ -15,7 +15,7 @@ from ryu.app.wsgi import route
 from webob import Request
 
 from qosapp.core.controller import NotFound
-from qosapp.core.model import Policy, Service, ValidationError, parse_int
+from qosapp.core.model import Policy, Service, ValidationError, equal_ports_as_in_port, parse_int
 from qosapp.http.common import CoreController, handler, json_response, read_json
 
 #: native (seed) key -> Floodlight's QoSPolicy field name
@@ -101,7 +101,7 @@ class FloodlightController(CoreController):
     @route("fl_policies_add", "/wm/qos/policy/json", methods=["POST"])
     @handler
     def fl_add_policy(self, req: Request) -> Any:
-        policy = self.core.add_policy(read_json(req))
+        policy = self.core.add_policy(equal_ports_as_in_port(read_json(req)))
         return status(f"Trying to Policy: {policy.name}", 201)
 
     @route("fl_policies_delete", "/wm/qos/policy/json", methods=["DELETE"])

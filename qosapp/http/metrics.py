@@ -43,7 +43,6 @@ METRICS_KEY = "qos_metrics"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: the label of a request no route took (refused by the front door before routing, or unknown)
 UNROUTED = "unmatched"
-INSTALL_STATES = ("installed", "pending", "error", "not-installed")
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 disable_created_metrics()  # no *_created series: they double the output and Prometheus 2 ignores them
@@ -95,7 +94,7 @@ class StateCollector:
                            CounterMetricFamily(f"qos_{kind}_packets", f"packets the {kind}'s flows matched on "
                                                "the switch (as last polled)", labels=labels[kind]),
                            GaugeMetricFamily(f"qos_{kind}_install_state", f"1 for the {kind}'s install state on "
-                                             "the switch (installed, pending, error, not-installed)",
+                                             "the switch (installed, pending, error, missing-queue, not-installed)",
                                              labels=[*labels[kind], "state"]))
                     for kind in ("policy", "path")}
         items = [("policy", p.name, policy_cookie(p.id), core.install_state(p)) for p in core.policies.values()]
