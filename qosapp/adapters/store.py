@@ -120,6 +120,11 @@ class Store:
         self._commits += 1
 
     @property
+    def commits(self) -> int:
+        """Transactions committed since this store was opened (/metrics: qos_store_commits_total)."""
+        return self._commits
+
+    @property
     def unsynced(self) -> bool:
         """Are there commits that a power loss could still take away?"""
         return self.deferred_sync and self._synced < self._commits

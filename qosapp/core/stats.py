@@ -9,8 +9,8 @@ reconnect) restart the series instead of showing a negative rate.
 """
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from typing import Hashable, Iterable
 
 DEFAULT_INTERVAL = 2.0
@@ -27,6 +27,19 @@ class Sample:
     packets: int
     bytes: int
     errors: int = 0
+
+
+@dataclass
+class MessageCounts:
+    """OpenFlow messages per dpid, counted once, where the Ryu shell sends or receives them.
+
+    Never reset (a switch that goes and comes back keeps counting): they are
+    the `qos_of_*_total` counters of /metrics.
+    """
+
+    flow_mods: Counter[int] = field(default_factory=Counter)
+    errors: Counter[int] = field(default_factory=Counter)
+    packet_ins: Counter[int] = field(default_factory=Counter)
 
 
 class Series:
@@ -70,6 +83,8 @@ class Stats:
         self.watched_at: float | None = None
         #: (meter name, dpid) -> [series of what came in, series of what the band dropped]
         self.meters: dict[tuple[str, int], tuple[Series, Series]] = {}
+        #: what went over the OpenFlow connections (the shell counts, /metrics reads)
+        self.messages = MessageCounts()
 
     def watch(self, now: float) -> None:
         """Someone read the flow statistics: keep polling them for WATCH_SECONDS."""

@@ -25,6 +25,11 @@ class StoreApi(Protocol):
 
     def sync(self) -> bool: ...
 
+    @property
+    def commits(self) -> int:
+        """Write transactions committed since the store was opened (a counter for /metrics)."""
+        ...
+
     def close(self) -> None: ...
 
     # settings

@@ -406,6 +406,10 @@ def native_paths() -> dict[str, Any]:
                 "hosts": {"type": "array"}}})})},
         "/qos/switches": {"get": op({"200": answer("connected switches", array("Switch"))})},
         "/qos/openapi.json": {"get": op({"200": answer("this document", {"type": "object"})})},
+        "/metrics": {"get": op({"200": {
+            "description": "the controller in the Prometheus text exposition format (version 0.0.4): qos_* "
+                           "families, see README (Metrics); behind the token when reads are protected",
+            "content": {"text/plain": {"schema": {"type": "string"}}}}})},
     }
 
 

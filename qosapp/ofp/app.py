@@ -81,6 +81,7 @@ class QosApp(app_manager.RyuApp):
             LOG.warning("dpid %016x not connected; dropping %d flow ops", dpid, len(ops))
             return
         book = self.outstanding.setdefault(dpid, Outstanding())
+        self.core.stats.messages.flow_mods[dpid] += len(ops)
         cookies = []
         chunk: list[bytes] = []
         size = 0
@@ -137,6 +138,7 @@ class QosApp(app_manager.RyuApp):
     def _error(self, ev: Any) -> None:
         msg = ev.msg
         dpid = msg.datapath.id
+        self.core.stats.messages.errors[dpid] += 1
         reason = error_reason(msg.datapath.ofproto, msg)
         book = self.outstanding.get(dpid)
         cookie = book.cookie_of(msg.xid) if book is not None else None
@@ -176,6 +178,7 @@ class QosApp(app_manager.RyuApp):
         msg = ev.msg
         datapath = msg.datapath
         ofp, parser = datapath.ofproto, datapath.ofproto_parser
+        self.core.stats.messages.packet_ins[datapath.id] += 1
         in_port = msg.in_port if ofp.OFP_VERSION == ofproto_v1_0.OFP_VERSION else msg.match["in_port"]
         frame = packet_in_fields(msg.data)
         if frame is None:

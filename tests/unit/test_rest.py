@@ -171,7 +171,7 @@ def test_floodlight_routes(env):
 
 def _routed_paths() -> set[tuple[str, str]]:
     out = set()
-    for controller in (rest.QosController, FloodlightController):
+    for controller in (rest.QosController, FloodlightController, rest.MetricsController):
         for path, methods in rest.routes_of(controller):
             out |= {(path, m.lower()) for m in methods}
     return out
