@@ -24,6 +24,41 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The web page's libraries (qosapp/http/vendored.txt): npm packages at pinned versions, each file checked by
+# sha256 before it goes into the static directory. Needs npm (Debian's, when node did not bring its own).
+vendor_ok() { [[ -f $1 ]] && [[ $(sha256sum "$1" | cut -d' ' -f1) == "$2" ]]; }
+static=qosapp/http/static
+need_vendor=0
+while read -r pkg version file target sha; do
+    [[ -z $pkg || $pkg == \#* ]] && continue
+    vendor_ok "$static/$target" "$sha" || need_vendor=1
+done < qosapp/http/vendored.txt
+if ((need_vendor)); then
+    if ! command -v npm >/dev/null; then
+        [[ $(id -u) -eq 0 ]] || { echo "setup: need root to apt-get install npm" >&2; exit 1; }
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+    fi
+    echo "setup: fetching the web page's libraries from the npm registry"
+    work=$(mktemp -d)
+    while read -r pkg version file target sha; do
+        [[ -z $pkg || $pkg == \#* ]] && continue
+        vendor_ok "$static/$target" "$sha" && continue
+        tarball="$work/$pkg-$version.tgz"
+        if [[ ! -f $tarball ]]; then
+            (cd "$work" && npm pack --silent "$pkg@$version" >/dev/null) || { echo "setup: npm pack $pkg@$version failed" >&2; exit 1; }
+        fi
+        mkdir -p "$work/x"
+        tar -xzf "$tarball" -C "$work/x" "package/$file"
+        if ! vendor_ok "$work/x/package/$file" "$sha"; then
+            echo "setup: $pkg@$version $file has sha256 $(sha256sum "$work/x/package/$file" | cut -d' ' -f1), expected $sha" >&2
+            exit 1
+        fi
+        install -m 0644 "$work/x/package/$file" "$static/$target"
+    done < qosapp/http/vendored.txt
+    rm -rf "$work"
+fi
+
 stamp=.venv/.qos-sdn-installed
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then

@@ -615,11 +615,29 @@ class QosCore:
         for dpid, info in sorted(self.switches.items()):
             if policy.applies_to(dpid):
                 for port in self._queue_ports(policy, info):
-                    profile = self.queue_profile_for(dpid, port)
-                    spec = profile.queue(policy.queue) if profile else None
-                    if spec is not None and profile is not None:
-                        return spec.max_rate if spec.max_rate is not None else profile.max_rate
+                    rate = self._queue_max_rate(dpid, port, policy.queue)
+                    if rate is not None:
+                        return rate
         return None
+
+    def path_max_rate(self, path: PathSpec) -> int | None:
+        """The max-rate of a queue path's queue on the first hop of its route that has it."""
+        state = self.fabric.plans.get(path.name)
+        if path.queue is None or state is None:
+            return None
+        for hop in state.forward:
+            rate = self._queue_max_rate(hop.dpid, hop.out_port, path.queue)
+            if rate is not None:
+                return rate
+        return None
+
+    def _queue_max_rate(self, dpid: int, port: int, queue: int) -> int | None:
+        """Queue `queue`'s max-rate on that port (the port's own rate when the queue names none)."""
+        profile = self.queue_profile_for(dpid, port)
+        spec = profile.queue(queue) if profile else None
+        if spec is None or profile is None:
+            return None
+        return spec.max_rate if spec.max_rate is not None else profile.max_rate
 
     def policy_stats(self, now: float | None = None) -> dict[str, Any]:
         """Per policy and per path: counters and rate per switch; the rate is the
@@ -627,11 +645,14 @@ class QosCore:
 
         Reading them keeps the flow counters polled (see stats.WATCH_SECONDS).
         """
-        self.stats.watch(time.monotonic() if now is None else now)
+        now = time.monotonic() if now is None else now
+        self.stats.watch(now)
         out = [{"name": policy.name, **self._counters(policy_cookie(_id(policy))),
                 "max-rate": self.policy_max_rate(policy)} for policy in self.policies.values()]
-        paths = [{"name": path.name, **self._counters(path_cookie(_id(path)))} for path in self.fabric.paths.values()]
-        return {"interval": self.stats.interval, "policies": out, "paths": paths}
+        paths = [{"name": path.name, **self._counters(path_cookie(_id(path))), "max-rate": self.path_max_rate(path)}
+                 for path in self.fabric.paths.values()]
+        # clock: the time of this answer on the clock of the history's times (seconds, monotonic)
+        return {"interval": self.stats.interval, "clock": round(now, 3), "policies": out, "paths": paths}
 
     def _counters(self, cookie: int) -> dict[str, Any]:
         """One cookie's counters per switch, the busiest switch's rate and its history."""
