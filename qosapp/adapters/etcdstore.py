@@ -32,13 +32,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import socket
 import threading
 import time
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 import requests
-from etcd3gw import exceptions as etcd_errors
 from etcd3gw.client import Etcd3Client
 
 from qosapp.core.storeapi import SETTING_KEYS, StoreConflict, StoreUnavailable, Tables
@@ -115,9 +115,14 @@ class Endpoint:
         self.address = address
         host, _, port = address.rpartition(":")
         self.client = Etcd3Client(host=host, port=int(port), timeout=timeout)
+        #: etcd 3.4's gateway is at /v3/ (no version discovery round trip)
+        self.base = f"http://{address}/v3/"
         self.ok: bool | None = None
         self.error: str | None = None
         self.last_change = time.time()
+
+    def url(self, path: str) -> str:
+        return self.base + path.lstrip("/")
 
     def mark(self, ok: bool, error: str | None = None) -> None:
         if ok != self.ok:
@@ -190,7 +195,7 @@ class EtcdStore:
             endpoint = self.endpoint
             client = endpoint.client
             try:
-                resp = client.session.post(client.get_url(path), data=body, timeout=timeout,
+                resp = client.session.post(endpoint.url(path), data=body, timeout=timeout,
                                            headers={"Content-Type": "application/json"})
             except (requests.ConnectionError, requests.Timeout) as err:
                 sent = isinstance(err, requests.ReadTimeout) or (
@@ -201,11 +206,6 @@ class EtcdStore:
                 if write and sent:
                     raise StoreUnavailable(f"etcd {endpoint.address} did not answer the write in {timeout:.1f}s; "
                                            "it may or may not have been applied") from None
-                errors.append(f"{endpoint.address}: {_short(err)}")
-                continue
-            except etcd_errors.Etcd3Exception as err:  # API version discovery failed
-                endpoint.mark(False, _short(err))
-                self._rotate(endpoint)
                 errors.append(f"{endpoint.address}: {_short(err)}")
                 continue
             if resp.status_code in (502, 503, 504):  # a member without a leader, or a gateway timeout
@@ -281,10 +281,15 @@ class EtcdStore:
         return False
 
     def close(self) -> None:
+        """Stop the watch: its socket is shut down (closing the response from another thread can block)."""
         self._stopping = True
         response = self._watch_response
-        if response is not None:
-            response.close()
+        sock = getattr(getattr(getattr(response, "raw", None), "connection", None), "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     # ------------------------------------------------------------ StoreApi: settings
     def get_setting(self, key: str, default: str | None = None) -> str | None:
@@ -542,7 +547,7 @@ class EtcdStore:
         request = json.dumps({"create_request": {"key": b64(self.prefix), "range_end": prefix_end(self.prefix),
                                                  "start_revision": str(start_revision), "fragment": True}})
         client = endpoint.client
-        response = client.session.post(client.get_url("/watch"), data=request, stream=True,
+        response = client.session.post(endpoint.url("/watch"), data=request, stream=True,
                                        timeout=(self.timeout, None), headers={"Content-Type": "application/json"})
         self._watch_response = response
         try:
@@ -581,7 +586,7 @@ class EtcdStore:
             entry: dict[str, Any] = {"endpoint": endpoint.address, "current": endpoint is self.endpoint}
             try:
                 client = endpoint.client
-                resp = client.session.post(client.get_url("/maintenance/status"), json={}, timeout=0.5)
+                resp = client.session.post(endpoint.url("/maintenance/status"), json={}, timeout=0.5)
                 status = resp.json()
                 if resp.status_code != 200:
                     raise StoreUnavailable(str(status)[:200])
