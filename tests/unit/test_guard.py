@@ -151,6 +151,50 @@ def test_absolute_form_request_line_authority_is_checked(front):
     assert req.get_response(front.app).status_int == 200
 
 
+def absolute(front, method: str, url: str, body: Any = None, **headers: str) -> tuple[int, Any]:
+    """A request whose target is in absolute form, as eventlet hands it on (whole URL in PATH_INFO)."""
+    from urllib.parse import unquote
+    req = Request.blank("/", method=method)
+    target, _, query = url.partition("?")
+    req.environ["RAW_PATH_INFO"] = target
+    req.environ["PATH_INFO"] = unquote(target, encoding="latin-1")
+    req.environ["QUERY_STRING"] = query
+    req.headers["Host"] = headers.pop("Host", "127.0.0.1:8080")
+    for name, value in headers.items():
+        req.headers[name.replace("_", "-")] = value
+    if body is not None:
+        req.body = json.dumps(body).encode()
+        req.content_type = "application/json"
+    resp = req.get_response(front.app)
+    return resp.status_int, json.loads(resp.body) if resp.content_type == "application/json" else resp.body
+
+
+def test_absolute_form_targets_reach_every_route(front):
+    """RFC 7230 5.3.2: `GET http://127.0.0.1:8080/wm/qos/tool/status/json HTTP/1.1` is a normal request."""
+    assert absolute(front, "GET", "http://127.0.0.1:8080/wm/qos/tool/status/json") == (200, False)
+    assert absolute(front, "GET", "http://localhost/qos/status")[0] == 200
+    code, answer = absolute(front, "POST", "http://127.0.0.1:8080/qos/policies", POLICY)
+    assert code == 201 and answer["name"] == "p1"
+    assert absolute(front, "GET", "http://127.0.0.1:8080/qos/policies/p1")[1]["name"] == "p1"
+    code, answer = absolute(front, "GET", "http://127.0.0.1:8080/qos/policies/a%2541b")
+    assert code == 404 and "a%41b" in answer["error"]  # decoded once, as in origin form
+    assert absolute(front, "GET", "http://127.0.0.1:8080/qos/policies?wait=confirm")[0] == 200
+    assert absolute(front, "GET", "http://127.0.0.1:8080")[0] in (404, 200)  # empty path is "/"
+    assert absolute(front, "GET", "http://127.0.0.1:8080/qos/nope")[0] == 404
+
+
+def test_absolute_form_keeps_every_front_door_check(front):
+    # the authority is checked even when Host is fine, and Host even when the authority is fine
+    code, err = absolute(front, "GET", "http://evil.example:8080/wm/qos/tool/status/json")
+    assert code == 403 and err["field"] == "Host"
+    assert absolute(front, "GET", "http://127.0.0.1:8080/qos/status", Host="evil.example")[0] == 403
+    # the state-changing GET is still a write once the target is rewritten
+    code, err = absolute(front, "GET", "http://127.0.0.1:8080/wm/qos/tool/enable/json", Sec_Fetch_Site="cross-site")
+    assert code == 403 and front.core.enabled is False
+    code, err = absolute(front, "GET", "http://127.0.0.1:8080/qos/x/%ff")
+    assert code == 400 and err["field"] == "path"
+
+
 def test_token_required_for_writes_when_configured(core):
     front = Front(core, GuardConfig(token="s3cret-token"))
     code, err, headers = front.call("POST", "/qos/policies", POLICY)
