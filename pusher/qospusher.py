@@ -23,9 +23,11 @@ import argparse
 import sys
 from typing import Any, Callable
 
+from qosapp.core.model import equal_ports_as_in_port
+
 from pusher.cli import (EXIT_OK, EXIT_REJECTED, Output, PushStopped, UsageError, auth_options, compact, connect,
-                        count, execute, forget_in_state, parse_json_arg, print_listing, quiet_pipe, step_dict,
-                        warn_if_disabled, write_state)
+                        count, execute, forget_in_state, outcome, parse_json_arg, print_listing, quiet_pipe,
+                        step_dict, warn_if_disabled, write_state)
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ControllerError, QosClient
 from pusher.state import DEFAULT_STATE_FILE, State, load_state
 from pusher.sync import (Diff, diff_paths, diff_policies, diff_queues, diff_services,
@@ -43,13 +45,24 @@ SINGULAR = {"policies": "policy", "services": "service", "queues": "queue profil
 # ---------------------------------------------------------------- input
 
 
-def policy_body(text: str) -> dict[str, Any] | list[dict[str, Any]]:
-    """One policy object, or a list of them (sent as one all-or-nothing POST)."""
+def policy_body(text: str, out: Output | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+    """One policy object, or a list of them (sent as one all-or-nothing POST).
+
+    The seed's form with ingress-port == enqueue-port (its `Enqueue 1:2 s2`)
+    goes out as "enqueue-port": "in_port", saying so: OpenFlow drops a packet
+    sent out of its in-port, and the controller refuses the equal numbers.
+    """
     body = parse_json_arg(text, "the policy")
     items = body if isinstance(body, list) else [body]
     if not items or not all(isinstance(item, dict) for item in items):
         raise UsageError("the policy must be a JSON object (or a non-empty list of objects)")
-    return body
+    sent = [equal_ports_as_in_port(item) for item in items]
+    for before, after in zip(items, sent):
+        if after is not before and out is not None:
+            out.say(f"Note: policy {before.get('name')!r} has enqueue-port == ingress-port "
+                    f"({before.get('enqueue-port')}); a switch drops a packet sent out of the port it came in by, "
+                    'so it is sent as "enqueue-port": "in_port" (OpenFlow IN_PORT)')
+    return sent if isinstance(body, list) else sent[0]
 
 
 def service_body(text: str) -> dict[str, Any]:
@@ -74,11 +87,12 @@ def queue_body(text: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- commands
 def cmd_add(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     kind = PLURAL[args.kind]
-    body: Any = policy_body(args.body) if kind == "policies" else service_body(args.body)
+    body: Any = policy_body(args.body, out) if kind == "policies" else service_body(args.body)
     state = load_state(args.state)
     status = connect(client, out)
     out.say(f"Trying to add {args.kind} {args.body.strip()}")
-    answer = client.create(kind, body)
+    # policies: the answer waits for the switches' verdict, so the exit code can tell the truth
+    answer = client.create(kind, body, confirm=kind == "policies")
     out.say(f"[CONTROLLER]: {compact(answer)}")
     views = answer if isinstance(answer, list) else [answer]
     for view in views:
@@ -87,7 +101,7 @@ def cmd_add(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     if kind == "policies":
         warn_if_disabled(status, out)
     out.result(answer)
-    return EXIT_OK
+    return outcome(answer, out)
 
 
 def stored_form(kind: str, view: dict[str, Any]) -> dict[str, Any]:
@@ -107,20 +121,20 @@ def cmd_delete(client: QosClient, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_modify(client: QosClient, args: argparse.Namespace, out: Output) -> int:
-    body = policy_body(args.body)
+    body = policy_body(args.body, out)
     if not isinstance(body, dict):
         raise UsageError("modify takes one policy object (the whole new body)")
     state = load_state(args.state)
     status = connect(client, out)
     out.say(f"Trying to replace policy {args.name} with {args.body.strip()}")
-    answer = client.replace("policies", args.name, body)
+    answer = client.replace("policies", args.name, body, confirm=True)
     out.say(f"[CONTROLLER]: {compact(answer)}")
     state.remove("policies", args.name)  # the body may rename it
     state.upsert("policies", stored_form("policies", answer))
     write_state(args.state, state, out, "policy")
     warn_if_disabled(status, out)
     out.result(answer)
-    return EXIT_OK
+    return outcome(answer, out)
 
 
 def cmd_list(client: QosClient, args: argparse.Namespace, out: Output) -> int:
@@ -140,7 +154,9 @@ def describe_policy(view: dict[str, Any]) -> str:
     skip = {"name", "sw", "queue", "enqueue-port", "service", "priority", "id", "cookie", "install"}
     match = " ".join(f"{k}={v}" for k, v in view.items() if k not in skip) or "any"
     if view.get("queue") is not None:
-        action = f"queue {view['queue']} on port {view.get('enqueue-port')}"
+        port = view.get("enqueue-port")
+        action = (f"queue {view['queue']} on port {port}" if port is not None
+                  else f"queue {view['queue']} on the port forwarding chooses")
     else:
         action = f"mark as service {view.get('service')!r}"
     install = view.get("install") or {}
@@ -178,7 +194,7 @@ def cmd_queue_set(client: QosClient, args: argparse.Namespace, out: Output) -> i
     state = load_state(args.state)
     connect(client, out)
     out.say(f"Trying to set queue profile {args.body.strip()}")
-    answer = client.create("queues", body)
+    answer = client.create("queues", body, force=args.force)
     out.say(f"[CONTROLLER]: {compact(answer)}")
     stored = normalise_queue_profile(answer)
     state.upsert("queues", stored, key=queue_key)
@@ -186,8 +202,17 @@ def cmd_queue_set(client: QosClient, args: argparse.Namespace, out: Output) -> i
     if not answer.get("applied"):
         out.say("Note: not applied to any port yet (no matching switch port is connected, "
                 "or the controller runs with --no-queues); it is applied when one is.")
+    say_affected(answer, out)
     out.result(answer)
-    return EXIT_OK
+    return outcome(answer, out)
+
+
+def say_affected(answer: Any, out: Output) -> None:
+    """A forced queue change: which policies and paths lost their queue (now missing-queue)."""
+    for user in answer.get("affected", []) if isinstance(answer, dict) else []:
+        kind = "policy" if "policy" in user else "path"
+        out.say(f"Forced: {kind} {user.get(kind)!r} lost queue {user.get('queue')} on {user.get('dpid')} "
+                f"port {user.get('port')} (now missing-queue)")
 
 
 def cmd_queue_delete(client: QosClient, args: argparse.Namespace, out: Output) -> int:
@@ -195,7 +220,8 @@ def cmd_queue_delete(client: QosClient, args: argparse.Namespace, out: Output) -
     state = load_state(args.state)
     connect(client, out)
     out.say(f"Trying to delete queue profile {queue_label(selector)}")
-    answer = client.delete_matching("queues", selector)
+    answer = client.delete_matching("queues", selector, force=args.force)
+    say_affected(answer, out)
     # the controller's answer is normalised: "1" and 00:..:01 find the same file entry
     return forget_in_state(args, out, state, "queues", queue_key(answer),
                            f"queue profile {queue_label(answer)}", answer, key=queue_key)
@@ -296,6 +322,7 @@ def sync_push(client: QosClient, diffs: list[Diff], prune: bool, path: str, out:
     steps = plan_push(by_kind["services"], by_kind["policies"], prune, queues=by_kind["queues"],
                       paths=by_kind["paths"])
     done: list[dict[str, Any]] = []
+    answers: list[Any] = []
     for step in steps:
         out.say(f"Trying to {step.text}")
         try:
@@ -304,13 +331,14 @@ def sync_push(client: QosClient, diffs: list[Diff], prune: bool, path: str, out:
             raise PushStopped(step, done, err) from err
         out.say(f"[CONTROLLER]: {compact(answer)}")
         done.append(step_dict(step))
+        answers += answer if isinstance(answer, list) else [answer]
     out.result({"steps": done})
     extras = [f"{SINGULAR[diff.kind]} {diff.label(obj)}" for diff in diffs for obj in diff.extra]
     if not prune and extras:
         out.say(f"On the controller but not in {path} (kept; --prune deletes them): {', '.join(extras)}")
     out.say(f"Done: {count(len(steps), 'call')}; the controller matches {path}" if steps
             else f"Nothing to do: the controller matches {path}")
-    return EXIT_OK
+    return outcome(answers, out)
 
 
 # ---------------------------------------------------------------- parser
@@ -398,6 +426,8 @@ def _queue_commands(sub: Any) -> None:
 
     setter = action("set", cmd_queue_set, "add or replace the profile for its sw+port")
     setter.add_argument("body", metavar="JSON")
+    setter.add_argument("--force", action="store_true",
+                        help="replace it even if live policies or paths lose a queue by it (they become missing-queue)")
     _host(setter)
     _host(action("list", cmd_queue_list, "list profiles and where they are applied"))
     delete = action("delete", cmd_queue_delete,
@@ -407,6 +437,8 @@ def _queue_commands(sub: Any) -> None:
     delete.add_argument("--sw", default="all", help="'all' or a dpid (default all)")
     delete.add_argument("--port", dest="queue_port", default="all", metavar="PORT",
                         help="switch port: 'all', a number or a name (default all)")
+    delete.add_argument("--force", action="store_true",
+                        help="delete it even if live policies or paths use its queues (they become missing-queue)")
     _host(delete)
 
 

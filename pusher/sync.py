@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from qosapp.core.model import BEST_EFFORT, ValidationError, parse_policy, parse_service, parse_sw
+from qosapp.core.model import (BEST_EFFORT, ValidationError, equal_ports_as_in_port, parse_policy, parse_service,
+                               parse_sw)
 from qosapp.core.pathspec import PATH_KEYS, parse_path
 from qosapp.core.queues import parse_port, parse_queue_profile
 
@@ -41,8 +42,11 @@ def normalise_policy(obj: dict[str, Any]) -> dict[str, Any]:
     """The policy as the controller would store it, minus server-only keys.
 
     Service names are not checked here (None): the controller knows them.
+    The seed's form with ingress-port == enqueue-port is read as
+    "enqueue-port": "in_port", as `qospusher add` sends it (see
+    `qosapp.core.model.equal_ports_as_in_port`).
     """
-    data = {k: v for k, v in obj.items() if k not in SERVER_ONLY_KEYS}
+    data = equal_ports_as_in_port({k: v for k, v in obj.items() if k not in SERVER_ONLY_KEYS})
     out = parse_policy(data).to_dict()
     out.pop("id", None)
     return out

@@ -127,11 +127,12 @@ class QosService:
     def delete_policy_by_id(self, policy_id: int) -> Policy:
         return self._request(lambda: self.core.delete_policy_by_id(policy_id))
 
-    def add_queue_profile(self, data: Any) -> QueueProfile:
-        return self._request(lambda: self.core.add_queue_profile(data))
+    def add_queue_profile(self, data: Any, force: bool = False) -> tuple[QueueProfile, list[dict[str, Any]]]:
+        """The profile, and (with `force`) the live users that lost their queue by it."""
+        return self._request(lambda: self.core.add_queue_profile(data, force))
 
-    def delete_queue_profile(self, sw: str, port: str) -> QueueProfile:
-        return self._request(lambda: self.core.delete_queue_profile(sw, port))
+    def delete_queue_profile(self, sw: str, port: str, force: bool = False) -> tuple[QueueProfile, list[dict[str, Any]]]:
+        return self._request(lambda: self.core.delete_queue_profile(sw, port, force))
 
     def add_path(self, data: Any) -> PathSpec:
         return self._request(lambda: self.core.add_path(data))
@@ -149,6 +150,11 @@ class QosService:
 
     def switch_disconnected(self, dpid: int) -> None:
         self._event(lambda: self.core.switch_disconnected(dpid))
+
+    def expire_absent(self) -> None:
+        """Switches whose connection dropped longer ago than the grace period leave the topology."""
+        if self.core.absent:
+            self._event(self.core.expire_absent)
 
     def port_changed(self, dpid: int, port_no: int, name: str | None) -> None:
         self._event(lambda: self.core.port_changed(dpid, port_no, name))

@@ -9,7 +9,11 @@ Encoding rules that the seed got wrong and that are easy to get wrong again:
   ip_dscp` takes the DSCP itself.
 - A marking policy must also forward, or it black-holes: on OF1.3 it goes on
   to the forwarding table (goto_table 1), on OF1.0 to output NORMAL.
-- OF1.0 `enqueue(port, queue)` is one action; OF1.3 is `set_queue` + `output`.
+- OF1.0 `enqueue(port, queue)` is one action; OF1.3 is `set_queue` + `output`,
+  or `set_queue` + goto_table 1 when the policy names no enqueue-port.
+- A packet is never sent out of its in-port unless the action says IN_PORT:
+  an enqueue-port equal to the matched ingress-port is refused by the model,
+  and one without ingress-port gets a companion flow (`compile_policy`).
 """
 from __future__ import annotations
 
@@ -68,9 +72,32 @@ def compile_match(match: Match) -> tuple[tuple[str, Any], ...]:
     return tuple(match.items())
 
 
+#: why a queue policy without enqueue-port is not installed on an OpenFlow 1.0 switch
+OF10_ENQUEUE_NEEDS_PORT = ("not installed: OpenFlow 1.0 has no set_queue, its enqueue action needs a port; "
+                           "give enqueue-port (with ingress-port), or use OpenFlow 1.3, where the queue is set "
+                           "and forwarding chooses the port")
+
+
+def unsupported(policy: Policy, version: int) -> str | None:
+    """Why `policy` cannot be compiled for `version` at all (None: it can)."""
+    if policy.queue is not None and policy.enqueue_port is None and version == OF10:
+        return OF10_ENQUEUE_NEEDS_PORT
+    return None
+
+
 def compile_actions(policy: Policy, version: int, dscp: int | None) -> tuple[Action, ...]:
-    """The action list for one policy on one OpenFlow version."""
+    """The action list for one policy on one OpenFlow version.
+
+    A queue policy without enqueue-port on OpenFlow 1.3 sets the queue and
+    goes on to the forwarding table, which picks the port (so `sw: "all"`
+    shapes on every switch the traffic crosses, whatever its route); on 1.0
+    there is no such action (`unsupported`).
+    """
     if policy.queue is not None:
+        if policy.enqueue_port is None:
+            if version == OF10:
+                raise ValueError(f"policy {policy.name!r}: {OF10_ENQUEUE_NEEDS_PORT}")
+            return (("set_queue", policy.queue), ("goto_table", FORWARDING_TABLE))
         if version == OF10:
             return (("enqueue", policy.enqueue_port, policy.queue),)
         return (("set_queue", policy.queue), ("output", policy.enqueue_port))
@@ -94,14 +121,39 @@ def compile_policy(policy: Policy, dpid: int, version: int,
     if not policy.applies_to(dpid):
         return []
     dscp = services.get(policy.service) if policy.service is not None else None
-    return [FlowSpec(cookie=policy_cookie(policy.id), priority=policy.priority,
-                     match=compile_match(policy.match),
-                     actions=compile_actions(policy, version, dscp))]
+    cookie = policy_cookie(policy.id)
+    specs = [FlowSpec(cookie=cookie, priority=policy.priority, match=compile_match(policy.match),
+                      actions=compile_actions(policy, version, dscp))]
+    if policy.sw == "all" and isinstance(policy.enqueue_port, int) and policy.match.in_port is None:
+        specs.append(_entering_on_enqueue_port(policy, cookie, version))
+    return specs
+
+
+def _entering_on_enqueue_port(policy: Policy, cookie: int, version: int) -> FlowSpec:
+    """The companion flow for traffic that enters on the enqueue port itself.
+
+    Without it, `"sw": "all", "enqueue-port": 2` and no ingress-port
+    black-holes that traffic on every switch where it arrives by port 2:
+    OpenFlow does not send a packet out of its in-port (OVS drops it). A
+    policy for one named switch gets no companion: its author chose that
+    switch's port (README, Policies, says to name ingress-port there). One
+    priority higher and with in_port = enqueue-port, it sets the queue and
+    lets forwarding choose (OpenFlow 1.3); OpenFlow 1.0 has only NORMAL to
+    go on with (the core refuses that in learned forwarding, see
+    `QosCore._floods`).
+    """
+    assert isinstance(policy.enqueue_port, int) and policy.queue is not None
+    match = compile_match(replace(policy.match, in_port=policy.enqueue_port))
+    actions: tuple[Action, ...] = ((("output", NORMAL),) if version == OF10 else
+                                   (("set_queue", policy.queue), ("goto_table", FORWARDING_TABLE)))
+    return FlowSpec(cookie=cookie, priority=policy.priority + 1, match=match, actions=actions)
 
 
 def delete_policy(policy: Policy, dpid: int, version: int,
                   services: Mapping[str, int]) -> list[FlowDelete]:
-    """How to remove exactly `policy`'s flows from `dpid`."""
+    """How to remove exactly `policy`'s flows from `dpid` (none if it cannot be installed there)."""
+    if unsupported(policy, version):
+        return []
     specs = compile_policy(policy, dpid, version, services)
     if not specs:
         return []

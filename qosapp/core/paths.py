@@ -22,9 +22,8 @@ from qosapp.core.model import IPV4, Match, Policy, format_dpid
 from qosapp.core.topology import Hop, NoPath, Shortcuts, Topology, UnknownHost
 from qosapp.core.cookies import path_cookie
 from qosapp.core.pathspec import BOTH, INSTALLED, MISSING_QUEUES, PENDING, PathSpec
-
-#: (dpid, port, queue id) -> does that queue exist on that port?
-QueueExists = Callable[[int, int, int], bool]
+from qosapp.core.shaping import QueueExists, missing_reason
+from qosapp.core import shaping
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,8 @@ def compile_path(path: PathSpec, topology: Topology) -> list[Policy]:
 
 
 def missing_queues(queue: int, hops: list[Hop], queue_exists: QueueExists) -> list[tuple[int, int]]:
-    """(dpid, out port) pairs along `hops` that lack `queue`, sorted, no repeats."""
-    return sorted({(h.dpid, h.out_port) for h in hops if not queue_exists(h.dpid, h.out_port, queue)})
+    """(dpid, out port) pairs along `hops` that lack `queue` (`qosapp.core.shaping.missing_queues`)."""
+    return shaping.missing_queues(queue, [(h.dpid, h.out_port) for h in hops], queue_exists)
 
 
 # ---------------------------------------------------------------- state
@@ -136,9 +135,8 @@ def plan_path(path: PathSpec, topology: Topology, queue_exists: QueueExists | No
     if path.queue is not None and queue_exists is not None:
         missing = missing_queues(path.queue, forward + reverse, queue_exists)
         if missing:
-            where = ", ".join(f"{format_dpid(d)} port {p}" for d, p in missing)
             return PathState(MISSING_QUEUES, topology.version, tuple(forward), tuple(reverse),
-                             reason=f"queue {path.queue} does not exist on {where}", missing=tuple(missing))
+                             reason=missing_reason(path.queue, missing), missing=tuple(missing))
     return PathState(INSTALLED, topology.version, tuple(forward), tuple(reverse),
                      rules=tuple(hop_rules(path, forward, reverse)))
 

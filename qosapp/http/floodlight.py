@@ -39,7 +39,7 @@ from ryu.app.wsgi import Response, route
 from webob import Request
 
 from qosapp.core.controller import NotFound
-from qosapp.core.model import Policy, Service, ValidationError, parse_int
+from qosapp.core.model import Policy, Service, ValidationError, equal_ports_as_in_port, parse_int
 from qosapp.http.common import BadMediaType, CoreController, error_body, handler, json_response, read_json
 from qosapp.http.guard import truncate
 
@@ -122,17 +122,7 @@ def policy_from_floodlight(data: Any) -> Any:
     data = dict(data)
     if "tos" in data:
         data["tos"] = floodlight_int(data["tos"], "tos")
-    ingress, enqueue = data.get("ingress-port"), data.get("enqueue-port")
-    if ingress is not None and enqueue is not None and _same_port(ingress, enqueue):
-        data["enqueue-port"] = "in_port"
-    return data
-
-
-def _same_port(a: Any, b: Any) -> bool:
-    try:
-        return parse_int(a, "ingress-port", 0, 2**32) == parse_int(b, "enqueue-port", 0, 2**32)
-    except ValidationError:
-        return False
+    return equal_ports_as_in_port(data)
 
 
 def status(text: str, **extra: Any) -> Response:

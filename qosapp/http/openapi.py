@@ -103,18 +103,24 @@ POLICY_PROPERTIES: dict[str, Any] = {
     "src-port": int_field(0, 65535, "L4 port 0-65535; needs protocol 6 or 17"),
     "dst-port": int_field(0, 65535, "L4 port 0-65535; needs protocol 6 or 17"),
     "sw": SW,
-    "queue": {**int_field(0, 0xFFFFFFFE, "queue id; needs enqueue-port; excludes service"),
+    "queue": {**int_field(0, 0xFFFFFFFE, "queue id; excludes service"),
               "anyOf": [*int_field(0, 0xFFFFFFFE, "")["anyOf"], {"type": "null"}]},
-    "enqueue-port": {**int_field(1, PORT_NO, "port whose queue the packets enter; only with queue"),
-                     "anyOf": [*int_field(1, PORT_NO, "")["anyOf"], {"type": "null"}]},
+    "enqueue-port": {**int_field(1, PORT_NO, "port whose queue the packets enter; only with queue. "
+                                 "'in_port': back out of the port they came in by (OpenFlow IN_PORT). Absent: "
+                                 "set the queue and let forwarding choose the port (OpenFlow 1.3; a 1.0 switch "
+                                 "reports error). A number equal to ingress-port is refused (the switch would "
+                                 "drop the packet); with sw 'all' and no ingress-port, priority must be below "
+                                 "65535 (traffic entering on that port gets a flow one priority higher)"),
+                     "anyOf": [*int_field(1, PORT_NO, "")["anyOf"], {"type": "null"},
+                               {"type": "string", "pattern": r"^\s*[iI][nN]_[pP][oO][rR][tT]\s*$"}]},
     "service": {"anyOf": [NAME, {"type": "null"}], "description": "name of a service (DSCP marking); excludes queue"},
     "priority": int_field(0, 65535, f"0-65535, default {DEFAULT_PRIORITY}"),
     "id": {"description": "ignored on input (the controller assigns ids)"},
 }
 #: one action: a queue (with its port) or a service; what the validation enforces
 POLICY_ACTION = {"oneOf": [
-    {"required": ["queue", "enqueue-port"], "properties": {
-        "queue": {"not": {"type": "null"}}, "enqueue-port": {"not": {"type": "null"}}, "service": {"type": "null"}}},
+    {"required": ["queue"], "properties": {
+        "queue": {"not": {"type": "null"}}, "service": {"type": "null"}}},
     {"required": ["service"], "properties": {
         "service": {"not": {"type": "null"}}, "queue": {"type": "null"}, "enqueue-port": {"type": "null"},
         "eth-type": ETH_IPV4}}]}
@@ -128,15 +134,26 @@ WAIT_PARAM = [{"name": "wait", "in": "query", "required": False, "schema": {"typ
                               "the flows; any other value answers at once"}]
 RATE = {"description": "bits/s: integer 12000..10^12 or text such as '10G', '20M', '2000k'",
         "anyOf": [{"type": "integer", "minimum": 12_000, "maximum": 10**12}, {"type": "string", "minLength": 1}]}
-INSTALL = {"type": "object", "description": "per dpid: {state: installed|pending|error|not-installed, reason}",
+INSTALL = {"type": "object", "description": "per dpid: {state: installed|pending|error|missing-queue|"
+                                           "not-installed, reason, missing-queues: [{port, queue}]}",
            "additionalProperties": {"type": "object", "required": ["state"], "properties": {
-               "state": {"type": "string"}, "reason": {"type": "string"}}}}
+               "state": {"type": "string"}, "reason": {"type": "string"},
+               "missing-queues": {"type": "array", "items": {"type": "object"}}}}}
+#: ?force=true on queue profile writes that take a queue away from live policies or paths
+FORCE_PARAM = [{"name": "force", "in": "query", "required": False,
+                "schema": {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", ""]},
+                "description": "'true': go ahead although live policies or paths use a queue this write takes "
+                               "away; their state becomes missing-queue and the answer lists them under "
+                               "'affected'. Without it, that is 409 listing them under 'in-use'"}]
 
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string", "description": "the reason; echoed input is cut to 200 characters"},
         "field": {"type": "string", "description": "the field, header or 'body'/'path' that was refused"},
         "index": {"type": "integer", "description": "position of the bad item in a batch"},
+        "in-use": {"type": "array", "items": {"type": "object"},
+                   "description": "409 on a queue profile write: the live policies and paths (policy or path, "
+                                  "dpid, port, queue) that would lose their queue"},
         "limit": {"type": "integer", "description": "the body cap, on 413"},
         "request-id": {"type": "string", "description": "also in X-Request-Id; the log carries the same id"}}},
     "ServiceInput": {"type": "object", "additionalProperties": False, "properties": {
@@ -156,7 +173,8 @@ SCHEMAS: dict[str, Any] = {
                       "description": "as Policy; name defaults to the one in the URL (another name renames)"},
     "PolicyStored": {"type": "object", "required": ["name", "sw", "priority"], "properties": {
         "name": {"type": "string"}, "sw": {"type": "string"}, "priority": {"type": "integer"},
-        "queue": {"type": "integer"}, "enqueue-port": {"type": "integer"}, "service": {"type": "string"},
+        "queue": {"type": "integer"}, "enqueue-port": {"anyOf": [{"type": "integer"}, {"const": "in_port"}]},
+        "service": {"type": "string"},
         "id": {"type": "integer"}}},
     "PolicyView": {"allOf": [{"$ref": "#/components/schemas/PolicyStored"}, {"type": "object",
                    "required": ["id", "cookie", "install"], "properties": {
@@ -174,7 +192,10 @@ SCHEMAS: dict[str, Any] = {
         "max-rate": {"type": "integer"},
         "queues": {"type": "object", "additionalProperties": {"type": "object", "properties": {
             "min-rate": {"type": "integer"}, "max-rate": {"type": "integer"}, "dscp": {"type": "integer"}}}},
-        "applied": {"type": "object", "description": "'dpid/port' -> {state: applied|error, reason, note}"}}},
+        "applied": {"type": "object", "description": "'dpid/port' -> {state: applied|error, reason, note}"},
+        "affected": {"type": "array", "items": {"type": "object"},
+                     "description": "with ?force=true: the live policies and paths that lost their queue by this "
+                                    "write (now missing-queue)"}}},
     "Path": {"type": "object", "required": ["name", "src", "dst"], "additionalProperties": False, "properties": {
         "name": NAME, "src": {"type": "string", "pattern": HOST_TEXT, "description": "source host IPv4"},
         "dst": {"type": "string", "pattern": HOST_TEXT, "description": "destination host IPv4 (not src)"},
@@ -308,10 +329,13 @@ def native_paths() -> dict[str, Any]:
             "delete": op({"200": answer("deleted", ref("PolicyStored")), **NOT_FOUND}, write=True)},
         "/qos/queues": {
             "get": op({"200": answer("queue profiles with where they are applied", array("QueueProfile"))}),
-            "post": op({"201": answer("stored and applied", ref("QueueProfile")), **ERRORS},
-                       write=True, requestBody=body(ref("QueueInput"))),
+            "post": op({"201": answer("stored and applied", ref("QueueProfile")), **ERRORS,
+                        "409": answer("live policies or paths would lose a queue (without force)", ref("Error"))},
+                       write=True, parameters=FORCE_PARAM, requestBody=body(ref("QueueInput"))),
             "delete": op({"200": answer("deleted; its QoS/Queue rows removed", ref("QueueProfile")),
-                          **ERRORS, **NOT_FOUND}, write=True,
+                          **ERRORS, **NOT_FOUND,
+                          "409": answer("live policies or paths use its queues (without force)", ref("Error"))},
+                         write=True, parameters=FORCE_PARAM,
                          description="the profile is named by the body or, without a body, the query",
                          requestBody=body(queue_selector, required=False))},
         "/qos/paths": {

@@ -19,7 +19,7 @@ from webob import Request
 from qosapp.core.model import ValidationError, parse_sw
 from qosapp.core.queues import parse_port
 from qosapp.http.common import (CORE_KEY, CoreController, error_response, handler, json_response, read_json,
-                                url_name, wait_confirmed, wants_confirm)
+                                url_name, wait_confirmed, wants_confirm, wants_force)
 from qosapp.http.floodlight import FloodlightController
 from qosapp.http.guard import truncate
 from qosapp.http.openapi import document
@@ -130,19 +130,21 @@ class QosController(CoreController):
     @route("qos_queues_add", "/qos/queues", methods=["POST"])
     @handler
     def add_queues(self, req: Request) -> Any:
-        profile = self.core.add_queue_profile(read_json(req))
-        return json_response(self.core.queue_profile_view(profile), 201)
+        profile, lost = self.core.add_queue_profile(read_json(req), wants_force(req))
+        return json_response({**self.core.queue_profile_view(profile), **affected(lost)}, 201)
 
     @route("qos_queues_delete", "/qos/queues", methods=["DELETE"])
     @handler
     def delete_queues(self, req: Request) -> Any:
         """Body (or query) names the profile: {"sw": "all"|dpid, "port": "all"|name|number}."""
-        body = read_json(req) if req.body.strip() else dict(req.GET)
+        force = wants_force(req)
+        body = read_json(req) if req.body.strip() else {k: v for k, v in req.GET.items() if k != "force"}
         if not isinstance(body, dict):
             raise ValidationError("body", "expected a JSON object {\"sw\": ..., \"port\": ...}")
         sw = parse_sw(body.get("sw", "all"))
         port = str(parse_port(body.get("port", "all")))
-        return self.core.delete_queue_profile(sw, port).to_dict()
+        profile, lost = self.core.delete_queue_profile(sw, port, force)
+        return {**profile.to_dict(), **affected(lost)}
 
     # paths (QoS along the route between two hosts)
     @route("qos_paths", "/qos/paths", methods=["GET"])
@@ -234,3 +236,8 @@ def register(wsgi: WSGIApplication, core: QosService, controllers: list[type] | 
     wsgi.registory[MethodNotAllowed.__name__] = {"allowed": allowed}
     for prefix in ("/qos", "/wm/qos"):
         wsgi.mapper.connect(None, prefix + "/{tail:.*}", controller=UnknownPath)
+
+
+def affected(lost: list[dict[str, Any]]) -> dict[str, Any]:
+    """A forced queue change's answer lists the policies and paths that lost their queue (now missing-queue)."""
+    return {"affected": lost} if lost else {}

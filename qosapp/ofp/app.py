@@ -190,9 +190,11 @@ class QosApp(app_manager.RyuApp):
 
     # ------------------------------------------------------------ statistics
     def _poll_stats(self) -> None:
-        """Every interval: flow stats of qos-sdn's policy and path cookies, queue stats of all ports."""
+        """Every interval: switches away past their grace period leave the topology; flow stats of
+        qos-sdn's policy and path cookies, queue stats of all ports."""
         while True:
             hub.sleep(self.core.stats.interval)
+            self.core.expire_absent()
             for datapath in list(self.datapaths.values()):
                 try:
                     self._request_stats(datapath)

@@ -62,7 +62,7 @@ def actions_of10(ofp: Any, parser: Any, actions: tuple) -> list[Any]:
     for action in actions:
         kind = action[0]
         if kind == "enqueue":
-            out.append(parser.OFPActionEnqueue(port=int(action[1]), queue_id=int(action[2])))
+            out.append(parser.OFPActionEnqueue(port=_port(ofp, action[1]), queue_id=int(action[2])))
         elif kind == "set_nw_tos":
             out.append(parser.OFPActionSetNwTos(action[1]))
         elif kind == "output":

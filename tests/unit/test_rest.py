@@ -17,7 +17,9 @@ from qosapp.http.floodlight import FloodlightController
 
 SEED_S1 = {"name": "Enqueue 2:2 s1", "protocol": "6", "eth-type": "0x0800", "ingress-port": "1",
            "ip-src": "10.0.0.1", "sw": "00:00:00:00:00:00:00:01", "queue": "2", "enqueue-port": "2"}
-SEED_S2 = {**SEED_S1, "name": "Enqueue 1:2 s2", "sw": "00:00:00:00:00:00:00:02", "enqueue-port": "1"}
+#: the seed's s2 policy has enqueue-port == ingress-port (1): refused natively, sent as "in_port"
+SEED_S2_VERBATIM = {**SEED_S1, "name": "Enqueue 1:2 s2", "sw": "00:00:00:00:00:00:00:02", "enqueue-port": "1"}
+SEED_S2 = {**SEED_S2_VERBATIM, "enqueue-port": "in_port"}
 
 
 class Client:
@@ -61,9 +63,11 @@ def test_seed_policies_are_created_normalised(env):
     assert code == 201
     assert view["sw"] == "00:00:00:00:00:00:00:01" and view["queue"] == 2 and view["eth-type"] == 0x0800
     assert view["cookie"] == "0x5100000000000001"
+    code, err = client.call("POST", "/qos/policies", SEED_S2_VERBATIM)
+    assert code == 400 and err["field"] == "enqueue-port" and "equals ingress-port 1" in err["error"]
     assert client.call("POST", "/qos/policies", SEED_S2)[0] == 201
     code, got = client.call("GET", "/qos/policies/Enqueue%201%3A2%20s2")
-    assert code == 200 and got["enqueue-port"] == 1
+    assert code == 200 and got["enqueue-port"] == "in_port"
 
 
 @pytest.mark.parametrize("body,field,code", [
