@@ -230,7 +230,7 @@ class FloodlightController(CoreController):
     def fl_add_policy(self, req: Request) -> Any:
         policy = self.core.add_policy(policy_from_floodlight(read_json(req)))
         note = "" if self.core.enabled else " (stored; QoS is disabled: enable it to install)"
-        return status(f"Trying to Policy: {policy.name}{note}", policyid=policy.id)
+        return status(f"Trying to Policy: {policy.name}{note}")
 
     @route("fl_policies_delete", "/wm/qos/policy/json", methods=["DELETE"])
     @handler
