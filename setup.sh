@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(openvswitch-switch iperf3 ethtool mininet tcpdump iproute2 iputils-ping chromium)
+# prometheus: the real server (and promtool) the metrics tests scrape the controller with
+APT_PACKAGES=(openvswitch-switch iperf3 ethtool mininet tcpdump iproute2 iputils-ping chromium prometheus)
 PYTHON=${PYTHON:-python3}
 
 missing=()
@@ -39,6 +40,6 @@ if ! { .venv/bin/pip install "setuptools<68" wheel && .venv/bin/pip install -e "
     exit 1
 fi
 rm -f "$log"
-.venv/bin/python -c "import ryu, ovs, mininet, networkx, webob, eventlet" 
+.venv/bin/python -c "import ryu, ovs, mininet, networkx, webob, eventlet, prometheus_client"
 echo "$want" > "$stamp"
 echo "setup: done"

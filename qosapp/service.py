@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, TypeVar
 from qosapp.core.compiler import FlowOp
 from qosapp.core.controller import QosCore
 from qosapp.core.effects import Effects
+from qosapp.core.meters import Meter
 from qosapp.core.model import Policy, Service
 from qosapp.core.pathspec import PathSpec
 from qosapp.core.queues import QueueProfile
@@ -108,6 +109,17 @@ class QosService:
 
     def delete_service(self, name: str) -> Service:
         return self._request(lambda: self.core.delete_service(name))
+
+    def add_meter(self, data: Any) -> Meter:
+        return self._request(lambda: self.core.add_meter(data))
+
+    def delete_meter(self, name: str) -> Meter:
+        return self._request(lambda: self.core.delete_meter(name))
+
+    def meter_counters(self, dpid: int, now: float, counters: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """A meter stats reply (under the lock: it reads the meter ids)."""
+        with self.lock:
+            self.core.meter_counters(dpid, now, counters)
 
     def add_policy(self, data: Any) -> Policy:
         return self._request(lambda: self.core.add_policy(data))

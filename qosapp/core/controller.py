@@ -29,7 +29,8 @@ from qosapp.core.ports import IN_PORT, is_reserved_port
 from qosapp.core.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile, resolve_targets
 from qosapp.core.shaping import Shaping, missing_queues, missing_reason
 from qosapp.core.fabric import LEARNED, Fabric, Ops
-from qosapp.core.cookies import path_cookie, path_id_of, policy_cookie, policy_id_of
+from qosapp.core.cookies import meter_cookie, meter_id_of, path_cookie, path_id_of, policy_cookie, policy_id_of
+from qosapp.core.meters import WIPE_METERS, Meter, MeterTable, meter_add, meter_delete, parse_meter
 from qosapp.core.pathspec import INSTALLED as PATH_INSTALLED, PathSpec, clashing_path, parse_path
 from qosapp.core.stats import Stats
 from qosapp.core.switchstate import ERROR, INSTALLED, MISSING_QUEUE, PENDING, InstallState, SwitchState
@@ -82,6 +83,9 @@ class QosCore:
         self.services: dict[str, Service] = {}
         self.policies: dict[str, Policy] = {}
         self.policies_by_id: dict[int, Policy] = {}
+        #: named meters, and each one's id on each OpenFlow 1.3 switch
+        self.meters: dict[str, Meter] = {}
+        self.meter_table = MeterTable()
         #: (match, priority) -> names: two policies with the same match and
         #: priority on one switch would overwrite each other's flow.
         self.by_match: dict[tuple[Any, int], set[str]] = {}
@@ -104,6 +108,11 @@ class QosCore:
             except ValidationError as err:
                 LOG.error("stored path %r (id %s) no longer validates, not loaded: %s", name, path_id, err)
         self.fabric.replan_all(None)
+        for mid, name, body in self.store.meters():
+            try:
+                self.meters[name] = replace(parse_meter({k: v for k, v in body.items() if k != "id"}), id=mid)
+            except ValidationError as err:
+                LOG.error("stored meter %r (id %s) no longer validates, not loaded: %s", name, mid, err)
         for pid, name, body in self.store.policies():
             body = {k: v for k, v in body.items() if k != "id"}
             try:
@@ -139,7 +148,8 @@ class QosCore:
     def status(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "services": len(self.services),
                 "policies": len(self.policies), "switches": len(self.switches),
-                "queues": len(self.shaping.profiles), "paths": len(self.fabric.paths)}
+                "queues": len(self.shaping.profiles), "paths": len(self.fabric.paths),
+                "meters": len(self.meters)}
 
     def enable(self) -> tuple[bool, Effects]:
         """Store the flag, then install every policy everywhere. Returns whether it changed."""
@@ -201,6 +211,92 @@ class QosCore:
         del self.services[name]
         return service, Effects()
 
+    # ------------------------------------------------------------ meters
+    def get_meter(self, name: str) -> Meter:
+        try:
+            return self.meters[name]
+        except KeyError:
+            raise NotFound(f"no meter named {name!r}") from None
+
+    def add_meter(self, data: Any) -> tuple[Meter, Effects]:
+        """Store the meter, then put it on every connected OpenFlow 1.3 switch (an id each)."""
+        meter = parse_meter(data)
+        if meter.name in self.meters:
+            raise ValidationError("name", f"a meter named {meter.name!r} exists", status=409)
+        try:
+            meter = replace(meter, id=self.store.insert_meter(meter.name, meter.to_dict()))
+        except StoreConflict as err:
+            raise ValidationError("name", f"conflict in store: {err}", status=409) from None
+        self.meters[meter.name] = meter
+        fx = Effects()
+        for info in self.switches.values():
+            fx.send(info.dpid, self._meter_adds(info, [meter]))
+        return meter, fx
+
+    def delete_meter(self, name: str) -> tuple[Meter, Effects]:
+        """409 while a policy uses it; else remove it from the store and every switch, freeing its ids."""
+        meter = self.get_meter(name)
+        users = sorted(p.name for p in self.policies.values() if p.meter == name)
+        if users:
+            raise ValidationError("name", f"meter {name!r} is used by policies: {', '.join(users)}", status=409)
+        self.store.delete_meter(name)
+        del self.meters[name]
+        fx = Effects()
+        for dpid in self.meter_table.switches_of(name):
+            meter_id = self.meter_table.free(dpid, name)
+            if meter_id is not None and dpid in self.switches:
+                self.switches[dpid].install.pop(meter_cookie(_id(meter)), None)
+                fx.send(dpid, [meter_delete(meter, meter_id)])
+        self.stats.forget_meter(name)
+        return meter, fx
+
+    def meter_view(self, meter: Meter) -> dict[str, Any]:
+        """The meter, the policies using it, and per switch its id there and where its meter_mod stands."""
+        cookie = meter_cookie(_id(meter))
+        switches: dict[str, Any] = {}
+        for dpid, info in sorted(self.switches.items()):
+            meter_id = self.meter_table.id_of(dpid, meter.name)
+            if info.version == compiler.OF10:
+                switches[format_dpid(dpid)] = {"state": ERROR, "reason": compiler.OF10_NO_METERS}
+            elif meter_id is not None:
+                state = info.install.get(cookie, InstallState("not-installed"))
+                switches[format_dpid(dpid)] = {"meter-id": meter_id, **state.to_dict()}
+        return {**meter.to_dict(), "policies": sorted(p.name for p in self.policies.values() if p.meter == meter.name),
+                "switches": switches}
+
+    def _meter_adds(self, info: SwitchState, meters: Iterable[Meter]) -> list[FlowOp]:
+        """meter_mod adds for `meters` on an OpenFlow 1.3 switch (ids allocated here); none on 1.0."""
+        if info.version == compiler.OF10:
+            return []
+        ops: list[FlowOp] = []
+        for meter in meters:
+            ops.append(meter_add(meter, self.meter_table.allocate(info.dpid, meter.name)))
+            info.sent(meter_cookie(_id(meter)))
+        return ops
+
+    def meter_stats(self) -> dict[str, Any]:
+        """Per meter and switch: packets and bytes in, packets and bytes the band dropped, rates."""
+        rows = []
+        for meter in self.meters.values():
+            switches = []
+            for dpid in self.meter_table.switches_of(meter.name):
+                sample = self.stats.meter_sample(meter.name, dpid)
+                if sample is None:
+                    continue
+                switches.append({"dpid": format_dpid(dpid), "meter-id": self.meter_table.id_of(dpid, meter.name),
+                                 **sample})
+            rows.append({"name": meter.name, "rate": meter.rate, "burst": meter.burst, "switches": switches})
+        return {"interval": self.stats.interval, "meters": rows}
+
+    def meter_counters(self, dpid: int, now: float, counters: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """A meter stats reply: (switch meter id, packets in, bytes in, band packets, band bytes)."""
+        named = []
+        for meter_id, packets, nbytes, band_packets, band_bytes in counters:
+            name = self.meter_table.name_of(dpid, meter_id)
+            if name is not None:
+                named.append((name, packets, nbytes, band_packets, band_bytes))
+        self.stats.record_meters(dpid, now, named)
+
     # ------------------------------------------------------------ policies
     def get_policy(self, name: str) -> Policy:
         try:
@@ -242,7 +338,7 @@ class QosCore:
         batch_by_match: dict[tuple[Any, int], list[Policy]] = {}
         for index, data in enumerate(items):
             try:
-                policy = parse_policy(data, self.services)
+                policy = parse_policy(data, self.services, self.meters)
                 if policy.name in self.policies or policy.name in seen:
                     raise ValidationError("name", f"a policy named {policy.name!r} exists", status=409)
                 key = (policy.match, policy.priority)
@@ -268,7 +364,7 @@ class QosCore:
         old = self.get_policy(name)
         if isinstance(data, Mapping) and "name" not in data:
             data = {**data, "name": name}
-        new = parse_policy(data, self.services)
+        new = parse_policy(data, self.services, self.meters)
         if new.name != name and new.name in self.policies:
             raise ValidationError("name", f"a policy named {new.name!r} exists", status=409)
         self._check_overlap(new, [], ignore=name)
@@ -345,7 +441,10 @@ class QosCore:
         self.absent.pop(dpid, None)
         topo = self.fabric.topology
         topo.add_switch(dpid, [p for p in info.ports])
+        self.meter_table.forget_switch(dpid)
         ops: list[FlowOp] = [WIPE, *self.fabric.switch_reset(info)]
+        if version != compiler.OF10 and self.meters:  # (a controller without meters leaves the switch's alone)
+            ops += [WIPE_METERS, *self._meter_adds(info, self.meters.values())]
         if self.enabled:
             ops += self._policy_flows(info, self.policies.values())
         fx = Effects(sync_queues=True)
@@ -378,6 +477,7 @@ class QosCore:
         """
         known = self.switches.pop(dpid, None) is not None
         self.stats.forget_switch(dpid)
+        self.meter_table.forget_switch(dpid)
         self.shaping.forget(lambda target: target[0] == dpid, keep_state=False)
         fx = Effects(confirm=True)  # nothing is pending on a switch that is gone
         if known and dpid in self.fabric.topology:
@@ -431,12 +531,23 @@ class QosCore:
     def flow_error(self, dpid: int, cookie: int, reason: str) -> Effects:
         """The switch rejected a policy's or path's flow: record it for the REST answer."""
         switch = self.switches.get(dpid)
+        meter = self._meter_by_cookie(cookie)
+        if switch is not None and meter is not None:  # a meter_mod failed: so do the policies that use it here
+            switch.install[cookie] = InstallState(ERROR, reason)
+            for policy in self.policies.values():
+                if policy.meter == meter.name and policy_cookie(_id(policy)) in switch.install:
+                    switch.install[policy_cookie(_id(policy))] = InstallState(ERROR, f"meter {meter.name!r}: {reason}")
+            return Effects(confirm=True)
         pid = policy_id_of(cookie)
         known = (pid is not None and pid in self.policies_by_id) or \
             (path_id_of(cookie) is not None and switch is not None and cookie in switch.install)
         if switch is not None and known:
             switch.install[cookie] = InstallState(ERROR, reason)
         return Effects(confirm=True)
+
+    def _meter_by_cookie(self, cookie: int) -> Meter | None:
+        mid = meter_id_of(cookie)
+        return next((m for m in self.meters.values() if m.id == mid), None) if mid is not None else None
 
     def pending(self, policies: Iterable[Policy]) -> bool:
         """Is any switch still to confirm (or reject) one of these policies' flows?"""
@@ -785,6 +896,7 @@ class QosCore:
         (error: not for this OpenFlow version; missing-queue: the queue is not on the port)."""
         ops: list[FlowOp] = []
         dscps = self.service_dscps()
+        meter_ids = self.meter_table.ids(info.dpid)
         for policy in policies:
             if not policy.applies_to(info.dpid):
                 continue
@@ -793,7 +905,7 @@ class QosCore:
             if refused:
                 info.install[cookie] = InstallState(ERROR, refused)
                 continue
-            specs = compiler.compile_policy(policy, info.dpid, info.version, dscps)
+            specs = compiler.compile_policy(policy, info.dpid, info.version, dscps, meter_ids)
             if self._floods(specs, info):
                 info.install[cookie] = InstallState(ERROR, OF10_MARKING_REFUSED if policy.service is not None
                                                     else OF10_ENTERING_REFUSED.format(port=policy.enqueue_port))
@@ -841,8 +953,8 @@ def _with_id(policy: Policy, policy_id: int) -> Policy:
     return replace(policy, id=policy_id)
 
 
-def _id(item: Policy | PathSpec) -> int:
-    """The store id of a loaded policy or path (only parsed, unstored ones have none)."""
+def _id(item: Policy | PathSpec | Meter) -> int:
+    """The store id of a loaded policy, path or meter (only parsed, unstored ones have none)."""
     if item.id is None:
         raise ValueError(f"{item.name!r} has no store id")
     return item.id

@@ -16,7 +16,7 @@ class StoreConflict(Exception):
 
 
 class StoreApi(Protocol):
-    """Rows of settings, services, policies, paths and queue profiles.
+    """Rows of settings, services, policies, paths, queue profiles and meters.
 
     Every write method commits before it returns (one transaction each).
     `sync()` makes every commit so far durable (a no-op for a backend that
@@ -24,6 +24,11 @@ class StoreApi(Protocol):
     """
 
     def sync(self) -> bool: ...
+
+    @property
+    def commits(self) -> int:
+        """Write transactions committed since the store was opened (a counter for /metrics)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -61,3 +66,10 @@ class StoreApi(Protocol):
     def upsert_queue_profile(self, sw: str, port: str, body: dict[str, Any]) -> int: ...
 
     def delete_queue_profile(self, sw: str, port: str) -> bool: ...
+
+    # meters: (id, name, body) in id order
+    def meters(self) -> list[tuple[int, str, dict[str, Any]]]: ...
+
+    def insert_meter(self, name: str, body: dict[str, Any]) -> int: ...
+
+    def delete_meter(self, name: str) -> bool: ...

@@ -52,7 +52,7 @@ def env(tmp_path):
 def test_status_starts_disabled_with_best_effort(env):
     client, _, _ = env
     assert client.call("GET", "/qos/status") == (200, {"enabled": False, "services": 1, "policies": 0, "switches": 0,
-                                                     "queues": 0, "paths": 0})
+                                                     "queues": 0, "paths": 0, "meters": 0})
     code, services = client.call("GET", "/qos/services")
     assert code == 200 and services == [{"name": "Best Effort", "dscp": 0, "tos": 0, "id": 1}]
 
@@ -160,7 +160,7 @@ def test_floodlight_routes_are_mounted(env):
 
 def _routed_paths() -> set[tuple[str, str]]:
     out = set()
-    for controller in (rest.QosController, FloodlightController):
+    for controller in (rest.QosController, FloodlightController, rest.MetricsController):
         for path, methods in rest.routes_of(controller):
             out |= {(path, m.lower()) for m in methods}
     return out
