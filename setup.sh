@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(openvswitch-switch iperf3 ethtool mininet tcpdump iproute2 iputils-ping chromium etcd-server etcd-client)
+# prometheus: the real server (and promtool) the metrics tests scrape the controller with
+# etcd-server/etcd-client: the replicated store of a controller cluster (--store etcd://...)
+APT_PACKAGES=(openvswitch-switch iperf3 ethtool mininet tcpdump iproute2 iputils-ping chromium prometheus etcd-server etcd-client)
 PYTHON=${PYTHON:-python3}
 
 missing=()
@@ -39,6 +41,6 @@ if ! { .venv/bin/pip install "setuptools<68" wheel && .venv/bin/pip install -e "
     exit 1
 fi
 rm -f "$log"
-.venv/bin/python -c "import ryu, ovs, mininet, networkx, webob, eventlet, etcd3gw" 
+.venv/bin/python -c "import ryu, ovs, mininet, networkx, webob, eventlet, prometheus_client, etcd3gw"
 echo "$want" > "$stamp"
 echo "setup: done"

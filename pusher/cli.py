@@ -150,7 +150,7 @@ def forget_in_state(args: argparse.Namespace, out: Output, state: State, kind: s
 
 def print_listing(client: QosClient, kind: str, label: str, describe: Callable[[Any], list[str]],
                   out: Output) -> int:
-    """GET a collection; --json prints it whole, otherwise a few lines per item."""
+    """GET a collection; --json prints it whole, otherwise a few lines per item (exit 1 if any failed)."""
     items = client.list_all(kind)
     out.result(items)
     if not items:
@@ -158,7 +158,53 @@ def print_listing(client: QosClient, kind: str, label: str, describe: Callable[[
     for item in items:
         for line in describe(item):
             out.say(line)
-    return EXIT_OK
+    return outcome(items, out)
+
+
+# ---------------------------------------------------------------- failed states in an answer
+#: states in a controller's answer that mean "not done there": a switch rejected a flow or the
+#: controller would not send it (error), a queue is not on its port (missing-queue for a
+#: policy on one switch, missing-queues for a path), a queue profile could not be applied (error)
+FAILED_STATES = frozenset({"error", "missing-queue", "missing-queues"})
+
+
+def failures(answer: Any) -> list[str]:
+    """One line per switch or port whose state in `answer` is a failure, naming it and why.
+
+    Reads the three places the controller reports per-switch or per-port
+    outcomes: a policy's or path's `install` ({dpid: state}), a path's
+    `status`, a queue profile's `applied` ({"dpid/port": state}); `answer`
+    may be one view or a list of them.
+    """
+    lines: list[str] = []
+    items = answer if isinstance(answer, list) else [answer]
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        label = (f"{item['name']!r}" if isinstance(item.get("name"), str)
+                 else f"queue profile {item.get('sw')}/{item.get('port')}")
+        status = item.get("status")
+        if isinstance(status, dict) and status.get("state") in FAILED_STATES:
+            lines.append(_failure_line(label, status))
+        for key in ("install", "applied"):
+            where = item.get(key)
+            if isinstance(where, dict):
+                lines += [_failure_line(f"{label} on {place}", state) for place, state in where.items()
+                          if isinstance(state, dict) and state.get("state") in FAILED_STATES]
+    return lines
+
+
+def _failure_line(label: str, state: dict[str, Any]) -> str:
+    return f"{label}: {state.get('state')}" + (f" ({state['reason']})" if state.get("reason") else "")
+
+
+def outcome(answer: Any, out: Output) -> int:
+    """The exit code for a controller answer: 1 (after printing which, on stderr) if any switch or
+    port reports a failed state, else 0. Every command that shows such an answer ends here."""
+    lines = failures(answer)
+    for line in lines:
+        print(f"[CONTROLLER] not done: {line}", file=out.err, flush=True)
+    return EXIT_REJECTED if lines else EXIT_OK
 
 
 def step_dict(step: Step) -> dict[str, Any]:

@@ -176,19 +176,30 @@ class QosClient:
     def get(self, kind: str, name: str) -> dict[str, Any]:
         return self.request("GET", item_path(kind, name))
 
-    def create(self, kind: str, body: Any) -> Any:
-        """POST one object (or, for policies, a list: all-or-nothing)."""
-        return self.request("POST", collection_path(kind), body)
+    def create(self, kind: str, body: Any, confirm: bool = False, force: bool = False) -> Any:
+        """POST one object (or, for policies, a list: all-or-nothing).
 
-    def replace(self, kind: str, name: str, body: Any) -> dict[str, Any]:
-        return self.request("PUT", item_path(kind, name), body)
+        `confirm`: answer once the switches confirmed or rejected the flows
+        (`?wait=confirm`); `force`: go ahead although live policies or paths
+        lose their queue by it (`?force=true`, queue profiles).
+        """
+        return self.request("POST", collection_path(kind) + _query(confirm, force), body)
+
+    def replace(self, kind: str, name: str, body: Any, confirm: bool = False) -> dict[str, Any]:
+        return self.request("PUT", item_path(kind, name) + _query(confirm, False), body)
 
     def delete(self, kind: str, name: str) -> Any:
         return self.request("DELETE", item_path(kind, name))
 
-    def delete_matching(self, kind: str, selector: dict[str, Any]) -> Any:
+    def delete_matching(self, kind: str, selector: dict[str, Any], force: bool = False) -> Any:
         """DELETE on the collection, the body naming the item (queue profiles are keyed by sw+port, not a name)."""
-        return self.request("DELETE", collection_path(kind), selector)
+        return self.request("DELETE", collection_path(kind) + _query(False, force), selector)
+
+
+def _query(confirm: bool, force: bool) -> str:
+    """"?wait=confirm&force=true", the parts asked for, or ""."""
+    parts = (["wait=confirm"] if confirm else []) + (["force=true"] if force else [])
+    return "?" + "&".join(parts) if parts else ""
 
 
 def _decode(response: requests.Response) -> Any:

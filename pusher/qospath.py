@@ -27,7 +27,7 @@ from qosapp.core.model import ValidationError, parse_name
 from qosapp.core.pathspec import BOTH, DIRECTIONS, INSTALLED, parse_path
 
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, QosClient
-from pusher.cli import (EXIT_OK, Output, UsageError, auth_options, compact, connect, execute, forget_in_state,
+from pusher.cli import (Output, UsageError, auth_options, compact, connect, execute, forget_in_state, outcome,
                         print_listing, quiet_pipe, warn_if_disabled, write_state)
 from pusher.state import DEFAULT_STATE_FILE, load_state
 from pusher.sync import normalise_path_view
@@ -88,7 +88,7 @@ def cmd_add(client: QosClient, args: argparse.Namespace, out: Output) -> int:
             out.say(line)
     warn_if_disabled(status, out, "paths")
     out.result(answer)
-    return EXIT_OK
+    return outcome(answer, out)
 
 
 def cmd_delete(client: QosClient, args: argparse.Namespace, out: Output) -> int:

@@ -1,4 +1,4 @@
-"""qospusher: manage QoS services, policies and queue profiles on the controller from the shell.
+"""qospusher: manage QoS services, policies, meters and queue profiles on the controller from the shell.
 
 The seed's command works unchanged:
 
@@ -23,18 +23,22 @@ import argparse
 import sys
 from typing import Any, Callable
 
+from qosapp.core.model import equal_ports_as_in_port
+
 from pusher.cli import (EXIT_OK, EXIT_REJECTED, Output, PushStopped, UsageError, auth_options, compact, connect,
-                        count, execute, forget_in_state, parse_json_arg, print_listing, quiet_pipe, step_dict,
-                        warn_if_disabled, write_state)
+                        count, execute, forget_in_state, outcome, parse_json_arg, print_listing, quiet_pipe,
+                        step_dict, warn_if_disabled, write_state)
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ControllerError, QosClient
 from pusher.state import DEFAULT_STATE_FILE, State, load_state
-from pusher.sync import (Diff, diff_paths, diff_policies, diff_queues, diff_services,
+from pusher.sync import (Diff, diff_meters, diff_paths, diff_policies, diff_queues, diff_services,
                          normalise_queue_profile, plan_push, pulled_state, queue_key, queue_label,
                          strip_server_keys)
 
 
-PLURAL = {"policy": "policies", "service": "services", "policies": "policies", "services": "services"}
-SINGULAR = {"policies": "policy", "services": "service", "queues": "queue profile", "paths": "path"}
+PLURAL = {"policy": "policies", "service": "services", "meter": "meters", "policies": "policies",
+          "services": "services", "meters": "meters"}
+SINGULAR = {"policies": "policy", "services": "service", "queues": "queue profile", "paths": "path",
+            "meters": "meter"}
 
 
 # ---------------------------------------------------------------- output
@@ -43,19 +47,37 @@ SINGULAR = {"policies": "policy", "services": "service", "queues": "queue profil
 # ---------------------------------------------------------------- input
 
 
-def policy_body(text: str) -> dict[str, Any] | list[dict[str, Any]]:
-    """One policy object, or a list of them (sent as one all-or-nothing POST)."""
+def policy_body(text: str, out: Output | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+    """One policy object, or a list of them (sent as one all-or-nothing POST).
+
+    The seed's form with ingress-port == enqueue-port (its `Enqueue 1:2 s2`)
+    goes out as "enqueue-port": "in_port", saying so: OpenFlow drops a packet
+    sent out of its in-port, and the controller refuses the equal numbers.
+    """
     body = parse_json_arg(text, "the policy")
     items = body if isinstance(body, list) else [body]
     if not items or not all(isinstance(item, dict) for item in items):
         raise UsageError("the policy must be a JSON object (or a non-empty list of objects)")
-    return body
+    sent = [equal_ports_as_in_port(item) for item in items]
+    for before, after in zip(items, sent):
+        if after is not before and out is not None:
+            out.say(f"Note: policy {before.get('name')!r} has enqueue-port == ingress-port "
+                    f"({before.get('enqueue-port')}); a switch drops a packet sent out of the port it came in by, "
+                    'so it is sent as "enqueue-port": "in_port" (OpenFlow IN_PORT)')
+    return sent if isinstance(body, list) else sent[0]
 
 
 def service_body(text: str) -> dict[str, Any]:
     body = parse_json_arg(text, "the service")
     if not isinstance(body, dict):
         raise UsageError('the service must be a JSON object such as {"name": "Expedited", "dscp": "EF"}')
+    return body
+
+
+def meter_body(text: str) -> dict[str, Any]:
+    body = parse_json_arg(text, "the meter")
+    if not isinstance(body, dict):
+        raise UsageError('the meter must be a JSON object such as {"name": "cap-2M", "rate": "2M", "burst": "256k"}')
     return body
 
 
@@ -74,11 +96,13 @@ def queue_body(text: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- commands
 def cmd_add(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     kind = PLURAL[args.kind]
-    body: Any = policy_body(args.body) if kind == "policies" else service_body(args.body)
+    body: Any = (policy_body(args.body, out) if kind == "policies" else meter_body(args.body) if kind == "meters"
+                 else service_body(args.body))
     state = load_state(args.state)
     status = connect(client, out)
     out.say(f"Trying to add {args.kind} {args.body.strip()}")
-    answer = client.create(kind, body)
+    # policies: the answer waits for the switches' verdict, so the exit code can tell the truth
+    answer = client.create(kind, body, confirm=kind == "policies")
     out.say(f"[CONTROLLER]: {compact(answer)}")
     views = answer if isinstance(answer, list) else [answer]
     for view in views:
@@ -87,13 +111,15 @@ def cmd_add(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     if kind == "policies":
         warn_if_disabled(status, out)
     out.result(answer)
-    return EXIT_OK
+    return outcome(answer, out)
 
 
 def stored_form(kind: str, view: dict[str, Any]) -> dict[str, Any]:
     """What the file keeps of the controller's answer: no ids, cookies or install state."""
     if kind == "services":
         return {"name": view["name"], "dscp": view["dscp"]}
+    if kind == "meters":
+        return {"name": view["name"], "rate": view["rate"], "burst": view["burst"]}
     return strip_server_keys(view)
 
 
@@ -107,26 +133,35 @@ def cmd_delete(client: QosClient, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_modify(client: QosClient, args: argparse.Namespace, out: Output) -> int:
-    body = policy_body(args.body)
+    body = policy_body(args.body, out)
     if not isinstance(body, dict):
         raise UsageError("modify takes one policy object (the whole new body)")
     state = load_state(args.state)
     status = connect(client, out)
     out.say(f"Trying to replace policy {args.name} with {args.body.strip()}")
-    answer = client.replace("policies", args.name, body)
+    answer = client.replace("policies", args.name, body, confirm=True)
     out.say(f"[CONTROLLER]: {compact(answer)}")
     state.remove("policies", args.name)  # the body may rename it
     state.upsert("policies", stored_form("policies", answer))
     write_state(args.state, state, out, "policy")
     warn_if_disabled(status, out)
     out.result(answer)
-    return EXIT_OK
+    return outcome(answer, out)
 
 
 def cmd_list(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     kind = PLURAL[args.kind]
-    describe = describe_policy if kind == "policies" else describe_service
+    describe = {"policies": describe_policy, "meters": describe_meter}.get(kind, describe_service)
     return print_listing(client, kind, kind, lambda item: [describe(item)], out)
+
+
+def describe_meter(meter: dict[str, Any]) -> str:
+    ids = ", ".join(f"{dpid}: id {info.get('meter-id', '-')} {info.get('state')}"
+                    + (f" ({info['reason']})" if info.get("reason") else "")
+                    for dpid, info in (meter.get("switches") or {}).items())
+    users = ", ".join(meter.get("policies") or []) or "no policy"
+    return (f"{meter.get('name')}: {format_rate(meter.get('rate'))}, burst {meter.get('burst')} bits; used by {users}"
+            + (f"; {ids}" if ids else ""))
 
 
 def describe_service(svc: dict[str, Any]) -> str:
@@ -140,7 +175,9 @@ def describe_policy(view: dict[str, Any]) -> str:
     skip = {"name", "sw", "queue", "enqueue-port", "service", "priority", "id", "cookie", "install"}
     match = " ".join(f"{k}={v}" for k, v in view.items() if k not in skip) or "any"
     if view.get("queue") is not None:
-        action = f"queue {view['queue']} on port {view.get('enqueue-port')}"
+        port = view.get("enqueue-port")
+        action = (f"queue {view['queue']} on port {port}" if port is not None
+                  else f"queue {view['queue']} on the port forwarding chooses")
     else:
         action = f"mark as service {view.get('service')!r}"
     install = view.get("install") or {}
@@ -178,7 +215,7 @@ def cmd_queue_set(client: QosClient, args: argparse.Namespace, out: Output) -> i
     state = load_state(args.state)
     connect(client, out)
     out.say(f"Trying to set queue profile {args.body.strip()}")
-    answer = client.create("queues", body)
+    answer = client.create("queues", body, force=args.force)
     out.say(f"[CONTROLLER]: {compact(answer)}")
     stored = normalise_queue_profile(answer)
     state.upsert("queues", stored, key=queue_key)
@@ -186,8 +223,17 @@ def cmd_queue_set(client: QosClient, args: argparse.Namespace, out: Output) -> i
     if not answer.get("applied"):
         out.say("Note: not applied to any port yet (no matching switch port is connected, "
                 "or the controller runs with --no-queues); it is applied when one is.")
+    say_affected(answer, out)
     out.result(answer)
-    return EXIT_OK
+    return outcome(answer, out)
+
+
+def say_affected(answer: Any, out: Output) -> None:
+    """A forced queue change: which policies and paths lost their queue (now missing-queue)."""
+    for user in answer.get("affected", []) if isinstance(answer, dict) else []:
+        kind = "policy" if "policy" in user else "path"
+        out.say(f"Forced: {kind} {user.get(kind)!r} lost queue {user.get('queue')} on {user.get('dpid')} "
+                f"port {user.get('port')} (now missing-queue)")
 
 
 def cmd_queue_delete(client: QosClient, args: argparse.Namespace, out: Output) -> int:
@@ -195,7 +241,8 @@ def cmd_queue_delete(client: QosClient, args: argparse.Namespace, out: Output) -
     state = load_state(args.state)
     connect(client, out)
     out.say(f"Trying to delete queue profile {queue_label(selector)}")
-    answer = client.delete_matching("queues", selector)
+    answer = client.delete_matching("queues", selector, force=args.force)
+    say_affected(answer, out)
     # the controller's answer is normalised: "1" and 00:..:01 find the same file entry
     return forget_in_state(args, out, state, "queues", queue_key(answer),
                            f"queue profile {queue_label(answer)}", answer, key=queue_key)
@@ -239,7 +286,8 @@ def fetch_diffs(client: QosClient, state: State, source: str) -> list[Diff]:
     return [diff_queues(state.queues, client.list_all("queues"), source),
             diff_services(state.services, client.list_all("services"), source),
             diff_policies(state.policies, client.list_all("policies"), source),
-            diff_paths(state.paths, client.list_all("paths"), source)]
+            diff_paths(state.paths, client.list_all("paths"), source),
+            diff_meters(state.meters, client.list_all("meters"), source)]
 
 
 def cmd_sync(client: QosClient, args: argparse.Namespace, out: Output) -> int:
@@ -249,7 +297,8 @@ def cmd_sync(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     connect(client, out)
     if args.action == "pull":  # no diff: a file with invalid entries is exactly what pull repairs
         return sync_pull(state, client.list_all("services"), client.list_all("policies"),
-                         client.list_all("queues"), client.list_all("paths"), args.state, out)
+                         client.list_all("queues"), client.list_all("paths"), args.state, out,
+                         meters=client.list_all("meters"))
     diffs = fetch_diffs(client, state, args.state)
     if args.action == "check":
         return sync_check(diffs, args.state, out)
@@ -280,12 +329,13 @@ def print_diff(diff: Diff, path: str, out: Output) -> None:
 
 
 def sync_pull(state: State, services: list[Any], policies: list[Any], queues: list[Any], paths: list[Any],
-              path: str, out: Output) -> int:
-    new_state = pulled_state(state, services, policies, queues, paths)
+              path: str, out: Output, meters: list[Any] | None = None) -> int:
+    new_state = pulled_state(state, services, policies, queues, paths, meters)
     write_state(path, new_state, out, f"{count(len(new_state.services), 'service')}, "
                                       f"{count(len(new_state.policies), 'policy', 'policies')}, "
-                                      f"{count(len(new_state.queues), 'queue profile')} and "
-                                      f"{count(len(new_state.paths), 'path')}")
+                                      f"{count(len(new_state.queues), 'queue profile')}, "
+                                      f"{count(len(new_state.paths), 'path')} and "
+                                      f"{count(len(new_state.meters), 'meter')}")
     out.result(new_state.to_json())
     return EXIT_OK
 
@@ -294,8 +344,9 @@ def sync_push(client: QosClient, diffs: list[Diff], prune: bool, path: str, out:
     """Run the plan step by step; stop at the first refusal (re-running is safe)."""
     by_kind = {diff.kind: diff for diff in diffs}
     steps = plan_push(by_kind["services"], by_kind["policies"], prune, queues=by_kind["queues"],
-                      paths=by_kind["paths"])
+                      paths=by_kind["paths"], meters=by_kind["meters"])
     done: list[dict[str, Any]] = []
+    answers: list[Any] = []
     for step in steps:
         out.say(f"Trying to {step.text}")
         try:
@@ -304,13 +355,14 @@ def sync_push(client: QosClient, diffs: list[Diff], prune: bool, path: str, out:
             raise PushStopped(step, done, err) from err
         out.say(f"[CONTROLLER]: {compact(answer)}")
         done.append(step_dict(step))
+        answers += answer if isinstance(answer, list) else [answer]
     out.result({"steps": done})
     extras = [f"{SINGULAR[diff.kind]} {diff.label(obj)}" for diff in diffs for obj in diff.extra]
     if not prune and extras:
         out.say(f"On the controller but not in {path} (kept; --prune deletes them): {', '.join(extras)}")
     out.say(f"Done: {count(len(steps), 'call')}; the controller matches {path}" if steps
             else f"Nothing to do: the controller matches {path}")
-    return EXIT_OK
+    return outcome(answers, out)
 
 
 # ---------------------------------------------------------------- parser
@@ -355,12 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=func)
         return cmd
 
-    add = command("add", cmd_add, "add a policy or service (the JSON as in the seed)")
-    add.add_argument("kind", choices=["policy", "service"])
+    add = command("add", cmd_add, "add a policy, service or meter (the JSON as in the seed)")
+    add.add_argument("kind", choices=["policy", "service", "meter"])
     add.add_argument("body", metavar="JSON")
     _host(add)
-    delete = command("delete", cmd_delete, "delete a policy or service by name")
-    delete.add_argument("kind", choices=["policy", "service"])
+    delete = command("delete", cmd_delete, "delete a policy, service or meter by name")
+    delete.add_argument("kind", choices=["policy", "service", "meter"])
     delete.add_argument("name", metavar="NAME")
     _host(delete)
     modify = command("modify", cmd_modify, "replace a policy's whole body")
@@ -368,8 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     modify.add_argument("name", metavar="NAME")
     modify.add_argument("body", metavar="JSON")
     _host(modify)
-    lister = command("list", cmd_list, "list policies or services on the controller")
-    lister.add_argument("kind", choices=["policies", "services", "policy", "service"])
+    lister = command("list", cmd_list, "list policies, services or meters on the controller")
+    lister.add_argument("kind", choices=["policies", "services", "meters", "policy", "service", "meter"])
     _host(lister)
     for name, help_text in (("enable", "enable QoS (install all policies)"),
                             ("disable", "disable QoS (remove all QoS flows)")):
@@ -398,6 +450,8 @@ def _queue_commands(sub: Any) -> None:
 
     setter = action("set", cmd_queue_set, "add or replace the profile for its sw+port")
     setter.add_argument("body", metavar="JSON")
+    setter.add_argument("--force", action="store_true",
+                        help="replace it even if live policies or paths lose a queue by it (they become missing-queue)")
     _host(setter)
     _host(action("list", cmd_queue_list, "list profiles and where they are applied"))
     delete = action("delete", cmd_queue_delete,
@@ -407,6 +461,8 @@ def _queue_commands(sub: Any) -> None:
     delete.add_argument("--sw", default="all", help="'all' or a dpid (default all)")
     delete.add_argument("--port", dest="queue_port", default="all", metavar="PORT",
                         help="switch port: 'all', a number or a name (default all)")
+    delete.add_argument("--force", action="store_true",
+                        help="delete it even if live policies or paths use its queues (they become missing-queue)")
     _host(delete)
 
 

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, TypeVar
 from qosapp.core.compiler import FlowOp
 from qosapp.core.controller import QosCore
 from qosapp.core.effects import Effects
+from qosapp.core.meters import Meter
 from qosapp.core.model import Policy, Service
 from qosapp.core.pathspec import PathSpec
 from qosapp.core.queues import QueueProfile
@@ -110,6 +111,17 @@ class QosService:
     def delete_service(self, name: str) -> Service:
         return self._request(lambda: self.core.delete_service(name))
 
+    def add_meter(self, data: Any) -> Meter:
+        return self._request(lambda: self.core.add_meter(data))
+
+    def delete_meter(self, name: str) -> Meter:
+        return self._request(lambda: self.core.delete_meter(name))
+
+    def meter_counters(self, dpid: int, now: float, counters: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """A meter stats reply (under the lock: it reads the meter ids)."""
+        with self.lock:
+            self.core.meter_counters(dpid, now, counters)
+
     def add_policy(self, data: Any) -> Policy:
         return self._request(lambda: self.core.add_policy(data))
 
@@ -128,11 +140,12 @@ class QosService:
     def delete_policy_by_id(self, policy_id: int) -> Policy:
         return self._request(lambda: self.core.delete_policy_by_id(policy_id))
 
-    def add_queue_profile(self, data: Any) -> QueueProfile:
-        return self._request(lambda: self.core.add_queue_profile(data))
+    def add_queue_profile(self, data: Any, force: bool = False) -> tuple[QueueProfile, list[dict[str, Any]]]:
+        """The profile, and (with `force`) the live users that lost their queue by it."""
+        return self._request(lambda: self.core.add_queue_profile(data, force))
 
-    def delete_queue_profile(self, sw: str, port: str) -> QueueProfile:
-        return self._request(lambda: self.core.delete_queue_profile(sw, port))
+    def delete_queue_profile(self, sw: str, port: str, force: bool = False) -> tuple[QueueProfile, list[dict[str, Any]]]:
+        return self._request(lambda: self.core.delete_queue_profile(sw, port, force))
 
     def add_path(self, data: Any) -> PathSpec:
         return self._request(lambda: self.core.add_path(data))
@@ -169,6 +182,11 @@ class QosService:
 
     def switch_disconnected(self, dpid: int) -> None:
         self._event(lambda: self.core.switch_disconnected(dpid))
+
+    def expire_absent(self) -> None:
+        """Switches whose connection dropped longer ago than the grace period leave the topology."""
+        if self.core.absent:
+            self._event(self.core.expire_absent)
 
     def port_changed(self, dpid: int, port_no: int, name: str | None) -> None:
         self._event(lambda: self.core.port_changed(dpid, port_no, name))

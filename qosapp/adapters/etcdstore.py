@@ -8,7 +8,7 @@ endpoint when one fails and raises `StoreUnavailable` when none answers.
 Keys, all under one prefix (default `/qos-sdn/`):
 
     data/settings/<key>                 value
-    data/<table>/<id, 12 digits>        {"name": ..., ...}   table: services, policies, paths, queues
+    data/<table>/<id, 12 digits>        {"name": ..., ...}   table: services, policies, paths, queues, meters
     data/names/<table>/<name>           <id>                 (the unique name; queues: "<sw>/<port>")
     seq/<table>                         the last id given out (ids are never reused)
     cluster/...                         membership and mastership (`qosapp.adapters.etcdcluster`)
@@ -46,7 +46,7 @@ from qosapp.core.storeapi import SETTING_KEYS, StoreConflict, StoreUnavailable, 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "/qos-sdn/"
-TABLES = ("services", "policies", "paths", "queues")
+TABLES = ("services", "policies", "paths", "queues", "meters")
 #: keys per range request (etcd answers a range in one message; keep each small)
 PAGE = 2000
 #: attempts when another writer moved a counter between our read and our transaction
@@ -163,6 +163,7 @@ class EtcdStore:
         self._current = 0
         #: the revision of this instance's last write (the mirror must reach it before a converge)
         self.last_write_revision = 0
+        self._commits = 0
         #: key -> Entry, for every key under the prefix, as of `mirror_revision`
         self.mirror: dict[str, Entry] = {}
         self.mirror_revision = 0
@@ -234,6 +235,7 @@ class EtcdStore:
         result["succeeded"] = bool(result.get("succeeded", False))
         if result["succeeded"]:
             self._wrote(result)
+            self._commits += 1
         return result
 
     def range(self, prefix: str, revision: int | None = None) -> tuple[list[tuple[str, bytes, int, int, int]], int]:
@@ -276,6 +278,11 @@ class EtcdStore:
         return self.key("seq", table)
 
     # ------------------------------------------------------------ StoreApi: lifecycle
+    @property
+    def commits(self) -> int:
+        """Write transactions committed since this store was opened (/metrics: qos_store_commits_total)."""
+        return self._commits
+
     def sync(self) -> bool:
         """Nothing to do: etcd acknowledges a write once its quorum has it on disk."""
         return False
@@ -299,6 +306,7 @@ class EtcdStore:
     def set_setting(self, key: str, value: str) -> None:
         self._wrote(self._post("/kv/put", {"key": b64(self.key("data", "settings", key)), "value": b64(value)},
                                write=True))
+        self._commits += 1
 
     # ------------------------------------------------------------ generic rows
     def _rows(self, table: str) -> list[tuple[int, dict[str, Any]]]:
@@ -439,6 +447,16 @@ class EtcdStore:
     def delete_queue_profile(self, sw: str, port: str) -> bool:
         return self._delete_name("queues", queue_name(sw, port))
 
+    # ------------------------------------------------------------ StoreApi: meters
+    def meters(self) -> list[tuple[int, str, dict[str, Any]]]:
+        return [(row_id, value["name"], value["body"]) for row_id, value in self._rows("meters")]
+
+    def insert_meter(self, name: str, body: dict[str, Any]) -> int:
+        return self._insert("meters", [(name, {"name": name, "body": body})])[0]
+
+    def delete_meter(self, name: str) -> bool:
+        return self._delete_name("meters", name)
+
     # ------------------------------------------------------------ the mirror
     def caught_up(self) -> bool:
         """Does the mirror hold this instance's last write? (A converge before that would undo it.)"""
@@ -466,6 +484,7 @@ class EtcdStore:
         tables.policies = [(i, v["name"], v["body"]) for i, v in rows["policies"]]
         tables.paths = [(i, v["name"], v["body"]) for i, v in rows["paths"]]
         tables.queue_profiles = [(i, v["body"]) for i, v in rows["queues"]]
+        tables.meters = [(i, v["name"], v["body"]) for i, v in rows["meters"]]
         return tables
 
     def entries(self, sub: str) -> dict[str, Entry]:

@@ -25,13 +25,15 @@ from qosapp.core.compiler import FlowDelete, FlowOp, FlowSpec
 from qosapp.core.effects import Effects
 from qosapp.core.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
                           parse_policy, parse_service)
-from qosapp.core.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile
-from qosapp.core.shaping import Shaping
+from qosapp.core.ports import IN_PORT, is_reserved_port
+from qosapp.core.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile, resolve_targets
+from qosapp.core.shaping import Shaping, missing_queues, missing_reason
 from qosapp.core.fabric import LEARNED, Fabric, Ops
-from qosapp.core.cookies import path_cookie, path_id_of, policy_cookie, policy_id_of
-from qosapp.core.pathspec import PathSpec, clashing_path, parse_path
+from qosapp.core.cookies import meter_cookie, meter_id_of, path_cookie, path_id_of, policy_cookie, policy_id_of
+from qosapp.core.meters import WIPE_METERS, Meter, MeterTable, meter_add, meter_delete, parse_meter
+from qosapp.core.pathspec import INSTALLED as PATH_INSTALLED, PathSpec, clashing_path, parse_path
 from qosapp.core.stats import Stats
-from qosapp.core.switchstate import ERROR, InstallState, SwitchState
+from qosapp.core.switchstate import ERROR, INSTALLED, MISSING_QUEUE, PENDING, InstallState, SwitchState
 from qosapp.core.storeapi import StoreApi, StoreConflict, Tables
 from qosapp.core import converge as converging
 
@@ -39,9 +41,16 @@ LOG = logging.getLogger(__name__)
 
 OF10_MARKING_REFUSED = ("not installed: on OpenFlow 1.0 a marking policy can only forward by NORMAL, which "
                         "floods loops; use OpenFlow 1.3, a QoS path with this service, or --forwarding normal")
+OF10_ENTERING_REFUSED = ("not installed: on OpenFlow 1.0 traffic that enters on enqueue-port {port} could only be "
+                         "forwarded by NORMAL (which floods loops; output to port {port} would drop it); give "
+                         "ingress-port, use OpenFlow 1.3, or --forwarding normal")
 
 #: FlowDelete meaning "every flow in every table" (cold start of a switch).
 WIPE = FlowDelete(cookie=0)
+#: Seconds a switch whose OpenFlow connection dropped keeps its place in the topology (see
+#: `QosCore.switch_disconnected`): long enough for a controller-side restart or a flapping
+#: connection, short enough that a switch that is really gone is routed around soon.
+SWITCH_GRACE = 30.0
 
 
 class NotFound(LookupError):
@@ -59,9 +68,14 @@ class NotFound(LookupError):
 class QosCore:
     """Services, policies and switches; the single writer of the store."""
 
-    def __init__(self, store: StoreApi, manage_queues: bool = False, forwarding: str = LEARNED) -> None:
-        """`manage_queues`: whether the service applies queue profiles (OVSDB); without, every queue counts as there."""
+    def __init__(self, store: StoreApi, manage_queues: bool = False, forwarding: str = LEARNED,
+                 switch_grace: float = SWITCH_GRACE) -> None:
+        """`manage_queues`: whether the service applies queue profiles (OVSDB); without, every queue counts as there.
+        `switch_grace`: seconds a switch whose OpenFlow connection dropped keeps its place in the topology."""
         self.store = store
+        self.switch_grace = switch_grace
+        #: switches whose OpenFlow connection dropped, still in the topology: dpid -> when it dropped
+        self.absent: dict[int, float] = {}
         self.fabric = Fabric(forwarding)
         self.stats = Stats()
         self.shaping = Shaping(managed=manage_queues)
@@ -70,6 +84,9 @@ class QosCore:
         self.services: dict[str, Service] = {}
         self.policies: dict[str, Policy] = {}
         self.policies_by_id: dict[int, Policy] = {}
+        #: named meters, and each one's id on each OpenFlow 1.3 switch
+        self.meters: dict[str, Meter] = {}
+        self.meter_table = MeterTable()
         #: (match, priority) -> names: two policies with the same match and
         #: priority on one switch would overwrite each other's flow.
         self.by_match: dict[tuple[Any, int], set[str]] = {}
@@ -101,6 +118,11 @@ class QosCore:
             except ValidationError as err:
                 LOG.error("stored path %r (id %s) no longer validates, not loaded: %s", name, path_id, err)
         self.fabric.replan_all(None)
+        for mid, name, body in self.store.meters():
+            try:
+                self.meters[name] = replace(parse_meter({k: v for k, v in body.items() if k != "id"}), id=mid)
+            except ValidationError as err:
+                LOG.error("stored meter %r (id %s) no longer validates, not loaded: %s", name, mid, err)
         for pid, name, body in self.store.policies():
             body = {k: v for k, v in body.items() if k != "id"}
             try:
@@ -139,7 +161,8 @@ class QosCore:
     def status(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "services": len(self.services),
                 "policies": len(self.policies), "switches": len(self.switches),
-                "queues": len(self.shaping.profiles), "paths": len(self.fabric.paths)}
+                "queues": len(self.shaping.profiles), "paths": len(self.fabric.paths),
+                "meters": len(self.meters)}
 
     def enable(self) -> tuple[bool, Effects]:
         """Store the flag, then install every policy everywhere. Returns whether it changed."""
@@ -213,6 +236,99 @@ class QosCore:
         del self.services[name]
         return service, Effects()
 
+    # ------------------------------------------------------------ meters
+    def get_meter(self, name: str) -> Meter:
+        try:
+            return self.meters[name]
+        except KeyError:
+            raise NotFound(f"no meter named {name!r}") from None
+
+    def add_meter(self, data: Any) -> tuple[Meter, Effects]:
+        """Store the meter, then put it on every connected OpenFlow 1.3 switch (an id each)."""
+        meter = parse_meter(data)
+        if meter.name in self.meters:
+            raise ValidationError("name", f"a meter named {meter.name!r} exists", status=409)
+        try:
+            meter = replace(meter, id=self.store.insert_meter(meter.name, meter.to_dict()))
+        except StoreConflict as err:
+            raise ValidationError("name", f"conflict in store: {err}", status=409) from None
+        return meter, self._meter_put(meter)
+
+    def _meter_put(self, meter: Meter) -> Effects:
+        self.meters[meter.name] = meter
+        fx = Effects()
+        for info in self.switches.values():
+            fx.send(info.dpid, self._meter_adds(info, [meter]))
+        return fx
+
+    def delete_meter(self, name: str) -> tuple[Meter, Effects]:
+        """409 while a policy uses it; else remove it from the store and every switch, freeing its ids."""
+        meter = self.get_meter(name)
+        users = sorted(p.name for p in self.policies.values() if p.meter == name)
+        if users:
+            raise ValidationError("name", f"meter {name!r} is used by policies: {', '.join(users)}", status=409)
+        self.store.delete_meter(name)
+        return meter, self._meter_drop(meter)
+
+    def _meter_drop(self, meter: Meter) -> Effects:
+        name = meter.name
+        del self.meters[name]
+        fx = Effects()
+        for dpid in self.meter_table.switches_of(name):
+            meter_id = self.meter_table.free(dpid, name)
+            if meter_id is not None and dpid in self.switches:
+                self.switches[dpid].install.pop(meter_cookie(_id(meter)), None)
+                fx.send(dpid, [meter_delete(meter, meter_id)])
+        self.stats.forget_meter(name)
+        return fx
+
+    def meter_view(self, meter: Meter) -> dict[str, Any]:
+        """The meter, the policies using it, and per switch its id there and where its meter_mod stands."""
+        cookie = meter_cookie(_id(meter))
+        switches: dict[str, Any] = {}
+        for dpid, info in sorted(self.switches.items()):
+            meter_id = self.meter_table.id_of(dpid, meter.name)
+            if info.version == compiler.OF10:
+                switches[format_dpid(dpid)] = {"state": ERROR, "reason": compiler.OF10_NO_METERS}
+            elif meter_id is not None:
+                state = info.install.get(cookie, InstallState("not-installed"))
+                switches[format_dpid(dpid)] = {"meter-id": meter_id, **state.to_dict()}
+        return {**meter.to_dict(), "policies": sorted(p.name for p in self.policies.values() if p.meter == meter.name),
+                "switches": switches}
+
+    def _meter_adds(self, info: SwitchState, meters: Iterable[Meter]) -> list[FlowOp]:
+        """meter_mod adds for `meters` on an OpenFlow 1.3 switch (ids allocated here); none on 1.0."""
+        if info.version == compiler.OF10:
+            return []
+        ops: list[FlowOp] = []
+        for meter in meters:
+            ops.append(meter_add(meter, self.meter_table.allocate(info.dpid, meter.name)))
+            info.sent(meter_cookie(_id(meter)))
+        return ops
+
+    def meter_stats(self) -> dict[str, Any]:
+        """Per meter and switch: packets and bytes in, packets and bytes the band dropped, rates."""
+        rows = []
+        for meter in self.meters.values():
+            switches = []
+            for dpid in self.meter_table.switches_of(meter.name):
+                sample = self.stats.meter_sample(meter.name, dpid)
+                if sample is None:
+                    continue
+                switches.append({"dpid": format_dpid(dpid), "meter-id": self.meter_table.id_of(dpid, meter.name),
+                                 **sample})
+            rows.append({"name": meter.name, "rate": meter.rate, "burst": meter.burst, "switches": switches})
+        return {"interval": self.stats.interval, "meters": rows}
+
+    def meter_counters(self, dpid: int, now: float, counters: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """A meter stats reply: (switch meter id, packets in, bytes in, band packets, band bytes)."""
+        named = []
+        for meter_id, packets, nbytes, band_packets, band_bytes in counters:
+            name = self.meter_table.name_of(dpid, meter_id)
+            if name is not None:
+                named.append((name, packets, nbytes, band_packets, band_bytes))
+        self.stats.record_meters(dpid, now, named)
+
     # ------------------------------------------------------------ policies
     def get_policy(self, name: str) -> Policy:
         try:
@@ -254,7 +370,7 @@ class QosCore:
         batch_by_match: dict[tuple[Any, int], list[Policy]] = {}
         for index, data in enumerate(items):
             try:
-                policy = parse_policy(data, self.services)
+                policy = parse_policy(data, self.services, self.meters)
                 if policy.name in self.policies or policy.name in seen:
                     raise ValidationError("name", f"a policy named {policy.name!r} exists", status=409)
                 key = (policy.match, policy.priority)
@@ -281,7 +397,7 @@ class QosCore:
         old = self.get_policy(name)
         if isinstance(data, Mapping) and "name" not in data:
             data = {**data, "name": name}
-        new = parse_policy(data, self.services)
+        new = parse_policy(data, self.services, self.meters)
         if new.name != name and new.name in self.policies:
             raise ValidationError("name", f"a policy named {new.name!r} exists", status=409)
         self._check_overlap(new, [], ignore=name)
@@ -364,10 +480,15 @@ class QosCore:
         """
         info = SwitchState(dpid=dpid, version=version, ports=dict(ports or {}), address=address)
         self.switches[dpid] = info  # a reconnect starts from nothing: the wipe takes everything
+        self.absent.pop(dpid, None)
         topo = self.fabric.topology
         topo.add_switch(dpid, [p for p in info.ports])
+        self.meter_table.forget_switch(dpid)
         ops: list[FlowOp] = [WIPE] if wipe else []
         ops += self.fabric.switch_reset(info)
+        if version != compiler.OF10 and self.meters:  # (a controller without meters leaves the switch's alone)
+            ops += [WIPE_METERS] if wipe else []
+            ops += self._meter_adds(info, self.meters.values())
         if self.enabled:
             ops += self._policy_flows(info, self.policies.values())
         fx = Effects(sync_queues=True)
@@ -382,14 +503,45 @@ class QosCore:
         fx.send_all(self._path_updates(self.fabric.paths))
         return fx
 
-    def switch_disconnected(self, dpid: int) -> Effects:
-        """Forget the switch and all it held; its OVSDB rows stay (re-applied when it is back)."""
-        self.switches.pop(dpid, None)
+    def switch_disconnected(self, dpid: int, now: float | None = None) -> Effects:
+        """The switch's OpenFlow connection dropped: forget what it held, keep its place in the topology.
+
+        A switch that lost its controller connection usually still forwards
+        (fail-secure OVS keeps its flows), and its neighbours still see their
+        ports to it up. Removing it from the topology at once made the
+        controller tear down the neighbours' flows towards the hosts behind
+        it and pull that traffic to itself: a lost connection broke
+        forwarding across a switch that was working. So for `switch_grace`
+        seconds its links and hosts stay (link deletions that only say "we
+        cannot hear it" are ignored, see `link_removed`); what the neighbours
+        report by port status (a port really down) is still acted on. If it
+        comes back it gets its cold start (`switch_connected`); if not,
+        `expire_absent` removes it and forwarding and paths are re-planned.
+        Its OVSDB rows stay either way (re-applied when it is back).
+        """
+        known = self.switches.pop(dpid, None) is not None
         self.stats.forget_switch(dpid)
-        self.fabric.topology.remove_switch(dpid)
-        fx = self.topology_changed()
+        self.meter_table.forget_switch(dpid)
         self.shaping.forget(lambda target: target[0] == dpid, keep_state=False)
-        fx.confirm = True  # nothing is pending on a switch that is gone
+        fx = Effects(confirm=True)  # nothing is pending on a switch that is gone
+        if known and dpid in self.fabric.topology:
+            self.absent[dpid] = time.monotonic() if now is None else now
+            LOG.info("switch %016x lost its OpenFlow connection: kept in the topology for %.0f s",
+                     dpid, self.switch_grace)
+        return fx
+
+    def expire_absent(self, now: float | None = None) -> Effects:
+        """Switches away longer than the grace period leave the topology; what used them is re-planned."""
+        now = time.monotonic() if now is None else now
+        gone = [dpid for dpid, since in self.absent.items() if now - since >= self.switch_grace]
+        fx = Effects()
+        for dpid in gone:
+            del self.absent[dpid]
+            LOG.info("switch %016x did not come back within %.0f s: removed from the topology",
+                     dpid, self.switch_grace)
+            self.fabric.topology.remove_switch(dpid)
+        if gone:
+            fx.add(self.topology_changed())
         return fx
 
     def port_changed(self, dpid: int, port_no: int, name: str | None) -> Effects:
@@ -423,12 +575,23 @@ class QosCore:
     def flow_error(self, dpid: int, cookie: int, reason: str) -> Effects:
         """The switch rejected a policy's or path's flow: record it for the REST answer."""
         switch = self.switches.get(dpid)
+        meter = self._meter_by_cookie(cookie)
+        if switch is not None and meter is not None:  # a meter_mod failed: so do the policies that use it here
+            switch.install[cookie] = InstallState(ERROR, reason)
+            for policy in self.policies.values():
+                if policy.meter == meter.name and policy_cookie(_id(policy)) in switch.install:
+                    switch.install[policy_cookie(_id(policy))] = InstallState(ERROR, f"meter {meter.name!r}: {reason}")
+            return Effects(confirm=True)
         pid = policy_id_of(cookie)
         known = (pid is not None and pid in self.policies_by_id) or \
             (path_id_of(cookie) is not None and switch is not None and cookie in switch.install)
         if switch is not None and known:
             switch.install[cookie] = InstallState(ERROR, reason)
         return Effects(confirm=True)
+
+    def _meter_by_cookie(self, cookie: int) -> Meter | None:
+        mid = meter_id_of(cookie)
+        return next((m for m in self.meters.values() if m.id == mid), None) if mid is not None else None
 
     def pending(self, policies: Iterable[Policy]) -> bool:
         """Is any switch still to confirm (or reject) one of these policies' flows?"""
@@ -447,12 +610,19 @@ class QosCore:
     def queue_profile_view(self, profile: QueueProfile) -> dict[str, Any]:
         return self.shaping.view(profile)
 
-    def add_queue_profile(self, data: Any) -> tuple[QueueProfile, Effects]:
-        """Store (replacing the profile with the same sw+port), then apply."""
+    def add_queue_profile(self, data: Any, force: bool = False) -> tuple[tuple[QueueProfile, list[dict[str, Any]]], Effects]:
+        """Store (replacing the profile with the same sw+port), then apply.
+
+        Returns the profile and the live policies and paths that lose their
+        queue by it (only with `force`; without, that is a 409 naming them).
+        """
         profile = parse_queue_profile(data)
+        after = [p for p in self.shaping.profiles if p.key != profile.key] + [profile]
+        lost = self._check_queue_users(after, force, f"replacing the queue profile for sw {profile.sw!r} port "
+                                       f"{str(profile.port)!r} removes")
         self.store.upsert_queue_profile(*profile.key, profile.to_dict())
         self.shaping.put(profile)
-        return profile, Effects(sync_queues=True)
+        return (profile, lost), Effects(sync_queues=True)
 
     def get_queue_profile(self, sw: str, port: str) -> QueueProfile:
         profile = self.shaping.find(sw, port)
@@ -460,12 +630,67 @@ class QosCore:
             raise NotFound(f"no queue profile for sw {sw!r} port {port!r}", "port")
         return profile
 
-    def delete_queue_profile(self, sw: str, port: str) -> tuple[QueueProfile, Effects]:
-        """Remove from the store, then clear the rows it made where nothing else applies."""
+    def delete_queue_profile(self, sw: str, port: str, force: bool = False) -> tuple[tuple[QueueProfile, list[dict[str, Any]]], Effects]:
+        """Remove from the store, then clear the rows it made where nothing else applies.
+
+        Refused (409 naming them) while live policies or paths use its queues,
+        unless `force`: then their states change and they are returned.
+        """
         profile = self.get_queue_profile(sw, port)
+        after = [p for p in self.shaping.profiles if p is not profile]
+        lost = self._check_queue_users(after, force, f"deleting the queue profile for sw {sw!r} port {port!r} removes")
         self.store.delete_queue_profile(sw, port)
         self.shaping.remove(profile)
-        return profile, Effects(sync_queues=True)
+        return (profile, lost), Effects(sync_queues=True)
+
+    def _check_queue_users(self, profiles: list[QueueProfile], force: bool, what: str) -> list[dict[str, Any]]:
+        """Which live users lose their queue if `profiles` replace the current ones; 409 unless `force`."""
+        lost = self.queue_users_lost(profiles)
+        if lost and not force:
+            names = list(dict.fromkeys(f"{'policy' if 'policy' in u else 'path'} {u.get('policy', u.get('path'))!r}"
+                                       for u in lost))
+            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            first = lost[0]
+            raise ValidationError("force", f"{what} queue {first['queue']} from {first['dpid']} port {first['port']}"
+                                  f"{' and more' if len(lost) > 1 else ''}, which {shown} use; add ?force=true to go "
+                                  "ahead (their state becomes missing-queue)", status=409, extra={"in-use": lost})
+        return lost
+
+    def queue_users_lost(self, profiles: list[QueueProfile]) -> list[dict[str, Any]]:
+        """Live policies (installed/pending) and installed paths whose queue exists now and not under `profiles`.
+
+        One entry per (user, switch, port, queue), in switch and name order.
+        """
+        if not self.enabled or not self.shaping.managed:
+            return []
+        wanted = resolve_targets(profiles, self.switch_ports())
+
+        def kept(dpid: int, port_no: int, queue: int) -> bool:
+            name = self.switches[dpid].ports.get(port_no)
+            profile = wanted.get((dpid, name)) if name is not None else None
+            return profile is not None and profile.queue(queue) is not None
+
+        def lost(dpid: int, port_no: int, queue: int) -> bool:
+            return self.queue_exists(dpid, port_no, queue) and not kept(dpid, port_no, queue)
+
+        out: list[dict[str, Any]] = []
+        for dpid, info in sorted(self.switches.items()):
+            for policy in sorted(self.policies.values(), key=lambda p: p.name):
+                state = info.install.get(policy_cookie(_id(policy)))
+                if policy.queue is None or state is None or state.state not in (PENDING, INSTALLED):
+                    continue
+                for port in self._queue_ports(policy, info):
+                    if lost(dpid, port, policy.queue):
+                        out.append({"policy": policy.name, "dpid": format_dpid(dpid), "port": port,
+                                    "queue": policy.queue})
+        for name, path in sorted(self.fabric.paths.items()):
+            plan = self.fabric.plans.get(name)
+            if path.queue is None or plan is None or plan.state != PATH_INSTALLED:
+                continue
+            for hop_dpid, port in sorted({(h.dpid, h.out_port) for h in (*plan.forward, *plan.reverse)}):
+                if hop_dpid in self.switches and lost(hop_dpid, port, path.queue):
+                    out.append({"path": name, "dpid": format_dpid(hop_dpid), "port": port, "queue": path.queue})
+        return out
 
     def _target(self, dpid: int, port_no: int) -> tuple[int, str] | None:
         info = self.switches.get(dpid)
@@ -482,23 +707,73 @@ class QosCore:
         return {dpid: info.ports for dpid, info in self.switches.items()}
 
     def queues_synced(self, changed: bool) -> Effects:
-        """The service applied the profiles (`Shaping.sync`); if that changed anything, re-plan the paths."""
+        """The service applied the profiles (`Shaping.sync`): queue policies whose queue came or went
+        are installed or taken out (missing-queue); if anything changed, the paths are re-planned."""
         fx = Effects()
+        for info in self.switches.values():
+            fx.send(info.dpid, self._recheck_queues(info))
         if changed:
             fx.send_all(self._path_updates(self.fabric.replan_all(self.queue_exists)))
         return fx
 
+    def _recheck_queues(self, info: SwitchState) -> list[FlowOp]:
+        """A queue policy's flows go in when its queue is there and out when it is not."""
+        if not self.enabled:
+            return []
+        ops: list[FlowOp] = []
+        for policy in self.policies.values():
+            if policy.queue is None or not policy.applies_to(info.dpid):
+                continue
+            cookie = policy_cookie(_id(policy))
+            state = info.install.get(cookie)
+            if state is None or state.state == ERROR:  # not ours to change: refused, or the switch said no
+                continue
+            missing = self._missing(policy, info)
+            if state.state == MISSING_QUEUE:
+                if not missing:
+                    ops += self._policy_flows(info, [policy])
+                elif missing != state.missing:
+                    info.install[cookie] = self._missing_state(policy, info, missing)
+            elif missing:
+                ops += compiler.delete_policy(policy, info.dpid, info.version, self.service_dscps())
+                info.install[cookie] = self._missing_state(policy, info, missing)
+        return ops
+
+    def _queue_ports(self, policy: Policy, info: SwitchState) -> list[int]:
+        """The ports of `info` whose queue `policy` sends packets to: its enqueue-port; for
+        "in_port", the ingress-port (or every port); without one, every port forwarding may choose."""
+        port = policy.enqueue_port
+        if isinstance(port, int):
+            return [port]
+        if port == IN_PORT and policy.match.in_port is not None:
+            return [policy.match.in_port]
+        return sorted(p for p in info.ports if not is_reserved_port(p))
+
+    def _missing(self, policy: Policy, info: SwitchState) -> tuple[tuple[int, int], ...]:
+        """(port, queue) pairs `policy` would enqueue into on `info` that do not exist."""
+        if policy.queue is None:
+            return ()
+        pairs = missing_queues(policy.queue, [(info.dpid, p) for p in self._queue_ports(policy, info)],
+                               self.queue_exists)
+        return tuple((port, policy.queue) for _dpid, port in pairs)
+
+    def _missing_state(self, policy: Policy, info: SwitchState, missing: tuple[tuple[int, int], ...]) -> InstallState:
+        assert policy.queue is not None
+        reason = missing_reason(policy.queue, [(info.dpid, port) for port, _q in missing])
+        return InstallState(MISSING_QUEUE, f"not installed: {reason} (no queue profile gives it there)", missing)
+
     # ------------------------------------------------------------ statistics
     def policy_max_rate(self, policy: Policy) -> int | None:
-        """The max-rate of the queue a queue policy sends to (first switch that has it)."""
-        if policy.queue is None or policy.enqueue_port is None:
+        """The max-rate of the queue a queue policy sends to (first switch and port that has it)."""
+        if policy.queue is None:
             return None
-        for dpid in sorted(self.switches):
+        for dpid, info in sorted(self.switches.items()):
             if policy.applies_to(dpid):
-                profile = self.queue_profile_for(dpid, policy.enqueue_port)
-                spec = profile.queue(policy.queue) if profile else None
-                if spec is not None:
-                    return spec.max_rate if spec.max_rate is not None or profile is None else profile.max_rate
+                for port in self._queue_ports(policy, info):
+                    profile = self.queue_profile_for(dpid, port)
+                    spec = profile.queue(policy.queue) if profile else None
+                    if spec is not None and profile is not None:
+                        return spec.max_rate if spec.max_rate is not None else profile.max_rate
         return None
 
     def policy_stats(self, now: float | None = None) -> dict[str, Any]:
@@ -572,6 +847,11 @@ class QosCore:
         return Effects()
 
     def link_removed(self, src_dpid: int, src_port: int, dst_dpid: int, dst_port: int) -> Effects:
+        """LLDP says a link is gone. Not believed for a switch that only lost its OpenFlow connection
+        (absent): it cannot send or report LLDP, so silence proves nothing; a cable really down shows
+        as the neighbour's port going down (`port_state`)."""
+        if src_dpid in self.absent or dst_dpid in self.absent:
+            return Effects()
         if self.fabric.topology.remove_link(src_dpid, src_port, dst_dpid, dst_port):
             return self.topology_changed()
         return Effects()
@@ -646,7 +926,9 @@ class QosCore:
             policies=self.policy_rows,
             paths={_id(p): (p.name, {k: v for k, v in p.to_dict().items() if k != "id"})
                    for p in self.fabric.paths.values()},
-            queue_profiles={p.key: p.to_dict() for p in self.shaping.profiles})
+            queue_profiles={p.key: p.to_dict() for p in self.shaping.profiles},
+            meters={_id(m): (m.name, {k: v for k, v in m.to_dict().items() if k != "id"})
+                    for m in self.meters.values()})
 
     def converge(self, tables: Tables) -> tuple[bool, Effects]:
         """Take what other writers put in the store into the core; returns (changed, effects).
@@ -665,6 +947,17 @@ class QosCore:
             fx.add(self._turn_off())
         for sid, name, dscp in change.services_added:
             self.services[name] = Service(name=name, dscp=dscp, id=sid)
+        meters_gone = [m for m in self.meters.values() if m.id in change.meters_removed]
+        for mid, name, body in change.meters_added:  # before the policies that may use them
+            try:
+                meter = replace(parse_meter({k: v for k, v in body.items() if k != "id"}), id=mid)
+            except ValidationError as err:
+                LOG.error("meter %r (id %s) from the store does not validate here, not taken: %s", name, mid, err)
+                continue
+            if meter.name in self.meters:  # replaced under the same name: the old one goes after the policies
+                meters_gone = [m for m in meters_gone if m.name != meter.name]
+                fx.add(self._meter_drop(self.meters[meter.name]))
+            fx.add(self._meter_put(meter))
         replaced = [pid for pid, _, _ in change.policies_changed]
         gone = [self.policies_by_id[pid] for pid in change.policies_removed + replaced if pid in self.policies_by_id]
         fx.add(self._uninstall(gone))
@@ -674,7 +967,7 @@ class QosCore:
         for pid, name, body in change.policies_changed + change.policies_added:
             body = {k: v for k, v in body.items() if k != "id"}
             try:
-                policy = _with_id(parse_policy(body, self.services), pid)
+                policy = _with_id(parse_policy(body, self.services, self.meters), pid)
             except ValidationError as err:
                 LOG.error("policy %r (id %s) from the store does not validate here, not taken: %s", name, pid, err)
                 continue
@@ -685,6 +978,9 @@ class QosCore:
             self._index(policy, body)
             added.append(policy)
         fx.add(self._install(added))
+        for meter in meters_gone:  # after the policies that used them
+            if meter.name in self.meters and self.meters[meter.name].id == meter.id:
+                fx.add(self._meter_drop(meter))
         kept = {name for _, name, _ in change.services_added}
         for name in change.services_removed:
             if name not in kept:
@@ -741,22 +1037,39 @@ class QosCore:
 
     # ------------------------------------------------------------ internals
     def _policy_flows(self, info: SwitchState, policies: Iterable[Policy]) -> list[FlowOp]:
+        """The flows of `policies` for `info`; where they cannot go in, the install state says why
+        (error: not for this OpenFlow version; missing-queue: the queue is not on the port)."""
         ops: list[FlowOp] = []
         dscps = self.service_dscps()
+        meter_ids = self.meter_table.ids(info.dpid)
         for policy in policies:
-            specs = compiler.compile_policy(policy, info.dpid, info.version, dscps)
-            if specs and self._floods(policy, info):
-                info.install[policy_cookie(_id(policy))] = InstallState(ERROR, OF10_MARKING_REFUSED)
-            elif specs:
-                ops += specs
-                info.sent(policy_cookie(_id(policy)))
+            if not policy.applies_to(info.dpid):
+                continue
+            cookie = policy_cookie(_id(policy))
+            refused = compiler.unsupported(policy, info.version)
+            if refused:
+                info.install[cookie] = InstallState(ERROR, refused)
+                continue
+            specs = compiler.compile_policy(policy, info.dpid, info.version, dscps, meter_ids)
+            if self._floods(specs, info):
+                info.install[cookie] = InstallState(ERROR, OF10_MARKING_REFUSED if policy.service is not None
+                                                    else OF10_ENTERING_REFUSED.format(port=policy.enqueue_port))
+                continue
+            missing = self._missing(policy, info)
+            if missing:
+                info.install[cookie] = self._missing_state(policy, info, missing)
+                continue
+            ops += specs
+            info.sent(cookie)
         return ops
 
-    def _floods(self, policy: Policy, info: SwitchState) -> bool:
-        """An OF1.0 marking flow ends in NORMAL (one table: nothing to go on to). With learned
+    def _floods(self, specs: list[FlowSpec], info: SwitchState) -> bool:
+        """An OF1.0 flow that forwards by NORMAL (a marking policy, or a queue policy's flow for
+        traffic entering on its enqueue port: one table, nothing to go on to). With learned
         forwarding the switches' L2 learning is empty, NORMAL floods on every port and, on a
         loop, each copy matches the policy again on the next switch: a broadcast storm."""
-        return policy.service is not None and info.version == compiler.OF10 and self.fabric.mode == LEARNED
+        return info.version == compiler.OF10 and self.fabric.mode == LEARNED and \
+            any(("output", compiler.NORMAL) in spec.actions for spec in specs)
 
     def _policy_deletes(self, info: SwitchState, policies: Iterable[Policy]) -> list[FlowOp]:
         ops: list[FlowOp] = []
@@ -785,8 +1098,8 @@ def _with_id(policy: Policy, policy_id: int) -> Policy:
     return replace(policy, id=policy_id)
 
 
-def _id(item: Policy | PathSpec) -> int:
-    """The store id of a loaded policy or path (only parsed, unstored ones have none)."""
+def _id(item: Policy | PathSpec | Meter) -> int:
+    """The store id of a loaded policy, path or meter (only parsed, unstored ones have none)."""
     if item.id is None:
         raise ValueError(f"{item.name!r} has no store id")
     return item.id

@@ -35,6 +35,8 @@ class Held:
     paths: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     #: (sw, port) -> body
     queue_profiles: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: id -> (name, body without "id")
+    meters: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -54,18 +56,22 @@ class Diff:
     #: added or replaced profiles (bodies)
     queues_put: list[dict[str, Any]] = field(default_factory=list)
     queues_removed: list[tuple[str, str]] = field(default_factory=list)
+    meters_added: list[Row] = field(default_factory=list)
+    meters_removed: list[int] = field(default_factory=list)
 
     def empty(self) -> bool:
         return self.enabled is None and not any(
             (self.services_added, self.services_removed, self.policies_added, self.policies_changed,
-             self.policies_removed, self.paths_added, self.paths_removed, self.queues_put, self.queues_removed))
+             self.policies_removed, self.paths_added, self.paths_removed, self.queues_put, self.queues_removed,
+             self.meters_added, self.meters_removed))
 
     def summary(self) -> str:
         parts = [f"{name} {len(items)}" for name, items in (
             ("services+", self.services_added), ("services-", self.services_removed),
             ("policies+", self.policies_added), ("policies~", self.policies_changed),
             ("policies-", self.policies_removed), ("paths+", self.paths_added), ("paths-", self.paths_removed),
-            ("queues+", self.queues_put), ("queues-", self.queues_removed)) if items]
+            ("queues+", self.queues_put), ("queues-", self.queues_removed),
+            ("meters+", self.meters_added), ("meters-", self.meters_removed)) if items]
         if self.enabled is not None:
             parts.insert(0, "enabled" if self.enabled else "disabled")
         return ", ".join(parts) or "nothing"
@@ -111,4 +117,13 @@ def diff(tables: Tables, held: Held) -> Diff:
     stored_queues = {queue_key(body): body for _, body in tables.queue_profiles}
     out.queues_put = [body for key, body in stored_queues.items() if held.queue_profiles.get(key) != body]
     out.queues_removed = [key for key in held.queue_profiles if key not in stored_queues]
+
+    stored_meters = {mid: (name, body) for mid, name, body in tables.meters}
+    for mid, name, body in tables.meters:
+        mine = held.meters.get(mid)
+        if mine != (name, body):
+            if mine is not None:
+                out.meters_removed.append(mid)
+            out.meters_added.append((mid, name, body))
+    out.meters_removed += [mid for mid in held.meters if mid not in stored_meters]
     return out

@@ -23,7 +23,7 @@ from qosapp.core.compiler import FlowOp, FlowSpec
 from qosapp.core.paths import PathState
 from qosapp.core.pathspec import INSTALLED, PathSpec
 from qosapp.core.switchstate import SwitchState
-from qosapp.core.topology import Topology
+from qosapp.core.topology import Shortcuts, Topology
 
 Ops = dict[int, list[FlowOp]]
 LEARNED = "learned"
@@ -107,9 +107,10 @@ class Fabric:
     def reroute(self, queue_exists: paths.QueueExists | None) -> list[str]:
         """Re-plan the paths the topology change affects; returns their names."""
         changed = []
+        shortcuts = Shortcuts(self.topology)
         for name, path in self.paths.items():
             state = self.plans.get(name)
-            if state is None or paths.needs_reroute(path, state, self.topology):
+            if state is None or paths.needs_reroute(path, state, self.topology, shortcuts):
                 before = state
                 after = self.plan(name, queue_exists)
                 if before is None or (after.state, after.forward, after.reverse, after.missing) != \

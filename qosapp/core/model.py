@@ -17,7 +17,10 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
+from qosapp.core.ports import IN_PORT
+
 DEFAULT_PRIORITY = 32767
+MAX_PRIORITY = 65535
 BEST_EFFORT = "Best Effort"
 
 #: DiffServ code point names (RFC 2474, 2597, 3246) -> DSCP value.
@@ -30,15 +33,17 @@ class ValidationError(ValueError):
     """A rejected input: which field, and why (becomes HTTP 400/409)."""
 
     def __init__(self, field_name: str, reason: str, status: int = 400,
-                 index: int | None = None) -> None:
+                 index: int | None = None, extra: Mapping[str, Any] | None = None) -> None:
         super().__init__(f"{field_name}: {reason}")
         self.field = field_name
         self.reason = reason
         self.status = status
         self.index = index
+        #: more of the answer (e.g. "in-use": which policies and paths a 409 protects)
+        self.extra = dict(extra or {})
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.reason, "field": self.field}
+        out: dict[str, Any] = {**self.extra, "error": self.reason, "field": self.field}
         if self.index is not None:
             out["index"] = self.index
         return out
@@ -258,20 +263,26 @@ class Match:
 
 @dataclass(frozen=True)
 class Policy:
-    """A match plus exactly one action: a queue or a service (marking)."""
+    """A match plus an action: a queue or a service (marking), a meter (policing), or a meter
+    with one of the two (police first, then queue or mark)."""
 
     name: str
     match: Match = field(default_factory=Match)
     sw: str = "all"
     queue: int | None = None
-    enqueue_port: int | None = None
+    #: a port number, IN_PORT ("in_port": back out of the port it came in by) or, with a
+    #: queue, None: set the queue and let forwarding choose the port (OpenFlow 1.3 only)
+    enqueue_port: int | str | None = None
     service: str | None = None
     priority: int = DEFAULT_PRIORITY
     id: int | None = None
+    #: the name of a meter (`qosapp.core.meters`) that polices the traffic first
+    meter: str | None = None
 
     @property
     def action(self) -> str:
-        return "queue" if self.queue is not None else "service"
+        """queue, service or meter (a meter with a queue or service is that queue's or service's)."""
+        return "queue" if self.queue is not None else "service" if self.service is not None else "meter"
 
     def dpid(self) -> int | None:
         """The one switch this policy targets, or None for 'all'/'none'."""
@@ -291,9 +302,11 @@ class Policy:
         if self.queue is not None:
             out["queue"] = self.queue
             if self.enqueue_port is not None:
-                out["enqueue-port"] = self.enqueue_port
+                out["enqueue-port"] = ENQUEUE_IN_PORT if self.enqueue_port == IN_PORT else self.enqueue_port
         if self.service is not None:
             out["service"] = self.service
+        if self.meter is not None:
+            out["meter"] = self.meter
         out["priority"] = self.priority
         if self.id is not None:
             out["id"] = self.id
@@ -314,8 +327,10 @@ POLICY_MATCH_KEYS: dict[str, str] = {
     "src-port": "tp_src",
     "dst-port": "tp_dst",
 }
-POLICY_KEYS = set(POLICY_MATCH_KEYS) | {"name", "sw", "queue", "enqueue-port", "service", "priority", "id"}
+POLICY_KEYS = set(POLICY_MATCH_KEYS) | {"name", "sw", "queue", "enqueue-port", "service", "meter", "priority", "id"}
 IPV4 = 0x0800
+#: how a policy names OpenFlow's IN_PORT as its enqueue-port
+ENQUEUE_IN_PORT = "in_port"
 L4_PROTOCOLS = {6: "tcp", 17: "udp"}
 
 
@@ -367,11 +382,12 @@ def _marking_match(match: Match) -> Match:
     return match
 
 
-def parse_policy(data: Any, services: Mapping[str, Any] | None = None) -> Policy:
+def parse_policy(data: Any, services: Mapping[str, Any] | None = None,
+                 meters: Mapping[str, Any] | None = None) -> Policy:
     """Validate a policy in the seed's JSON shape.
 
-    `services` is the set of known service names (None skips that check,
-    e.g. when re-reading the store).
+    `services` and `meters` are the known service and meter names (None
+    skips that check, e.g. when re-reading the store).
     """
     if not isinstance(data, Mapping):
         raise ValidationError("body", "a policy must be a JSON object")
@@ -381,22 +397,25 @@ def parse_policy(data: Any, services: Mapping[str, Any] | None = None) -> Policy
     name = parse_name(data.get("name"))
     match = _parse_match(data)
     sw = parse_sw(data.get("sw", "all"))
-    priority = parse_int(data.get("priority", DEFAULT_PRIORITY), "priority", 0, 65535)
+    priority = parse_int(data.get("priority", DEFAULT_PRIORITY), "priority", 0, MAX_PRIORITY)
 
     has_queue = data.get("queue") is not None
     has_service = data.get("service") is not None
+    meter = _parse_meter_ref(data.get("meter"), meters)
     if has_queue and has_service:
         raise ValidationError("service", "a policy takes exactly one action: queue or service, not both")
+    if meter is not None and not has_queue and not has_service:
+        if data.get("enqueue-port") is not None:
+            raise ValidationError("enqueue-port", "only valid together with queue")
+        return Policy(name=name, match=match, sw=sw, meter=meter, priority=priority)
     if not has_queue and not has_service:
-        raise ValidationError("queue", "a policy needs an action: queue (with enqueue-port) or service")
+        raise ValidationError("queue", "a policy needs an action: queue (optionally with enqueue-port), service or meter")
     queue = enqueue_port = service = None
     if has_service:
         match = _marking_match(match)
     if has_queue:
         queue = parse_int(data["queue"], "queue", 0, 0xFFFFFFFE)
-        if data.get("enqueue-port") is None:
-            raise ValidationError("enqueue-port", "required with queue: the port whose queue the packets go to")
-        enqueue_port = parse_int(data["enqueue-port"], "enqueue-port", 1, 0xFFFFFF00)
+        enqueue_port = _parse_enqueue_port(data.get("enqueue-port"), match, sw, priority)
     else:
         if data.get("enqueue-port") is not None:
             raise ValidationError("enqueue-port", "only valid together with queue")
@@ -406,4 +425,61 @@ def parse_policy(data: Any, services: Mapping[str, Any] | None = None) -> Policy
             raise ValidationError("service", f"unknown service {service!r}; known: {', '.join(sorted(services))}",
                                   status=409)
     return Policy(name=name, match=match, sw=sw, queue=queue, enqueue_port=enqueue_port,
-                  service=service, priority=priority)
+                  service=service, priority=priority, meter=meter)
+
+
+def _parse_meter_ref(value: Any, meters: Mapping[str, Any] | None) -> str | None:
+    """A policy's "meter": the name of a stored meter (409 when there is none by that name)."""
+    if value is None:
+        return None
+    name = parse_name(value, "meter")
+    if meters is not None and name not in meters:
+        known = ", ".join(sorted(meters)) or "none"
+        raise ValidationError("meter", f"unknown meter {name!r}; known: {known}", status=409)
+    return name
+
+
+def _parse_enqueue_port(value: Any, match: Match, sw: str, priority: int) -> int | str | None:
+    """A queue policy's port: a number, "in_port", or absent (forwarding chooses, OpenFlow 1.3).
+
+    A number equal to the matched ingress-port is refused: OpenFlow never
+    sends a packet out of the port it came in by unless told IN_PORT, so OVS
+    drops it (a silent black hole). With `sw` "all", a number without
+    ingress-port gets a companion flow for traffic entering on that very port (see
+    `qosapp.core.compiler.compile_policy`), one priority higher, so the
+    policy's priority must leave room for it.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == ENQUEUE_IN_PORT:
+        return IN_PORT
+    port = parse_int(value, "enqueue-port", 1, 0xFFFFFF00)
+    if match.in_port == port:
+        raise ValidationError("enqueue-port", f"equals ingress-port {port}: a packet is never sent out of the port "
+                              "it came in by (the switch drops it). Use \"enqueue-port\": \"in_port\" to send it back "
+                              "out of that port, or leave enqueue-port out to set the queue and let forwarding "
+                              "choose the port (OpenFlow 1.3)")
+    if match.in_port is None and sw == "all" and priority >= MAX_PRIORITY:
+        raise ValidationError("priority", f"an enqueue-port without ingress-port needs a priority below {MAX_PRIORITY}: "
+                              f"traffic entering on port {port} gets a flow one priority higher so it is not dropped")
+    return port
+
+
+def equal_ports_as_in_port(data: Any) -> Any:
+    """The seed's policies with ingress-port == enqueue-port, as the form this API accepts.
+
+    The seed (Floodlight) accepted `"ingress-port": "1", "enqueue-port": "1"`
+    (its `Enqueue 1:2 s2` policy); OpenFlow drops such a packet. The
+    compatibility clients (`qospusher`, the /wm/qos routes) send it as
+    `"enqueue-port": "in_port"` (OpenFlow IN_PORT), which is what a switch
+    can do with it; the native API refuses the equal numbers. Anything else
+    is returned unchanged.
+    """
+    if not isinstance(data, Mapping) or data.get("queue") is None:
+        return data
+    try:
+        ingress = parse_int(data.get("ingress-port"), "ingress-port", 1, 0xFFFFFF00)
+        enqueue = parse_int(data.get("enqueue-port"), "enqueue-port", 1, 0xFFFFFF00)
+    except ValidationError:
+        return data
+    return {**data, "enqueue-port": ENQUEUE_IN_PORT} if ingress == enqueue else data

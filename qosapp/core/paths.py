@@ -19,12 +19,11 @@ from typing import Any, Callable, Mapping
 
 from qosapp.core.compiler import FORWARDING_TABLE, NORMAL, OF13, FlowDelete, FlowSpec, compile_actions, compile_match
 from qosapp.core.model import IPV4, Match, Policy, format_dpid
-from qosapp.core.topology import Hop, NoPath, Topology, UnknownHost
+from qosapp.core.topology import Hop, NoPath, Shortcuts, Topology, UnknownHost
 from qosapp.core.cookies import path_cookie
 from qosapp.core.pathspec import BOTH, INSTALLED, MISSING_QUEUES, PENDING, PathSpec
-
-#: (dpid, port, queue id) -> does that queue exist on that port?
-QueueExists = Callable[[int, int, int], bool]
+from qosapp.core.shaping import QueueExists, missing_reason
+from qosapp.core import shaping
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,8 @@ def compile_path(path: PathSpec, topology: Topology) -> list[Policy]:
 
 
 def missing_queues(queue: int, hops: list[Hop], queue_exists: QueueExists) -> list[tuple[int, int]]:
-    """(dpid, out port) pairs along `hops` that lack `queue`, sorted, no repeats."""
-    return sorted({(h.dpid, h.out_port) for h in hops if not queue_exists(h.dpid, h.out_port, queue)})
+    """(dpid, out port) pairs along `hops` that lack `queue` (`qosapp.core.shaping.missing_queues`)."""
+    return shaping.missing_queues(queue, [(h.dpid, h.out_port) for h in hops], queue_exists)
 
 
 # ---------------------------------------------------------------- state
@@ -136,9 +135,8 @@ def plan_path(path: PathSpec, topology: Topology, queue_exists: QueueExists | No
     if path.queue is not None and queue_exists is not None:
         missing = missing_queues(path.queue, forward + reverse, queue_exists)
         if missing:
-            where = ", ".join(f"{format_dpid(d)} port {p}" for d, p in missing)
             return PathState(MISSING_QUEUES, topology.version, tuple(forward), tuple(reverse),
-                             reason=f"queue {path.queue} does not exist on {where}", missing=tuple(missing))
+                             reason=missing_reason(path.queue, missing), missing=tuple(missing))
     return PathState(INSTALLED, topology.version, tuple(forward), tuple(reverse),
                      rules=tuple(hop_rules(path, forward, reverse)))
 
@@ -159,7 +157,8 @@ def _route_intact(path: PathSpec, state: PathState, topology: Topology) -> bool:
     return True
 
 
-def needs_reroute(path: PathSpec, state: PathState, topology: Topology) -> bool:
+def needs_reroute(path: PathSpec, state: PathState, topology: Topology,
+                  shortcuts: Shortcuts | None = None) -> bool:
     """Should `path` be planned again after the topology moved on from `state`?
 
     Yes when a host moved or vanished, a cable of the route is gone, a
@@ -168,6 +167,8 @@ def needs_reroute(path: PathSpec, state: PathState, topology: Topology) -> bool:
     never triggers a re-route: that would flap flows for nothing.
     A MISSING_QUEUES path also needs `plan_path` again when queues change;
     that is not a topology event, so it is the caller's to notice.
+    Pass one `Shortcuts` for all paths of one event: the "shorter route?"
+    question is then a few BFS per added link instead of a search per path.
     """
     if topology.version == state.version:
         return False
@@ -176,10 +177,9 @@ def needs_reroute(path: PathSpec, state: PathState, topology: Topology) -> bool:
     if not _route_intact(path, state, topology):
         return True
     if topology.grown_since(state.version):
-        try:
-            return len(topology.hops(path.src, path.dst)) < len(state.forward)
-        except (UnknownHost, NoPath):
-            return True
+        shortcuts = shortcuts or Shortcuts(topology)
+        return shortcuts.shorter_exists(state.version, state.forward[0].dpid, state.forward[-1].dpid,
+                                        len(state.forward))
     return False
 
 

@@ -17,3 +17,7 @@ LOCAL_PORTS = frozenset({OF10_LOCAL, OF13_LOCAL})
 def is_reserved_port(port_no: int) -> bool:
     """LOCAL and the OpenFlow pseudo ports."""
     return port_no in LOCAL_PORTS or port_no > MAX_PORT_NO
+
+#: OpenFlow's IN_PORT pseudo port, as flow specs name it (`qosapp.ofp` encodes it per version):
+#: "send the packet back out of the port it came in by". A policy's "enqueue-port": "in_port".
+IN_PORT = "IN_PORT"

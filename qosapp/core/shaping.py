@@ -12,7 +12,7 @@ stop the controller.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from qosapp.core.model import format_dpid
 from qosapp.core.queues import QueueProfile, resolve_targets
@@ -20,6 +20,24 @@ from qosapp.core.queues import QueueProfile, resolve_targets
 LOG = logging.getLogger(__name__)
 
 Target = tuple[int, str]  # (dpid, port name)
+#: (dpid, port number, queue id) -> does that queue exist on that port?
+QueueExists = Callable[[int, int, int], bool]
+
+
+def missing_queues(queue: int, ports: Iterable[tuple[int, int]], queue_exists: QueueExists) -> list[tuple[int, int]]:
+    """The (dpid, port number) pairs among `ports` that lack `queue`, sorted, no repeats.
+
+    The one test of "is the queue there" for everything that enqueues: a QoS
+    path's out ports (state missing-queues) and a queue policy's enqueue
+    port(s) on each switch (install state missing-queue).
+    """
+    return sorted({(dpid, port) for dpid, port in ports if not queue_exists(dpid, port, queue)})
+
+
+def missing_reason(queue: int, missing: Iterable[tuple[int, int]]) -> str:
+    """"queue 5 does not exist on 00:00:00:00:00:00:00:01 port 2, ..." """
+    where = ", ".join(f"{format_dpid(dpid)} port {port}" for dpid, port in missing)
+    return f"queue {queue} does not exist on {where}"
 
 
 class QueueBackend(Protocol):

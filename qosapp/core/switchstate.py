@@ -22,17 +22,27 @@ from qosapp.core.compiler import SUPPORTED_VERSIONS, FlowSpec
 from qosapp.core.model import format_dpid
 
 PENDING, INSTALLED, ERROR = "pending", "installed", "error"
+#: a queue policy whose queue is not on the port it enqueues to: nothing was sent
+#: (the same fact a path reports as "missing-queues", see `qosapp.core.paths.missing_queues`)
+MISSING_QUEUE = "missing-queue"
+#: the states a script must treat as failure (the CLI exits 1 on them)
+FAILED_STATES = frozenset({ERROR, MISSING_QUEUE})
 
 
 @dataclass
 class InstallState:
     """Where one policy's or path's flows stand on one switch."""
 
-    state: str  # pending | installed | error (the REST view also shows not-installed)
+    state: str  # pending | installed | error | missing-queue (the REST view also shows not-installed)
     reason: str | None = None
+    #: missing-queue: the (port, queue) pairs that are not there
+    missing: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"state": self.state, **({"reason": self.reason} if self.reason else {})}
+        out: dict[str, Any] = {"state": self.state, **({"reason": self.reason} if self.reason else {})}
+        if self.missing:
+            out["missing-queues"] = [{"port": port, "queue": queue} for port, queue in self.missing]
+        return out
 
 
 @dataclass

@@ -14,17 +14,32 @@ query costs one BFS and nothing else.
 changes (a switch, port, link or host attachment), so callers know when to
 re-check their paths; `grown_since(v)` says whether a link or switch was
 *added* since version v — only then can a shorter path have appeared.
+
+Whether it did is answered per added link, not per path: a route that is
+still intact can only be beaten by a route through a link added since it was
+planned, and the best route through link u->v has d(src, u) + 1 + d(v, dst)
+cables. `Shortcuts` runs one BFS to u and one from v (per added link, shared
+by every stored path), so a link-up re-check of 1,000 paths costs a few BFS
+instead of 1,000 searches. When many links were added (a fabric coming up),
+it falls back to one search per path.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import networkx as nx
 
 from qosapp.core.model import format_dpid
 from qosapp.core.ports import is_reserved_port
 
+
+#: links added (version, u, v) remembered for `links_added_since`; older ones
+#: are forgotten and a question about them gets None ("don't know")
+ADDED_LINKS_KEPT = 256
+#: above this many distinct link ends to search from, `Shortcuts` searches per path
+SHORTCUT_ENDS_MAX = 8
 
 #: Port roles. UNKNOWN = neither a discovered link nor a learned host yet: it
 #: may be an uncharted cable, so frames arriving there are never flooded on.
@@ -94,6 +109,8 @@ class Topology:
     def __init__(self) -> None:
         self.version = 0
         self._grown_at = 0
+        self._added: deque[tuple[int, int, int]] = deque(maxlen=ADDED_LINKS_KEPT)  # (version, u, v)
+        self._added_floor = 0  # links added at or before this version may be forgotten
         self._shape = 0  # changes with switches/ports/links only: the tree cache key
         self._ports: dict[int, set[int]] = {}
         self._links: dict[Endpoint, Endpoint] = {}  # src endpoint -> dst endpoint
@@ -122,6 +139,17 @@ class Topology:
     def grown_since(self, version: int) -> bool:
         """Was a switch or link added after `version`? (a shorter path may exist)."""
         return self._grown_at > version
+
+    def links_added_since(self, version: int) -> list[tuple[int, int]] | None:
+        """The (u, v) switch pairs that got a link after `version`; None if forgotten."""
+        if version < self._added_floor:
+            return None
+        return [(u, v) for at, u, v in self._added if at > version]
+
+    def _log_added(self, u: int, v: int) -> None:
+        if len(self._added) == self._added.maxlen:
+            self._added_floor = self._added[0][0]
+        self._added.append((self.version, u, v))
 
     # ------------------------------------------------------------ switches and ports
     def add_switch(self, dpid: int, ports: Iterable[int] = ()) -> bool:
@@ -236,6 +264,7 @@ class Topology:
         else:
             self._cables.add_edge(src_dpid, dst_dpid, cables={key: 1})
         self._changed(grown=True)
+        self._log_added(src_dpid, dst_dpid)
         return True
 
     def remove_link(self, src_dpid: int, src_port: int, dst_dpid: int | None = None,
@@ -389,6 +418,18 @@ class Topology:
         except (nx.NetworkXNoPath, nx.NodeNotFound):
             raise NoPath(f"no path from {format_dpid(src_dpid)} to {format_dpid(dst_dpid)}") from None
 
+    def distances_from(self, dpid: int) -> dict[int, int]:
+        """Cables from `dpid` to every switch it reaches (one BFS)."""
+        return dict(nx.single_source_shortest_path_length(self._graph, dpid))
+
+    def distances_to(self, dpid: int) -> dict[int, int]:
+        """Cables from every switch that reaches `dpid` to it (one BFS, edges reversed)."""
+        return dict(nx.single_source_shortest_path_length(self._graph.reverse(copy=False), dpid))
+
+    def has_edge(self, src_dpid: int, dst_dpid: int) -> bool:
+        """Is there at least one link from src_dpid to dst_dpid?"""
+        return bool(self._graph.has_edge(src_dpid, dst_dpid))
+
     def hops_between(self, src: Endpoint, dst: Endpoint) -> list[Hop]:
         """Hops from a packet entering at `src` (dpid, port) to leaving at `dst`."""
         dpids = self.shortest_path(src[0], dst[0])
@@ -490,3 +531,47 @@ class Topology:
 
     def __len__(self) -> int:
         return len(self._ports)
+
+
+class Shortcuts:
+    """Is there now a route with fewer switches than an intact one planned at version v?
+
+    One instance per topology event, shared by every stored path: the BFS
+    distances to and from each added link's ends are computed once, on first
+    use. See the module docstring for why that answers the question exactly.
+    """
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self._version = topology.version
+        self._from: dict[int, dict[int, int]] = {}
+        self._to: dict[int, dict[int, int]] = {}
+        self.searches = 0  # BFS runs so far (per-path fallbacks included): for tests and benchmarks
+
+    def shorter_exists(self, since: int, src_dpid: int, dst_dpid: int, switches: int) -> bool:
+        """Would a route from src_dpid to dst_dpid now cross fewer than `switches` switches?"""
+        topo = self.topology
+        if topo.version != self._version:  # the topology moved on: cached distances are stale
+            self._version, self._from, self._to = topo.version, {}, {}
+        added = topo.links_added_since(since)
+        if added is None or len({end for link in added for end in link}) > SHORTCUT_ENDS_MAX:
+            self.searches += 1
+            try:
+                return len(topo.shortest_path(src_dpid, dst_dpid)) < switches
+            except NoPath:
+                return False
+        for u, v in set(added):
+            if not topo.has_edge(u, v):
+                continue  # added and gone again
+            to_u, from_v = self._distances(self._to, u, topo.distances_to), \
+                self._distances(self._from, v, topo.distances_from)
+            if src_dpid in to_u and dst_dpid in from_v and to_u[src_dpid] + from_v[dst_dpid] + 2 < switches:
+                return True
+        return False
+
+    def _distances(self, cache: dict[int, dict[int, int]], dpid: int,
+                   search: Callable[[int], dict[int, int]]) -> dict[int, int]:
+        if dpid not in cache:
+            self.searches += 1
+            cache[dpid] = search(dpid)
+        return cache[dpid]

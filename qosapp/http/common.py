@@ -83,6 +83,16 @@ def wants_confirm(req: Request) -> bool:
     return req.GET.get("wait") == "confirm"
 
 
+def wants_force(req: Request) -> bool:
+    """`?force=true`: go ahead although live policies or paths use the queues (they change state)."""
+    value = req.GET.get("force")
+    if value is None or value.lower() in ("false", "0", "no"):
+        return False
+    if value.lower() in ("true", "1", "yes", ""):
+        return True
+    raise ValidationError("force", f"expected true or false, got {value[:40]!r}")
+
+
 def wait_confirmed(core: QosService, policies: list[Any], timeout: float = CONFIRM_TIMEOUT) -> None:
     """Hold this request until no switch is still to confirm `policies` (see `QosService.wait_confirmed`)."""
     core.wait_confirmed(policies, timeout)

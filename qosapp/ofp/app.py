@@ -28,6 +28,7 @@ from ryu.topology import event as topo_event
 from qosapp.ofp import ofmsgs
 from qosapp.http import rest
 from qosapp.core.compiler import FlowOp, FlowSpec
+from qosapp.core.meters import MeterMod
 from qosapp.core.cookies import COUNTED_MASK, COUNTED_PREFIX, counted
 from qosapp.main.config import SETTINGS
 from qosapp.core.controller import QosCore
@@ -89,14 +90,15 @@ class QosApp(app_manager.RyuApp):
             LOG.warning("dpid %016x not connected; dropping %d flow ops", dpid, len(ops))
             return
         book = self.outstanding.setdefault(dpid, Outstanding())
+        self.core.stats.messages.flow_mods[dpid] += len(ops)
         cookies = []
         chunk: list[bytes] = []
         size = 0
         for op in ops:
             xid = ofmsgs.next_xid(datapath)
             buf = ofmsgs.to_bytes(datapath, op, xid)
-            if isinstance(op, FlowSpec):
-                book.flow_mod(xid, op.cookie)
+            if isinstance(op, FlowSpec) or isinstance(op, MeterMod) and op.cookie:
+                book.flow_mod(xid, op.cookie)  # a meter_mod's 'M' cookie traces its errors to the meter
                 cookies.append(op.cookie)
             chunk.append(buf)
             size += len(buf)
@@ -145,6 +147,7 @@ class QosApp(app_manager.RyuApp):
     def _error(self, ev: Any) -> None:
         msg = ev.msg
         dpid = msg.datapath.id
+        self.core.stats.messages.errors[dpid] += 1
         reason = error_reason(msg.datapath.ofproto, msg)
         book = self.outstanding.get(dpid)
         cookie = book.cookie_of(msg.xid) if book is not None else None
@@ -184,6 +187,7 @@ class QosApp(app_manager.RyuApp):
         msg = ev.msg
         datapath = msg.datapath
         ofp, parser = datapath.ofproto, datapath.ofproto_parser
+        self.core.stats.messages.packet_ins[datapath.id] += 1
         in_port = msg.in_port if ofp.OFP_VERSION == ofproto_v1_0.OFP_VERSION else msg.match["in_port"]
         frame = packet_in_fields(msg.data)
         if frame is None:
@@ -199,9 +203,11 @@ class QosApp(app_manager.RyuApp):
 
     # ------------------------------------------------------------ statistics
     def _poll_stats(self) -> None:
-        """Every interval: flow stats of qos-sdn's policy and path cookies, queue stats of all ports."""
+        """Every interval: switches away past their grace period leave the topology; flow stats of
+        qos-sdn's policy and path cookies, queue stats of all ports."""
         while True:
             hub.sleep(self.core.stats.interval)
+            self.core.expire_absent()
             for datapath in list(self.datapaths.values()):
                 try:
                     self._request_stats(datapath)
@@ -221,6 +227,8 @@ class QosApp(app_manager.RyuApp):
                 datapath.send_msg(parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
                                                              COUNTED_PREFIX, COUNTED_MASK, parser.OFPMatch()))
             datapath.send_msg(parser.OFPQueueStatsRequest(datapath, 0, ofp.OFPP_ANY, ofp.OFPQ_ALL))
+            if self.core.meters:
+                datapath.send_msg(parser.OFPMeterStatsRequest(datapath, 0, ofp.OFPM_ALL))
 
     def _complete(self, msg: Any) -> list[Any] | None:
         """The whole body of a (possibly multi-part) stats reply, once it is all in."""
@@ -241,3 +249,12 @@ class QosApp(app_manager.RyuApp):
             self.core.stats.record_queues(ev.msg.datapath.id, time.monotonic(),
                                           [(s.port_no, s.queue_id, s.tx_packets, s.tx_bytes, s.tx_errors)
                                            for s in body])
+
+    @set_ev_cls(ofp_event.EventOFPMeterStatsReply, MAIN_DISPATCHER)
+    def _meter_stats(self, ev: Any) -> None:
+        body = self._complete(ev.msg)
+        if body is not None:
+            self.core.meter_counters(ev.msg.datapath.id, time.monotonic(),
+                                     [(s.meter_id, s.packet_in_count, s.byte_in_count,
+                                       sum(b.packet_band_count for b in s.band_stats),
+                                       sum(b.byte_band_count for b in s.band_stats)) for s in body])

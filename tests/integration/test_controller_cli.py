@@ -97,7 +97,7 @@ def test_rejection_exits_1_with_the_controllers_reason_and_keeps_the_file(
     dup = qospusher(controller, workdir, "add", "policy", SEED_S1)
     assert dup.returncode == 1
     assert "HTTP 409" in dup.stderr and "exists" in dup.stderr
-    bad = qospusher(controller, workdir, "--json", "add", "policy", '{"name": "q", "queue": "2"}')
+    bad = qospusher(controller, workdir, "--json", "add", "policy", '{"name": "q", "queue": "2", "enqueue-port": "0"}')
     assert bad.returncode == 1
     assert json.loads(bad.stdout) == {"status": 400, "error": json.loads(bad.stdout)["error"],
                                       "field": "enqueue-port"}

@@ -185,16 +185,30 @@ def test_switch_reconnect_gets_new_state_without_duplicates(clean: Bed) -> None:
 
 
 def test_switch_rejection_is_reported_per_policy(clean: Bed) -> None:
-    view = clean.call("POST", "/qos/policies", {"name": "bad port", "queue": 2, **H1_TO_H2_ON_S1,
-                                                "enqueue-port": 0xFFFFFF00}, expect=201)
-    assert view["name"] == "bad port"
+    """s1's table 0 is made full (OVS Flow_Table flow_limit, overflow refused): the switch rejects the flow."""
+    held = len([line for line in clean.flows().splitlines() if "table=0" in line])
+    clean.ovs.vsctl("--", "--id=@ft", "create", "Flow_Table", f"flow_limit={held}", "overflow_policy=refuse",
+                    "--", "set", "Bridge", "s1", "flow_tables:0=@ft")
+    try:
+        view = clean.call("POST", "/qos/policies", {"name": "no room", "queue": 2, **H1_TO_H2_ON_S1}, expect=201)
+        assert view["name"] == "no room"
 
-    def errored() -> bool:
-        state = clean.call("GET", "/qos/policies/bad%20port")["install"].get(S1, {})
-        return state.get("state") == "error"
-    wait_until(errored, 10, "the switch's OFPT_ERROR to show up")
-    reason = clean.call("GET", "/qos/policies/bad%20port")["install"][S1]["reason"]
-    assert reason.startswith("OFPET_"), reason
+        def errored() -> bool:
+            state = clean.call("GET", "/qos/policies/no%20room")["install"].get(S1, {})
+            return state.get("state") == "error"
+        wait_until(errored, 10, "the switch's OFPT_ERROR to show up")
+        reason = clean.call("GET", "/qos/policies/no%20room")["install"][S1]["reason"]
+        assert reason.startswith("OFPET_"), reason
+    finally:
+        clean.ovs.vsctl("clear", "Bridge", "s1", "flow_tables")
+
+
+def test_a_port_that_does_not_exist_is_missing_queue_not_sent(clean: Bed) -> None:
+    """Its queue cannot be there: the controller says so itself instead of letting the switch guess."""
+    clean.call("POST", "/qos/policies", {"name": "bad port", "queue": 2, **H1_TO_H2_ON_S1,
+                                         "enqueue-port": 0xFFFFFF00}, expect=201)
+    state = clean.call("GET", "/qos/policies/bad%20port")["install"][S1]
+    assert state["state"] == "missing-queue" and state["missing-queues"] == [{"port": 0xFFFFFF00, "queue": 2}]
 
 
 def test_deleting_the_queue_profile_leaves_no_rows_or_filters(clean: Bed) -> None:

@@ -16,15 +16,18 @@ import pytest
 from qosapp.core import compiler
 from qosapp.core.compiler import (FORWARDING_COOKIE, FORWARDING_TABLE, NORMAL, OF10, OF13, PIPELINE_COOKIE,
                              POLICY_TABLE, FlowDelete, FlowSpec, compile_policy, delete_policy, forwarding_flows,
-                             in_forwarding_table, pipeline_flows)
+                             in_forwarding_table, pipeline_flows, unsupported)
 from qosapp.core.cookies import POLICY_PREFIX as COOKIE_PREFIX, policy_cookie, policy_id_of
-from qosapp.core.model import Policy, parse_policy
+from qosapp.core.model import Policy, ValidationError, equal_ports_as_in_port, parse_policy
 
 SERVICES = {"Best Effort": 0, "Voice": 46, "Video": 34, "Bulk": 8}
 SEED_S1 = ('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
            '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
 SEED_S2 = ('{"name": "Enqueue 1:2 s2", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
            '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:02","queue":"2","enqueue-port":"1"}')
+#: the seed's s2 policy has ingress-port == enqueue-port, which the API refuses (OpenFlow drops
+#: such a packet); its compatibility clients send it as enqueue-port "in_port" (OpenFlow IN_PORT)
+SEED_S2_IN_PORT = equal_ports_as_in_port(json.loads(SEED_S2))
 SEED_MATCH = (("in_port", 1), ("eth_type", 0x0800), ("ip_proto", 6), ("ipv4_src", "10.0.0.1"))
 
 
@@ -74,13 +77,52 @@ def test_seed_s1_of13_is_set_queue_then_output() -> None:
 
 
 def test_seed_s2_only_on_its_switch() -> None:
-    policy = stored(SEED_S2, 2)
+    policy = stored(SEED_S2_IN_PORT, 2)
     for version in (OF10, OF13):
         assert compile_policy(policy, 1, version, SERVICES) == []
         assert compile_policy(policy, 3, version, SERVICES) == []
-    assert compile_policy(policy, 2, OF10, SERVICES)[0].actions == (("enqueue", 1, 2),)
-    assert compile_policy(policy, 2, OF13, SERVICES)[0].actions == (("set_queue", 2), ("output", 1))
+    assert compile_policy(policy, 2, OF10, SERVICES)[0].actions == (("enqueue", "IN_PORT", 2),)
+    assert compile_policy(policy, 2, OF13, SERVICES)[0].actions == (("set_queue", 2), ("output", "IN_PORT"))
     assert compile_policy(policy, 2, OF13, SERVICES)[0].cookie == 0x5100000000000002
+
+
+def test_seed_s2_as_the_seed_wrote_it_is_refused() -> None:
+    with pytest.raises(ValidationError) as err:
+        parse_policy(json.loads(SEED_S2), SERVICES)
+    assert err.value.field == "enqueue-port" and "in_port" in err.value.reason
+
+
+# ---------------------------------------------------------------- queue policies that cannot black-hole
+def test_queue_without_enqueue_port_sets_queue_then_forwarding_on_of13() -> None:
+    policy = stored({"name": "h1 limited", "ip-src": "10.0.0.1", "queue": 2}, 3)
+    assert compile_policy(policy, 7, OF13, SERVICES) == [
+        FlowSpec(cookie=policy_cookie(3), priority=32767, match=(("eth_type", 0x0800), ("ipv4_src", "10.0.0.1")),
+                 actions=(("set_queue", 2), ("goto_table", 1)))]
+    assert "enqueue action needs a port" in (unsupported(policy, OF10) or "")
+    assert unsupported(policy, OF13) is None
+    assert delete_policy(policy, 7, OF10, SERVICES) == []
+
+
+@pytest.mark.parametrize("version,companion", [
+    (OF13, (("set_queue", 1), ("goto_table", 1))), (OF10, (("output", "NORMAL"),))])
+def test_sw_all_enqueue_port_without_ingress_gets_a_flow_for_traffic_entering_there(
+        version: int, companion: tuple[Any, ...]) -> None:
+    policy = stored({"name": "to port 2", "ip-src": "10.0.0.1", "queue": 1, "enqueue-port": 2}, 5)
+    main, entering = compile_policy(policy, 1, version, SERVICES)
+    assert main.match == (("eth_type", 0x0800), ("ipv4_src", "10.0.0.1")) and main.priority == 32767
+    assert entering.match == (("in_port", 2), ("eth_type", 0x0800), ("ipv4_src", "10.0.0.1"))
+    assert (entering.priority, entering.actions, entering.cookie) == (32768, companion, main.cookie)
+    # a policy for one named switch: its author chose that switch's port, no companion
+    one = stored({"name": "s1 to port 2", "ip-src": "10.0.0.1", "queue": 1, "enqueue-port": 2, "sw": 1}, 6)
+    assert len(compile_policy(one, 1, version, SERVICES)) == 1
+
+
+def test_in_port_enqueue_compiles_to_in_port() -> None:
+    policy = stored({"name": "hairpin", "ingress-port": 3, "queue": 1, "enqueue-port": "in_port"}, 9)
+    assert compile_policy(policy, 1, OF13, SERVICES)[0].actions == (("set_queue", 1), ("output", "IN_PORT"))
+    assert compile_policy(policy, 1, OF10, SERVICES) == [
+        FlowSpec(cookie=policy_cookie(9), priority=32767, match=(("in_port", 3),),
+                 actions=(("enqueue", "IN_PORT", 1),))]
 
 
 def test_seed_s1_not_on_s2() -> None:
@@ -150,7 +192,7 @@ def test_full_match_order_and_values() -> None:
 
 
 def test_empty_match_is_wildcard() -> None:
-    policy = stored({"name": "all traffic", "queue": 0, "enqueue-port": 1, "priority": 1}, 4)
+    policy = stored({"name": "all traffic", "queue": 0, "enqueue-port": 1, "priority": 1, "sw": 1}, 4)
     [spec] = compile_policy(policy, 1, OF13, SERVICES)
     assert spec.match == () and spec.match_dict() == {}
     assert spec.priority == 1

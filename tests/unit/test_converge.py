@@ -135,3 +135,18 @@ def test_a_read_that_is_not_ready_changes_nothing(tmp_path: Path) -> None:
     a.enable()
     assert not b.converge(lambda: None)
     assert not b.core.enabled and switches.take() == []
+
+
+def test_meters_follow_before_the_policies_that_use_them(tmp_path: Path) -> None:
+    a, b, switches = pair(tmp_path)
+    a.enable()
+    a.add_meter({"name": "2M", "rate": "2M", "burst": "200k"})
+    a.add_policies([{**SEED_S1, "meter": "2M"}])
+    assert converge(b)
+    assert set(b.core.meters) == {"2M"} and b.core.policies["Enqueue 2:2 s1"].meter == "2M"
+    (flow,) = switches.holding(1, policy_cookie(1))
+    assert any(action[0] == "meter" for action in flow.actions)
+    a.delete_policy("Enqueue 2:2 s1")
+    a.delete_meter("2M")
+    assert converge(b)
+    assert not b.core.meters and switches.holding(1, policy_cookie(1)) == set()

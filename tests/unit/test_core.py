@@ -26,12 +26,15 @@ from qosapp.core.controller import WIPE, NotFound
 from qosapp.service import QosService
 from tests.unit.fakeoftable import FakeSwitches
 from tests.unit.serviceenv import make_service
-from qosapp.core.model import format_dpid, Service, ValidationError
+from qosapp.core.model import equal_ports_as_in_port, format_dpid, Service, ValidationError
 
 SEED_S1 = json.loads('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
                      '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:01","queue":"2","enqueue-port":"2"}')
-SEED_S2 = json.loads('{"name": "Enqueue 1:2 s2", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
-                     '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:02","queue":"2","enqueue-port":"1"}')
+#: the seed's s2 policy (ingress-port 1, enqueue-port 1) as its compatibility clients send it:
+#: OpenFlow drops a packet sent out of its in-port, so the API takes "in_port" (IN_PORT) there
+SEED_S2 = equal_ports_as_in_port(json.loads(
+    '{"name": "Enqueue 1:2 s2", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
+    '"ip-src":"10.0.0.1", "sw": "00:00:00:00:00:00:00:02","queue":"2","enqueue-port":"1"}'))
 MARK_ALL = {"name": "voice everywhere", "service": "Voice", "protocol": 17, "dst-port": 5060}
 SEED_MATCH = (("in_port", 1), ("eth_type", 0x0800), ("ip_proto", 6), ("ipv4_src", "10.0.0.1"))
 MARK_MATCH = (("eth_type", 0x0800), ("ip_proto", 17), ("tp_dst", 5060))
@@ -43,8 +46,8 @@ C1, C2, C3 = 0x5100000000000001, 0x5100000000000002, 0x5100000000000003
 
 # Expected flows, written out (cookie = 'Q' << 56 | policy id).
 S1_OF13 = FlowSpec(cookie=C1, priority=32767, match=SEED_MATCH, actions=(("set_queue", 2), ("output", 2)))
-S2_OF10 = FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("enqueue", 1, 2),))
-S2_OF13 = FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("set_queue", 2), ("output", 1)))
+S2_OF10 = FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("enqueue", "IN_PORT", 2),))
+S2_OF13 = FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("set_queue", 2), ("output", "IN_PORT")))
 MARK_OF13 = FlowSpec(cookie=C3, priority=32767, match=MARK_MATCH,
                      actions=(("set_field", "ip_dscp", 46), ("goto_table", 1)))
 MARK_OF10 = FlowSpec(cookie=C3, priority=32767, match=MARK_MATCH,
@@ -111,7 +114,7 @@ def test_starts_disabled_with_best_effort(core: QosService, rec: Recorder) -> No
     assert core.services == {"Best Effort": Service(name="Best Effort", dscp=0, id=1)}
     assert core.store.services() == [(1, "Best Effort", 0)]
     assert core.status() == {"enabled": False, "services": 1, "policies": 0, "switches": 0, "queues": 0,
-                             "paths": 0}
+                             "paths": 0, "meters": 0}
     assert rec.calls == []
 
 
@@ -142,7 +145,7 @@ def test_enable_installs_each_switch_its_policies(core: QosService, rec: Recorde
     assert core.store.get_setting("enabled") == "true"
     assert rec.take() == [
         (DPID1, [S1_OF13, MARK_OF13]),
-        (DPID2, [FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("enqueue", 1, 2),)), MARK_OF10]),
+        (DPID2, [FlowSpec(cookie=C2, priority=32767, match=SEED_MATCH, actions=(("enqueue", "IN_PORT", 2),)), MARK_OF10]),
         (DPID3, [MARK_OF13]),
     ]
     # what each switch ends up holding, however the operations were batched
@@ -251,7 +254,7 @@ def test_add_while_enabled_goes_only_where_it_applies(core: QosService, rec: Rec
     rec.take()
     core.add_policy(SEED_S2)
     assert rec.take() == [(DPID2, [FlowSpec(cookie=C1, priority=32767, match=SEED_MATCH,
-                                            actions=(("enqueue", 1, 2),))])]
+                                            actions=(("enqueue", "IN_PORT", 2),))])]
     core.add_policy(MARK_ALL)
     calls = rec.take()
     assert [dpid for dpid, _ops in calls] == [DPID1, DPID2]
@@ -414,7 +417,7 @@ REJECTIONS: list[tuple[str, Callable[[QosService], Any], type[Exception], int | 
      ValidationError, 400),
     ("duplicate policy", lambda c: c.add_policy(SEED_S2), ValidationError, 409),
     ("not an object", lambda c: c.add_policy(["x"]), ValidationError, 400),
-    ("bad replace", lambda c: c.replace_policy("Enqueue 2:2 s1", {"queue": 1}), ValidationError, 400),
+    ("bad replace", lambda c: c.replace_policy("Enqueue 2:2 s1", {"queue": 1, "enqueue-port": 0}), ValidationError, 400),
     ("replace missing", lambda c: c.replace_policy("nope", SEED_S1), NotFound, None),
     ("delete missing", lambda c: c.delete_policy("nope"), NotFound, None),
     ("duplicate service", lambda c: c.add_service({"name": "Voice", "dscp": 1}), ValidationError, 409),
@@ -483,7 +486,7 @@ def test_restart_keeps_everything(state_dir: str, core: QosService, rec: Recorde
     assert sorted(again.policies_by_id) == [1, 3]
     assert again.store.services() == [(1, "Best Effort", 0), (2, "Voice", 46), (3, "Bulk", 8)]
     # ids are never reused: a new policy gets a new cookie.
-    assert again.add_policy({"name": "new", "queue": 1, "enqueue-port": 1}).id == 4
+    assert again.add_policy({"name": "new", "queue": 1, "enqueue-port": 1, "sw": DPID1}).id == 4
     rec.take()
     again.switch_connected(DPID1, OF13)
     assert rec.take() == [(DPID1, [WIPE, PIPE, FWD13, S1_OF13, MARK_OF13,

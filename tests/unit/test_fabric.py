@@ -360,12 +360,48 @@ def test_switch_on_the_route_disconnecting_reroutes(core: QosService, rec: Recor
     core.enable()
     path = core.add_path(PATH)
     rec.take()
-    core.switch_disconnected(2)
+    core.core.switch_disconnected(2, now=100.0)
+    for a, b in ((1, 2), (2, 1)):  # what Ryu's LLDP service says when a switch leaves
+        core.link_removed(a, 2 if a == 1 else 3, b, 3 if a == 1 else 2)
+    # within the grace period s2 keeps its place: nothing is re-planned, no neighbour's flow changes
+    assert rec.take() == []
+    assert hops(core.path_view(path)) == SHORT_FWD
+    assert core.core.expire_absent(now=100.0 + core.switch_grace - 1).flows == []
+    core.apply(core.core.expire_absent(now=100.0 + core.switch_grace))
     long = expected_path_flows(LONG_FWD, LONG_REV)
     delete = FlowDelete(cookie=COOKIE1)
     # s2 is gone: nothing is sent to it; s1 and s3 swap their flows, s4 and s5 get theirs
     assert with_cookie(rec.take(), COOKIE1) == [
         (1, [delete, *long[1]]), (3, [delete, *long[3]]), (4, long[4]), (5, long[5])]
+    assert hops(core.path_view(path)) == LONG_FWD
+    assert core.absent == {}
+
+
+def test_switch_that_lost_its_connection_keeps_forwarding_through_it(core: QosService, rec: Recorder) -> None:
+    """Neighbours keep their flows towards the hosts behind it; it comes back to a cold start."""
+    ring_with_hosts(core)
+    rec.take()
+    core.switch_disconnected(1)
+    core.link_removed(1, 2, 2, 3)
+    core.link_removed(5, 2, 1, 3)
+    assert rec.take() == []  # no neighbour loses its flows towards 10.0.0.1 (behind s1)
+    assert core.fabric.topology.host_by_ip("10.0.0.1") is not None
+    core.expire_absent()  # well within the grace period: nothing
+    assert rec.take() == [] and list(core.absent) == [1]
+    core.switch_connected(1, OF13, ports_of(1))
+    calls = rec.take()
+    assert calls[0][0] == 1 and calls[0][1][0] == WIPE  # its cold start
+    assert {dpid for dpid, _ops in calls} == {1}  # and nobody else's flows changed
+    assert core.absent == {}
+
+
+def test_a_cable_really_down_while_its_switch_is_away_is_re_planned(core: QosService, rec: Recorder) -> None:
+    ring_with_hosts(core)
+    core.enable()
+    path = core.add_path(PATH)
+    rec.take()
+    core.switch_disconnected(2)
+    core.port_state(1, 2, live=False)  # s1 sees its port to s2 go down: that cable is gone
     assert hops(core.path_view(path)) == LONG_FWD
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from qosapp.core.model import (BEST_EFFORT, DEFAULT_PRIORITY, DSCP_NAMES, POLICY_KEYS, Match, Policy,
+from qosapp.core.ports import IN_PORT
+from qosapp.core.model import (BEST_EFFORT, equal_ports_as_in_port, DEFAULT_PRIORITY, DSCP_NAMES, POLICY_KEYS, Match, Policy,
                           Service, ValidationError, format_dpid, parse_dpid, parse_dscp, parse_int,
                           parse_ipv4, parse_mac, parse_name, parse_policy, parse_service, parse_sw,
                           parse_tos)
@@ -51,13 +52,25 @@ def test_seed_policy_s1_verbatim() -> None:
     assert policy.dpid() == 1
 
 
-def test_seed_policy_s2_verbatim() -> None:
-    policy = parse_policy(json.loads(SEED_S2), SERVICES)
+def test_seed_policy_s2_verbatim_is_refused_naming_enqueue_port() -> None:
+    """ingress-port 1, enqueue-port 1: OpenFlow drops a packet sent out of its in-port."""
+    err = rejected(json.loads(SEED_S2))
+    assert err.field == "enqueue-port" and "equals ingress-port 1" in err.reason and '"in_port"' in err.reason
+
+
+def test_seed_policy_s2_as_the_compatibility_clients_send_it() -> None:
+    body = equal_ports_as_in_port(json.loads(SEED_S2))
+    assert body["enqueue-port"] == "in_port"
+    policy = parse_policy(body, SERVICES)
     assert policy.name == "Enqueue 1:2 s2"
     assert policy.sw == "00:00:00:00:00:00:00:02"
-    assert (policy.queue, policy.enqueue_port) == (2, 1)
+    assert (policy.queue, policy.enqueue_port) == (2, IN_PORT)
     assert policy.match == Match(in_port=1, eth_type=2048, ip_proto=6, ipv4_src="10.0.0.1")
     assert policy.applies_to(2) and not policy.applies_to(1)
+    assert policy.to_dict()["enqueue-port"] == "in_port"
+    # anything else passes unchanged
+    for other in (json.loads(SEED_S1), mark_policy(), {"queue": 1, "ingress-port": "x", "enqueue-port": "x"}, []):
+        assert equal_ports_as_in_port(other) is other
 
 
 def test_seed_policy_to_dict_is_normalised() -> None:
@@ -86,12 +99,13 @@ def test_all_seed_keys_accepted_together() -> None:
                                  ipv4_src="10.0.0.0/24", ipv4_dst="10.0.1.7", ip_dscp=46,
                                  tp_src=5000, tp_dst=80)
     assert (policy.sw, policy.queue, policy.enqueue_port, policy.priority) == ("all", 0, 4, 256)
-    assert set(data) | {"service"} == POLICY_KEYS - {"id"}
+    assert set(data) | {"service", "meter"} == POLICY_KEYS - {"id"}
 
 
 @pytest.mark.parametrize("data", [
     json.loads(SEED_S1),
-    json.loads(SEED_S2),
+    equal_ports_as_in_port(json.loads(SEED_S2)),
+    queue_policy(**{"enqueue-port": None, "ip-src": "10.0.0.1"}),
     mark_policy(tos=184, sw="none", priority=1),
     queue_policy(**{"ip-dst": "192.168.0.0/16", "protocol": 17, "dst-port": 53, "vlan-id": 0}),
     queue_policy(**{"eth-type": "0x0806", "eth-src": "00:00:00:00:00:01"}),
@@ -213,6 +227,8 @@ def test_parse_mac_rejects(value: Any) -> None:
 ])
 def test_numeric_ranges(key: str, ok: list[Any], bad: list[Any]) -> None:
     extra: dict[str, Any] = {"protocol": 6} if key in ("src-port", "dst-port") else {}
+    if key == "priority":
+        extra["sw"] = 1  # sw all + enqueue-port without ingress-port needs priority < 65535 (own test)
     for value in ok:
         parse_policy(queue_policy(**{**extra, key: value}))
     for value in bad:
@@ -270,10 +286,28 @@ def test_marking_policy_infers_ipv4() -> None:
     assert err.field == "eth-type" and "0x0806" in err.reason
 
 
-def test_queue_needs_enqueue_port() -> None:
-    err = rejected({"name": "p", "queue": 1})
-    assert err.field == "enqueue-port"
-    assert rejected({"name": "p", "queue": 1, "enqueue-port": None}).field == "enqueue-port"
+def test_queue_without_enqueue_port_lets_forwarding_choose() -> None:
+    assert parse_policy({"name": "p", "queue": 1}).enqueue_port is None
+    assert parse_policy({"name": "p", "queue": 1, "enqueue-port": None}).to_dict() == {
+        "name": "p", "sw": "all", "queue": 1, "priority": 32767}
+
+
+@pytest.mark.parametrize("spelling", ["in_port", "IN_PORT", " In_Port "])
+def test_enqueue_port_in_port_is_openflow_in_port(spelling: str) -> None:
+    assert parse_policy(queue_policy(**{"enqueue-port": spelling, "ingress-port": 2})).enqueue_port == IN_PORT
+
+
+def test_enqueue_port_equal_to_ingress_port_is_refused() -> None:
+    err = rejected(queue_policy(**{"ingress-port": "2", "enqueue-port": 2}))
+    assert err.field == "enqueue-port" and "equals ingress-port 2" in err.reason
+
+
+def test_sw_all_enqueue_port_without_ingress_port_needs_room_above_its_priority() -> None:
+    err = rejected(queue_policy(priority=65535))
+    assert err.field == "priority" and "one priority higher" in err.reason
+    parse_policy(queue_policy(priority=65535, sw=1))  # one named switch: no companion flow
+    parse_policy(queue_policy(priority=65535, **{"ingress-port": 1}))
+    parse_policy(queue_policy(priority=65534))
 
 
 def test_enqueue_port_needs_queue() -> None:

@@ -145,8 +145,7 @@ def src_mask_bits(wildcards: int) -> int:
 
 def of10_flow(body: dict[str, object]) -> FlowSpec:
     policy = replace(parse_policy({"name": "p", **body}, {"Best Effort": 0, "Voice": 46}), id=3)
-    [spec] = compile_policy(policy, 1, OF10, {"Best Effort": 0, "Voice": 46})
-    return spec
+    return compile_policy(policy, 1, OF10, {"Best Effort": 0, "Voice": 46})[0]
 
 
 def test_of10_queue_policy_is_an_exact_match_with_enqueue() -> None:
@@ -157,6 +156,12 @@ def test_of10_queue_policy_is_an_exact_match_with_enqueue() -> None:
     assert (out["in_port"], out["dl_type"], out["nw_proto"], out["nw_src"]) == (1, 0x0800, 6, "10.0.0.1")
     assert src_mask_bits(int(str(out["wildcards"]))) == 0  # /32: nothing of the source wildcarded
     assert out["actions"] == [("enqueue", 2, 2)] and out["priority"] == spec.priority
+
+
+def test_of10_enqueue_in_port_is_ofpp_in_port() -> None:
+    spec = of10_flow({"ingress-port": 1, "queue": 2, "enqueue-port": "in_port"})
+    out = decode(ofmsgs.to_bytes(Of10Datapath(), spec, 5))
+    assert out["actions"] == [("enqueue", ofproto_v1_0.OFPP_IN_PORT, 2)]
 
 
 def test_of10_marking_sets_the_tos_byte_and_goes_normal() -> None:

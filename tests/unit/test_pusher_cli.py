@@ -1,4 +1,5 @@
-"""qospusher's command line: parsing, usage errors (exit 2) and an unreachable controller (exit 3).
+"""qospusher's command line: parsing, usage errors (exit 2), an unreachable controller (exit 3),
+failed states in an answer (exit 1).
 
 No controller runs here: "unreachable" is a real refused TCP connection to a
 127.0.0.1 port this test holds bound but not listening.
@@ -15,10 +16,11 @@ from typing import Iterator
 
 import pytest
 
-from pusher.client import QosClient, Unreachable, base_url, item_path
-from pusher.cli import EXIT_UNREACHABLE, EXIT_USAGE, Output, parse_json_arg
+from pusher.client import QosClient, Unreachable, _query, base_url, item_path
+from pusher.cli import (EXIT_OK, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, Output, failures, outcome,
+                        parse_json_arg)
 from pusher.qospusher import (build_parser, cmd_queue_delete, cmd_queue_list, cmd_queue_set, describe_queue_profile,
-                              format_rate, run)
+                              format_rate, policy_body, run)
 from pusher.state import State, load_state, save_state
 
 SEED_ARG = (' {"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", "ingress-port": "1",'
@@ -188,3 +190,55 @@ def test_describe_queue_profile_shows_rates_dscps_and_ports() -> None:
         "  00:00:00:00:00:00:00:02/s2-eth1: error (ovsdb down)",
     ]
     assert describe_queue_profile({**view, "applied": {}})[1].startswith("  not applied to any port")
+
+
+# ---------------------------------------------------------------- failed states -> exit 1
+POLICY_VIEW = {"name": "p", "queue": 5, "install": {
+    "00:00:00:00:00:00:00:01": {"state": "installed"},
+    "00:00:00:00:00:00:00:02": {"state": "missing-queue", "reason": "queue 5 does not exist on ... port 2"},
+    "00:00:00:00:00:00:00:03": {"state": "error", "reason": "OFPBAC_BAD_QUEUE"},
+    "00:00:00:00:00:00:00:04": {"state": "pending"}, "00:00:00:00:00:00:00:05": {"state": "not-installed"}}}
+
+
+def test_failures_name_each_switch_and_port_that_failed() -> None:
+    path_view = {"name": "h1-h4", "status": {"state": "missing-queues", "reason": "queue 2 does not exist on x"},
+                 "install": {}}
+    profile_view = {"sw": "all", "port": "all", "applied": {
+        "00:00:00:00:00:00:00:01/s1-eth1": {"state": "applied"},
+        "00:00:00:00:00:00:00:01/s1-eth2": {"state": "error", "reason": "no OVSDB"}}}
+    assert failures(POLICY_VIEW) == [
+        "'p' on 00:00:00:00:00:00:00:02: missing-queue (queue 5 does not exist on ... port 2)",
+        "'p' on 00:00:00:00:00:00:00:03: error (OFPBAC_BAD_QUEUE)"]
+    assert failures([path_view, profile_view]) == [
+        "'h1-h4': missing-queues (queue 2 does not exist on x)",
+        "queue profile all/all on 00:00:00:00:00:00:00:01/s1-eth2: error (no OVSDB)"]
+    assert failures({"name": "ok", "install": {"00:00:00:00:00:00:00:01": {"state": "installed"}}}) == []
+    assert failures(None) == failures("text") == failures({"deleted": 2}) == []
+
+
+def test_outcome_prints_which_and_exits_1() -> None:
+    out = capture(json_mode=True)
+    assert outcome(POLICY_VIEW, out) == EXIT_REJECTED
+    assert out.err.getvalue().splitlines() == [
+        "[CONTROLLER] not done: 'p' on 00:00:00:00:00:00:00:02: missing-queue (queue 5 does not exist on ... port 2)",
+        "[CONTROLLER] not done: 'p' on 00:00:00:00:00:00:00:03: error (OFPBAC_BAD_QUEUE)"]
+    assert out.out.getvalue() == ""  # stdout stays one parseable JSON document
+    assert outcome({"name": "fine", "install": {}}, capture()) == EXIT_OK
+
+
+def test_the_seeds_equal_ports_go_out_as_in_port_saying_so() -> None:
+    out = capture()
+    s2 = SEED_ARG.replace('"ingress-port": "1"', '"ingress-port": "2"')
+    body = policy_body(s2, out)
+    assert isinstance(body, dict) and body["enqueue-port"] == "in_port" and body["ingress-port"] == "2"
+    assert "sent as \"enqueue-port\": \"in_port\"" in out.out.getvalue()
+    quiet = capture()
+    assert policy_body(SEED_ARG, quiet) == json.loads(SEED_ARG) and quiet.out.getvalue() == ""
+
+
+def test_force_and_confirm_go_in_the_query() -> None:
+    args = build_parser().parse_args(["queue", "delete", "--force"])
+    assert args.force is True and build_parser().parse_args(["queue", "set", "{}", "--force"]).force is True
+    assert build_parser().parse_args(["queue", "delete"]).force is False
+    assert (_query(True, True), _query(False, True), _query(True, False), _query(False, False)) == \
+        ("?wait=confirm&force=true", "?force=true", "?wait=confirm", "")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from qosapp.core.model import parse_policy
+from qosapp.core.model import equal_ports_as_in_port, parse_policy
 from pusher.state import State
 from pusher.sync import (LocalEntryError, diff_paths, diff_policies, diff_queues, diff_services, flatten,
                          normalise_path, normalise_path_view, normalise_policy, normalise_queue_profile,
@@ -20,7 +20,7 @@ SEED_S2 = json.loads('{"name": "Enqueue 1:2 s2", "protocol":"6","eth-type": "0x0
 
 def view(policy: dict[str, Any], pid: int) -> dict[str, Any]:
     """What the controller answers for a policy: normalised + id, cookie, install."""
-    out = parse_policy(policy).to_dict()
+    out = parse_policy(equal_ports_as_in_port(policy)).to_dict()
     out.update(id=pid, cookie=hex(0x51000000 + pid), install={"00:00:00:00:00:00:00:01": {"state": "installed"}})
     return out
 
