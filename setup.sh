@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # One idempotent set-up step for a brand-new Debian 12 machine (run as root):
 # the system packages qos-sdn drives (Open vSwitch, iperf3, ethtool, Debian's
-# mininet for mnexec, tcpdump) and a project venv (.venv) with the pinned
+# mininet for mnexec, tcpdump, etcd for the cluster) and a project venv (.venv) with the pinned
 # Python packages. A second run only checks and returns.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 # prometheus: the real server (and promtool) the metrics tests scrape the controller with
-APT_PACKAGES=(openvswitch-switch iperf3 ethtool mininet tcpdump iproute2 iputils-ping chromium prometheus)
+# etcd-server/etcd-client: the replicated store of a controller cluster (--store etcd://...)
+APT_PACKAGES=(openvswitch-switch iperf3 ethtool mininet tcpdump iproute2 iputils-ping chromium prometheus etcd-server etcd-client)
 PYTHON=${PYTHON:-python3}
 
 missing=()
@@ -75,6 +76,6 @@ if ! { .venv/bin/pip install "setuptools<68" wheel && .venv/bin/pip install -e "
     exit 1
 fi
 rm -f "$log"
-.venv/bin/python -c "import ryu, ovs, mininet, networkx, webob, eventlet, prometheus_client"
+.venv/bin/python -c "import ryu, ovs, mininet, networkx, webob, eventlet, prometheus_client, etcd3gw"
 echo "$want" > "$stamp"
 echo "setup: done"

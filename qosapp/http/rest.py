@@ -68,6 +68,27 @@ class QosController(CoreController):
     def delete_service(self, req: Request, name: str) -> Any:
         return self.core.delete_service(url_name(name)).to_dict()
 
+    # meters (OpenFlow 1.3 policers)
+    @route("qos_meters", "/qos/meters", methods=["GET"])
+    @handler
+    def list_meters(self, req: Request) -> Any:
+        return [self.core.meter_view(m) for m in self.core.meters.values()]
+
+    @route("qos_meters_add", "/qos/meters", methods=["POST"])
+    @handler
+    def add_meter(self, req: Request) -> Any:
+        return json_response(self.core.meter_view(self.core.add_meter(read_json(req))), 201)
+
+    @route("qos_meter", "/qos/meters/{name}", methods=["GET"])
+    @handler
+    def get_meter(self, req: Request, name: str) -> Any:
+        return self.core.meter_view(self.core.get_meter(url_name(name)))
+
+    @route("qos_meter_delete", "/qos/meters/{name}", methods=["DELETE"])
+    @handler
+    def delete_meter(self, req: Request, name: str) -> Any:
+        return self.core.delete_meter(url_name(name)).to_dict()
+
     # policies
     @route("qos_policies", "/qos/policies", methods=["GET"])
     @handler
@@ -177,6 +198,11 @@ class QosController(CoreController):
     @handler
     def stats_queues(self, req: Request) -> Any:
         return self.core.queue_stats()
+
+    @route("qos_stats_meters", "/qos/stats/meters", methods=["GET"])
+    @handler
+    def stats_meters(self, req: Request) -> Any:
+        return self.core.meter_stats()
 
     @route("qos_topology", "/qos/topology", methods=["GET"])
     @handler
