@@ -159,6 +159,10 @@ FORCE_PARAM = [{"name": "force", "in": "query", "required": False,
                                "away; their state becomes missing-queue and the answer lists them under "
                                "'affected'. Without it, that is 409 listing them under 'in-use'"}]
 
+#: Floodlight's QoSPolicy fields, in its order (qosapp.http.floodlight lists policies with all of them)
+FLOODLIGHT_POLICY_FIELDS = ["policyid", "name", "ethtype", "protocol", "ingressport", "ipdst", "ipsrc", "tos",
+                            "vlanid", "ethsrc", "ethdst", "tcpudpsrcport", "tcpudpdstport", "sw", "queue",
+                            "enqueueport", "service", "priority"]
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string", "description": "the reason; echoed input is cut to 200 characters"},
@@ -260,12 +264,19 @@ SCHEMAS: dict[str, Any] = {
         "dpid": {"type": "string"}, "openflow": {"type": "string"}, "address": {"type": ["string", "null"]},
         "ports": {"type": "array", "items": {"type": "object"}}}},
     "FloodlightStatus": {"type": "object", "required": ["status"], "properties": {
-        "status": {"type": "string"}, "details": {"type": "string"}}},
+        "status": {"type": "string", "description": "Floodlight's text; a refusal's text starts with Floodlight's "
+                                                    "words ('Error!...') and ends with the field and the reason"},
+        "details": {"type": "string"}, "error": {"type": "string"}, "field": {"type": "string"},
+        "policyid": {"type": "integer"}}},
     "FloodlightService": {"type": "object", "required": ["sid", "name", "tos", "dscp"], "properties": {
         "sid": {"type": "integer"}, "name": {"type": "string"}, "tos": {"type": "integer", "description": "the DSCP"},
         "dscp": {"type": "integer"}}},
-    "FloodlightPolicy": {"type": "object", "required": ["policyid", "name"], "properties": {
-        "policyid": {"type": "integer"}, "name": {"type": "string"}}},
+    "FloodlightPolicy": {"type": "object", "required": FLOODLIGHT_POLICY_FIELDS, "properties": {
+        **{k: {"type": "integer", "description": "-1 when unset"} for k in FLOODLIGHT_POLICY_FIELDS},
+        "ipsrc": {"type": "integer", "description": "the address as Java's signed 32-bit int; -1 when unset"},
+        "ipdst": {"type": "integer", "description": "the address as Java's signed 32-bit int; -1 when unset"},
+        "enqueueport": {"type": ["integer", "string"], "description": "-1 when unset; 'in_port' for IN_PORT"},
+        **{k: {"type": ["string", "null"]} for k in ("name", "ethsrc", "ethdst", "sw", "service")}}},
 }
 
 def ref(name: str) -> dict[str, str]:
@@ -388,8 +399,11 @@ def native_paths() -> dict[str, Any]:
         "/qos/stats/policies": {"get": op({"200": answer(
             "per policy and per QoS path: packets, bytes, bit rate per switch, recent history; policies also "
             "the queue's max-rate (polled every interval seconds)", {
-                "type": "object", "required": ["interval", "policies", "paths"], "properties": {
-                    "interval": {"type": "number"}, "policies": {"type": "array", "items": {"type": "object"}},
+                "type": "object", "required": ["interval", "clock", "policies", "paths"], "properties": {
+                    "interval": {"type": "number"},
+                    "clock": {"type": "number", "description": "this answer's time on the clock of the "
+                                                               "history's times (seconds, monotonic)"},
+                    "policies": {"type": "array", "items": {"type": "object"}},
                     "paths": {"type": "array", "items": {"type": "object"}}}})})},
         "/qos/stats/queues": {"get": op({"200": answer(
             "per switch/port/queue: tx bytes, tx packets, tx errors, bit rate", {
@@ -414,36 +428,39 @@ def native_paths() -> dict[str, Any]:
 
 
 def floodlight_paths() -> dict[str, Any]:
-    status = answer("Floodlight-style status", STATUS)
-    fl_service = {"type": "object", "additionalProperties": False, "properties": {
-        "name": NAME, "service": {"description": "alias of name"},
-        "tos": {**SERVICE_DSCP, "description": "the DSCP, as the seed's services stored it"},
-        "dscp": SERVICE_DSCP, "id": {}, "sid": {}},
-        "allOf": [{"anyOf": [{"required": ["name"]}, {"required": ["service"], "properties": {"service": NAME}}]},
-                  ONE_OF_DSCP_TOS]}
+    """Floodlight answered everything with 200 and a status text; so do these routes (errors included).
+
+    Only the front door (403, 401, 413, a path that is not UTF-8) answers with other codes.
+    """
+    status = answer("Floodlight status text: success, or a refusal that names its field and reason "
+                    "(Floodlight's clients read only 200 answers)", STATUS)
+    fl_service = {"type": "object", "properties": {
+        "name": NAME, "tos": {"description": "the DSCP; all 0s and 1s is binary ('101000' is 40), "
+                                             "as Floodlight read it"}, "sid": {}}}
     return {
         "/wm/qos/tool/{op}/json": {
             "parameters": [{"name": "op", "in": "path", "required": True,
                             "schema": {"type": "string", "enum": ["enable", "disable", "status"]}}],
             "get": op({"200": answer("enable/disable: a Floodlight status object; status: whether QoS is on "
-                                     "(a bare boolean, as the seed's controller answered)",
-                                     {"anyOf": [STATUS, {"type": "boolean"}]}),
-                       "404": answer("unknown operation", ref("Error"))}, write=True, security=[{}, *BEARER],
+                                     "(a bare boolean, as the seed's controller answered); another op: "
+                                     "status 'failure', details 'Invalid Operation'",
+                                     {"anyOf": [STATUS, {"type": "boolean"}]})},
+                      write=True, security=[{}, *BEARER],
                       description="enable and disable change state: they get the write checks (token, "
                                   "cross-site); status does not")},
         "/wm/qos/service/json": {
             "get": op({"200": answer("services as Floodlight lists them", array("FloodlightService"))}),
-            "post": op({"201": status, **ERRORS, "409": answer("duplicate name", ref("Error"))}, write=True,
-                       requestBody=body(fl_service)),
-            "delete": op({"200": status, **ERRORS, **NOT_FOUND,
-                          "409": answer("used by a policy or path", ref("Error"))}, write=True,
+            "post": op({"200": status}, write=True, requestBody=body(fl_service)),
+            "delete": op({"200": status}, write=True,
                          requestBody=body({"type": "object", "required": ["sid"], "properties": {
                              "sid": int_field(1, 2**63, "the service id")}}))},
         "/wm/qos/policy/json": {
-            "get": op({"200": answer("policies as Floodlight lists them", array("FloodlightPolicy"))}),
-            "post": op({"201": status, **ERRORS, "409": answer("duplicate name, or unknown service", ref("Error"))},
-                       write=True, requestBody=body(ref("Policy"))),
-            "delete": op({"200": status, **ERRORS, **NOT_FOUND}, write=True,
+            "get": op({"200": answer("policies as Floodlight lists them: all 18 QoSPolicy fields",
+                                     array("FloodlightPolicy"))}),
+            "post": op({"200": status}, write=True, requestBody=body(ref("Policy")),
+                       description="the native policy's keys; a tos of 0s and 1s is binary; '' is unset; "
+                                   "ingress-port == enqueue-port is sent as enqueue-port in_port"),
+            "delete": op({"200": status}, write=True,
                          requestBody=body({"type": "object", "properties": {
                              "policy-id": int_field(1, 2**56 - 1, "the policy id"),
                              "policyid": int_field(1, 2**56 - 1, "the policy id (Floodlight's name)")},
