@@ -9,6 +9,10 @@ egress port sends that DSCP to the queue's class:
 
     tc filter add dev PORT parent 1:0 protocol ip prio 1 u32 \\
         match ip dsfield <dscp << 2> 0xfc flowid 1:<hex(queue + 1)>
+    tc filter add dev PORT parent 1:0 protocol ipv6 prio 2 u32 \\
+        match ip6 priority <dscp << 2> 0xfc flowid 1:<hex(queue + 1)>
+
+(the second one for IPv6, whose traffic class carries the DSCP the same way).
 
 Filters die with the qdisc, which OVS re-creates when a port's QoS changes
 or the port comes back, so they are (re)installed after every QoS write.
@@ -29,8 +33,9 @@ from typing import Mapping, Sequence
 from qosapp.core.queues import htb_classid
 
 NETDEV = "netdev"
-#: Filters live at one priority so they can be replaced as a group.
+#: Filters live at one priority per protocol (IPv4, IPv6) so they can be replaced as a group.
 FILTER_PRIO = 1
+FILTER_PRIO_V6 = 2
 TC_TIMEOUT = 5.0
 _CLASS_RE = re.compile(r"^class htb (\S+)", re.MULTILINE)
 
@@ -58,6 +63,13 @@ def filter_command(port: str, queue_id: int, dscp: int) -> list[str]:
     """The tc command sending DSCP `dscp` on `port` to queue `queue_id`'s class."""
     return ["tc", "filter", "add", "dev", port, "parent", "1:0", "protocol", "ip",
             "prio", str(FILTER_PRIO), "u32", "match", "ip", "dsfield", f"{dscp << 2:#04x}", "0xfc",
+            "flowid", htb_classid(queue_id)]
+
+
+def filter_command_v6(port: str, queue_id: int, dscp: int) -> list[str]:
+    """The same for IPv6: the DSCP bits of the traffic class (u32 `ip6 priority`)."""
+    return ["tc", "filter", "add", "dev", port, "parent", "1:0", "protocol", "ipv6",
+            "prio", str(FILTER_PRIO_V6), "u32", "match", "ip6", "priority", f"{dscp << 2:#04x}", "0xfc",
             "flowid", htb_classid(queue_id)]
 
 
@@ -111,7 +123,8 @@ def remove_queue_filters(port: str, netns: str | None = None) -> None:
 
     Missing filters, qdisc or device are fine: the goal is "none left".
     """
-    _tc(["tc", "filter", "del", "dev", port, "parent", "1:0", "prio", str(FILTER_PRIO)], netns, check=False)
+    for prio in (FILTER_PRIO, FILTER_PRIO_V6):
+        _tc(["tc", "filter", "del", "dev", port, "parent", "1:0", "prio", str(prio)], netns, check=False)
 
 
 def install_queue_filters(port: str, dscps: Mapping[int, int], datapath_type: str | None = NETDEV,
@@ -137,4 +150,5 @@ def install_queue_filters(port: str, dscps: Mapping[int, int], datapath_type: st
     remove_queue_filters(port, netns)
     for queue_id, dscp in sorted(dscps.items()):
         _tc(filter_command(port, queue_id, dscp), netns)
+        _tc(filter_command_v6(port, queue_id, dscp), netns)
     return FilterResult(port=port, installed=dict(dscps))

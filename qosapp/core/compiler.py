@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 from qosapp.core.cookies import FORWARDING_COOKIE, PIPELINE_COOKIE, policy_cookie
 from qosapp.core.meters import MeterMod
-from qosapp.core.model import Match, Policy
+from qosapp.core.model import IPV6, Match, Policy
 
 OF10 = 0x01
 OF13 = 0x04
@@ -86,8 +86,15 @@ OF10_ENQUEUE_NEEDS_PORT = ("not installed: OpenFlow 1.0 has no set_queue, its en
                            "and forwarding chooses the port")
 
 
+#: why an IPv6 policy is not installed on an OpenFlow 1.0 switch
+OF10_NO_IPV6 = ("not installed: OpenFlow 1.0 cannot match IPv6 (its match has IPv4 fields only); connect this "
+                "switch with OpenFlow 1.3")
+
+
 def unsupported(policy: Policy, version: int) -> str | None:
     """Why `policy` cannot be compiled for `version` at all (None: it can)."""
+    if policy.match.eth_type == IPV6 and version == OF10:
+        return OF10_NO_IPV6
     if policy.meter is not None and version == OF10:
         return OF10_NO_METERS
     if policy.queue is not None and policy.enqueue_port is None and version == OF10:

@@ -184,6 +184,32 @@ def parse_ipv4(value: Any, field_name: str) -> str:
     return str(net.network_address) if net.prefixlen == 32 else str(net)
 
 
+_H = "[0-9a-fA-F]{1,4}"
+#: an IPv6 address in hex groups (no embedded IPv4, no zone), optionally /0-128: what parse_ipv6 takes;
+#: the OpenAPI document uses the same expression
+IPV6_TEXT = (rf"(({_H}:){{7}}{_H}|({_H}:){{1,7}}:|({_H}:){{1,6}}:{_H}|({_H}:){{1,5}}(:{_H}){{1,2}}"
+             rf"|({_H}:){{1,4}}(:{_H}){{1,3}}|({_H}:){{1,3}}(:{_H}){{1,4}}|({_H}:){{1,2}}(:{_H}){{1,5}}"
+             rf"|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:))(/0*(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?")
+_IPV6_RE = re.compile(IPV6_TEXT)
+
+
+def parse_ipv6(value: Any, field_name: str) -> str:
+    """An IPv6 address or prefix, normalised ('fc00::1', 'fc00::/64').
+
+    A prefix's host bits are cleared ('fc00::1/64' is 'fc00::/64', shown so
+    in the answer): writing the prefix of the host one has in mind is how
+    IPv6 prefixes are usually given.
+    """
+    if not isinstance(value, str) or not _IPV6_RE.fullmatch(value.strip()):
+        raise ValidationError(field_name, f"expected an IPv6 address or prefix in hex groups such as fc00::1 or "
+                              f"fc00::/64, got {_brief(value)}")
+    try:
+        net = ipaddress.IPv6Network(value.strip(), strict=False)
+    except ValueError as err:
+        raise ValidationError(field_name, f"invalid IPv6 address or prefix {_brief(value)}: {str(err)[:100]}") from None
+    return str(net.network_address) if net.prefixlen == 128 else str(net)
+
+
 def parse_mac(value: Any, field_name: str) -> str:
     """A MAC address, normalised to lower-case colon form."""
     if isinstance(value, str):
@@ -255,6 +281,8 @@ class Match:
     ip_dscp: int | None = None
     tp_src: int | None = None
     tp_dst: int | None = None
+    ipv6_src: str | None = None
+    ipv6_dst: str | None = None
 
     def items(self) -> list[tuple[str, Any]]:
         """The set fields, in declaration order (stable flow specs)."""
@@ -326,9 +354,14 @@ POLICY_MATCH_KEYS: dict[str, str] = {
     "tos": "ip_dscp",
     "src-port": "tp_src",
     "dst-port": "tp_dst",
+    "ipv6-src": "ipv6_src",
+    "ipv6-dst": "ipv6_dst",
 }
 POLICY_KEYS = set(POLICY_MATCH_KEYS) | {"name", "sw", "queue", "enqueue-port", "service", "meter", "priority", "id"}
 IPV4 = 0x0800
+IPV6 = 0x86DD
+#: the eth-types whose IP header fields (protocol, DSCP, L4 ports) OpenFlow can match and set
+IP_ETH_TYPES = {IPV4: "IPv4", IPV6: "IPv6"}
 #: how a policy names OpenFlow's IN_PORT as its enqueue-port
 ENQUEUE_IN_PORT = "in_port"
 L4_PROTOCOLS = {6: "tcp", 17: "udp"}
@@ -356,12 +389,26 @@ def _parse_match(data: Mapping[str, Any]) -> Match:
     for key, attr in (("src-port", "tp_src"), ("dst-port", "tp_dst")):
         if key in data:
             values[attr] = parse_int(data[key], key, 0, 65535)
+    for key, attr in (("ipv6-src", "ipv6_src"), ("ipv6-dst", "ipv6_dst")):
+        if key in data:
+            values[attr] = parse_ipv6(data[key], key)
 
-    ip_fields = [k for k in ("protocol", "ip-src", "ip-dst", "tos", "src-port", "dst-port") if k in data]
+    v4_fields = [k for k in ("ip-src", "ip-dst") if k in data]
+    v6_fields = [k for k in ("ipv6-src", "ipv6-dst") if k in data]
+    if v4_fields and v6_fields:
+        raise ValidationError(v6_fields[0], f"an IPv6 field cannot go with {v4_fields[0]} (IPv4) in one policy")
+    if v4_fields or v6_fields:
+        want = IPV6 if v6_fields else IPV4
+        if values.get("eth_type", want) != want:
+            raise ValidationError("eth-type", f"{(v4_fields or v6_fields)[0]} needs eth-type {want:#06x} "
+                                  f"({IP_ETH_TYPES[want]}), got {values['eth_type']:#06x}")
+        values["eth_type"] = want
+    ip_fields = [k for k in ("protocol", "tos", "src-port", "dst-port") if k in data]
     if ip_fields:
-        if values.get("eth_type", IPV4) != IPV4:
-            raise ValidationError("eth-type", f"{ip_fields[0]} needs eth-type 0x0800 (IPv4), got {values['eth_type']:#06x}")
-        values["eth_type"] = IPV4
+        if values.get("eth_type", IPV4) not in IP_ETH_TYPES:
+            raise ValidationError("eth-type", f"{ip_fields[0]} needs eth-type 0x0800 (IPv4) or 0x86dd (IPv6), "
+                                  f"got {values['eth_type']:#06x}")
+        values.setdefault("eth_type", IPV4)
     l4_fields = [k for k in ("src-port", "dst-port") if k in data]
     if l4_fields and values.get("ip_proto") not in L4_PROTOCOLS:
         raise ValidationError(l4_fields[0], "L4 ports need protocol 6 (TCP) or 17 (UDP)")
@@ -369,16 +416,18 @@ def _parse_match(data: Mapping[str, Any]) -> Match:
 
 
 def _marking_match(match: Match) -> Match:
-    """A marking (service) policy rewrites the IP DSCP, so it must match IPv4.
+    """A marking (service) policy rewrites the IP DSCP, so it must match IPv4 or IPv6.
 
-    OpenFlow 1.3 `set_field ip_dscp` has the prerequisite eth_type=0x0800;
-    Open vSwitch rejects the flow (OFPBAC_MATCH_INCONSISTENT) without it. So
-    eth-type is inferred as 0x0800 when absent and any other value is refused.
+    OpenFlow 1.3 `set_field ip_dscp` has the prerequisite eth_type 0x0800 or
+    0x86dd (the DSCP bits of IPv6's traffic class); Open vSwitch rejects the
+    flow (OFPBAC_MATCH_INCONSISTENT) without it. So eth-type is inferred as
+    0x0800 when absent and anything but IPv4 or IPv6 is refused.
     """
     if match.eth_type is None:
         return replace(match, eth_type=IPV4)
-    if match.eth_type != IPV4:
-        raise ValidationError("eth-type", f"a service (DSCP marking) needs eth-type 0x0800 (IPv4), got {match.eth_type:#06x}")
+    if match.eth_type not in IP_ETH_TYPES:
+        raise ValidationError("eth-type", "a service (DSCP marking) needs eth-type 0x0800 (IPv4) or 0x86dd (IPv6), "
+                              f"got {match.eth_type:#06x}")
     return match
 
 

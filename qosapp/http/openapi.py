@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qosapp.core.model import DEFAULT_PRIORITY, DSCP_NAMES
+from qosapp.core.model import DEFAULT_PRIORITY, DSCP_NAMES, IPV6_TEXT
 from qosapp.http.numtext import int_text_pattern, range_regex, values_text_pattern
 
 #: what parse_int accepts as text: decimal or 0x hex, surrounding whitespace ignored
@@ -76,12 +76,17 @@ SW = {"description": "'all' (default), 'none' (stored, not installed) or a dpid 
 PORT_NO = 0xFFFFFF00
 #: eth-type 0x0800 in any spelling (IP fields and DSCP marking need it)
 ETH_IPV4 = {"anyOf": [{"const": 0x0800}, {"type": "string", "pattern": values_text_pattern([0x0800])}]}
+ETH_IPV6 = {"anyOf": [{"const": 0x86DD}, {"type": "string", "pattern": values_text_pattern([0x86DD])}]}
+#: IPv4 or IPv6 (protocol, DSCP, L4 ports and marking need one of them)
+ETH_IP = {"anyOf": [{"enum": [0x0800, 0x86DD]}, {"type": "string", "pattern": values_text_pattern([0x0800, 0x86DD])}]}
 #: protocol TCP or UDP in any spelling (L4 ports need it)
 L4_PROTOCOL = {"anyOf": [{"enum": [6, 17]}, {"type": "string", "pattern": values_text_pattern([6, 17])}]}
 #: OpenFlow prerequisites the validation enforces: IP fields imply IPv4, L4 ports imply TCP/UDP
 PREREQUISITES = {
-    **{key: {"properties": {"eth-type": ETH_IPV4}} for key in ("protocol", "ip-src", "ip-dst", "tos")},
-    **{key: {"required": ["protocol"], "properties": {"eth-type": ETH_IPV4, "protocol": L4_PROTOCOL}}
+    **{key: {"properties": {"eth-type": ETH_IPV4, "ipv6-src": False, "ipv6-dst": False}} for key in ("ip-src", "ip-dst")},
+    **{key: {"properties": {"eth-type": ETH_IPV6, "ip-src": False, "ip-dst": False}} for key in ("ipv6-src", "ipv6-dst")},
+    **{key: {"properties": {"eth-type": ETH_IP}} for key in ("protocol", "tos")},
+    **{key: {"required": ["protocol"], "properties": {"eth-type": ETH_IP, "protocol": L4_PROTOCOL}}
        for key in ("src-port", "dst-port")},
 }
 #: a queue profile's port: 'all', a port number, or an interface name (not all digits, <= 15 bytes)
@@ -96,6 +101,10 @@ POLICY_PROPERTIES: dict[str, Any] = {
     "ingress-port": int_field(1, PORT_NO, "OpenFlow port number"),
     "ip-src": {"type": "string", "pattern": IPV4_TEXT, "description": "IPv4 address or prefix (10.0.0.0/24)"},
     "ip-dst": {"type": "string", "pattern": IPV4_TEXT, "description": "IPv4 address or prefix"},
+    "ipv6-src": {"type": "string", "pattern": rf"^\s*{IPV6_TEXT}\s*$",
+                 "description": "IPv6 address or prefix in hex groups (fc00::1, fc00::/64; host bits cleared); "
+                                "implies eth-type 0x86dd; not with ip-src/ip-dst; OpenFlow 1.0 switches refuse it"},
+    "ipv6-dst": {"type": "string", "pattern": rf"^\s*{IPV6_TEXT}\s*$", "description": "IPv6 address or prefix"},
     "tos": TOS,
     "vlan-id": int_field(0, 4095, "0-4095"),
     "eth-src": {"type": "string", "pattern": MAC_TEXT, "description": "MAC address"},
@@ -129,7 +138,7 @@ POLICY_ACTION = {"oneOf": [
         "queue": {"not": {"type": "null"}}, "service": {"type": "null"}}},
     {"required": ["service"], "properties": {
         "service": {"not": {"type": "null"}}, "queue": {"type": "null"}, "enqueue-port": {"type": "null"},
-        "eth-type": ETH_IPV4}}]}
+        "eth-type": ETH_IP}}]}
 
 #: a service's class: dscp or tos, exactly one
 ONE_OF_DSCP_TOS = {"oneOf": [{"required": ["dscp"]}, {"required": ["tos"]}]}

@@ -48,6 +48,10 @@ def match_of13(ofp: Any, parser: Any, fields: dict[str, Any]) -> Any:
             net = ipaddress.IPv4Network(value)
             kwargs[name] = (str(net.network_address), str(net.netmask)) if net.prefixlen < 32 \
                 else str(net.network_address)
+        elif name in ("ipv6_src", "ipv6_dst"):
+            net6 = ipaddress.IPv6Network(value)
+            kwargs[name] = (str(net6.network_address), str(net6.netmask)) if net6.prefixlen < 128 \
+                else str(net6.network_address)
         elif name == "vlan_vid":
             kwargs[name] = value | ofp.OFPVID_PRESENT
         elif name in ("tp_src", "tp_dst"):

@@ -42,7 +42,8 @@ _OXM_CLASS = 0x8000
 #: OXM field number and value width for each match/set_field name
 _OXM = {"in_port": (0, 4), "eth_dst": (3, 6), "eth_src": (4, 6), "eth_type": (5, 2), "vlan_vid": (6, 2),
         "ip_dscp": (8, 1), "ip_proto": (10, 1), "ipv4_src": (11, 4), "ipv4_dst": (12, 4),
-        "tcp_src": (13, 2), "tcp_dst": (14, 2), "udp_src": (15, 2), "udp_dst": (16, 2)}
+        "tcp_src": (13, 2), "tcp_dst": (14, 2), "udp_src": (15, 2), "udp_dst": (16, 2),
+        "ipv6_src": (26, 16), "ipv6_dst": (27, 16)}
 _TP = {6: ("tcp_src", "tcp_dst"), 17: ("udp_src", "udp_dst")}
 
 
@@ -63,6 +64,10 @@ def _value_bytes(name: str, value: Any) -> tuple[bytes, bytes | None]:
         net = ipaddress.IPv4Network(value)
         mask = None if net.prefixlen == 32 else net.netmask.packed
         return net.network_address.packed, mask
+    if name in ("ipv6_src", "ipv6_dst"):
+        net6 = ipaddress.IPv6Network(value)
+        mask6 = None if net6.prefixlen == 128 else net6.netmask.packed
+        return net6.network_address.packed, mask6
     if name in ("eth_src", "eth_dst"):
         return bytes.fromhex(str(value).replace(":", "").replace("-", "")), None
     if name == "vlan_vid":

@@ -99,7 +99,7 @@ def test_all_seed_keys_accepted_together() -> None:
                                  ipv4_src="10.0.0.0/24", ipv4_dst="10.0.1.7", ip_dscp=46,
                                  tp_src=5000, tp_dst=80)
     assert (policy.sw, policy.queue, policy.enqueue_port, policy.priority) == ("all", 0, 4, 256)
-    assert set(data) | {"service", "meter"} == POLICY_KEYS - {"id"}
+    assert set(data) | {"service", "meter", "ipv6-src", "ipv6-dst"} == POLICY_KEYS - {"id"}
 
 
 @pytest.mark.parametrize("data", [
@@ -260,13 +260,17 @@ def test_ip_fields_infer_ipv4(key: str, value: Any) -> None:
     assert parse_policy(queue_policy(**{key: value})).match.eth_type == 0x0800
 
 
-@pytest.mark.parametrize("key,value", [
-    ("protocol", 6), ("ip-src", "10.0.0.1"), ("ip-dst", "10.0.0.0/24"), ("tos", 184),
-])
-def test_ip_fields_with_non_ipv4_eth_type_rejected(key: str, value: Any) -> None:
+@pytest.mark.parametrize("key,value", [("ip-src", "10.0.0.1"), ("ip-dst", "10.0.0.0/24")])
+def test_ipv4_fields_with_non_ipv4_eth_type_rejected(key: str, value: Any) -> None:
     err = rejected(queue_policy(**{key: value, "eth-type": "0x86dd"}))
     assert err.field == "eth-type"
     assert "0x86dd" in err.reason and key in err.reason
+
+
+@pytest.mark.parametrize("key,value", [("protocol", 6), ("tos", 184), ("ipv6-src", "fc00::1")])
+def test_ip_fields_with_non_ip_eth_type_rejected(key: str, value: Any) -> None:
+    err = rejected(queue_policy(**{key: value, "eth-type": "0x0806"}))
+    assert err.field == "eth-type" and "0x0806" in err.reason and key in err.reason
 
 
 def test_non_ip_eth_type_alone_is_fine() -> None:

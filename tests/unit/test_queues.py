@@ -9,7 +9,7 @@ from qosapp.core.model import DSCP_NAMES, ValidationError
 from qosapp.core.queues import (LOCAL_USE_DSCPS, MAX_QUEUE_ID, QueueProfile, htb_classid, parse_port,
                            parse_queue_profile, parse_rate, queue_dscp, queue_dscps, resolve_ports,
                            resolve_targets)
-from qosapp.adapters.tcbridge import filter_command, skip_reason
+from qosapp.adapters.tcbridge import filter_command, filter_command_v6, skip_reason
 
 SEED = {"sw": "all", "port": "all", "max-rate": 10_000_000_000,
         "queues": {"0": {"max-rate": 10_000_000_000}, "1": {"max-rate": 20_000_000}, "2": {"max-rate": 2_000_000}}}
@@ -191,6 +191,9 @@ def test_filter_command_matches_the_dsfield_of_the_queue_dscp() -> None:
     assert filter_command("s1-eth2", 2, 7) == [
         "tc", "filter", "add", "dev", "s1-eth2", "parent", "1:0", "protocol", "ip", "prio", "1",
         "u32", "match", "ip", "dsfield", "0x1c", "0xfc", "flowid", "1:3"]
+    assert filter_command_v6("s1-eth2", 2, 7) == [
+        "tc", "filter", "add", "dev", "s1-eth2", "parent", "1:0", "protocol", "ipv6", "prio", "2",
+        "u32", "match", "ip6", "priority", "0x1c", "0xfc", "flowid", "1:3"]
 
 
 def test_filters_are_skipped_off_the_userspace_datapath() -> None:
