@@ -6,8 +6,9 @@ Same paths, request bodies and answer shapes as `ryu.app.rest_qos` 4.34
 - a rule (`POST /qos/rules/{switch}[/{vlan}]`) is a stored, durable policy
   named `rest_qos-<switch>-<n>` on that switch (`/qos/policies` and the web
   page show it); its `qos_id` is the policy's id. `actions: {"queue": N}`
-  is `queue` without enqueue-port (set_queue, then the forwarding table, as
-  rest_qos's goto table 1), `{"mark": D}` marks DSCP D through a service
+  is `queue` with enqueue-port "any" (set_queue, then the forwarding table,
+  as rest_qos's goto table 1; a port without that queue sends unshaped, as
+  with rest_qos), `{"mark": D}` marks DSCP D through a service
   (the one with that DSCP, or a new `DSCP <D>`), no actions is queue 0. A
   VLAN in the path matches that VLAN id and is answered as `vlan_id`;
 - `POST /qos/queue/{switch}` is a queue profile for that switch and
@@ -19,6 +20,9 @@ Same paths, request bodies and answer shapes as `ryu.app.rest_qos` 4.34
 - `/qos/meter/{switch}`: answered in rest_qos's shape with a failure
   (rest_qos meters are not mapped yet; the native `/qos/meters` has them).
 
+qos-sdn starts with QoS disabled; rest_qos has no such switch, so the first
+rule posted here enables QoS (logged).
+
 Differences on purpose: a rule takes one action (rest_qos allowed mark and
 queue together: post two rules); a rule for a switch that is not connected
 is stored and installed when it connects (rest_qos refused); bad input is
@@ -27,6 +31,7 @@ whose `command_result` says why and names the field.
 """
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Callable, Mapping
 
@@ -39,6 +44,7 @@ from qosapp.core.queues import QueueProfile
 from qosapp.http.common import BadMediaType, CoreController, error_body, handler, json_response, read_json
 from qosapp.http.guard import truncate
 
+LOG = logging.getLogger(__name__)
 SWITCH = r"[0-9a-fA-F]{16}|all"
 VLAN = r"[0-9]{1,4}|all"
 RULE_PREFIX = "rest_qos-"
@@ -87,7 +93,7 @@ def rest_rule_to_policy(body: Any, dpid: int, vlan: int | None, name: str) -> tu
     actions = body.get("actions")
     mark: int | None = None
     if actions is None:
-        out["queue"] = 0  # rest_qos: no actions is queue 0
+        out["queue"], out["enqueue-port"] = 0, "any"  # rest_qos: no actions is queue 0
     elif not isinstance(actions, Mapping) or not actions:
         raise ValidationError("actions", 'expected {"queue": N} or {"mark": DSCP}')
     else:
@@ -100,6 +106,7 @@ def rest_rule_to_policy(body: Any, dpid: int, vlan: int | None, name: str) -> tu
             raise ValidationError("actions", "a qos-sdn rule takes one action: post mark and queue as two rules")
         if "queue" in actions:
             out["queue"] = actions["queue"]
+            out["enqueue-port"] = "any"
         else:
             mark = parse_int(actions["mark"], "actions.mark", 0, 63)
     return out, mark
@@ -305,6 +312,9 @@ class RestQosController(CoreController):
             service = self._service_for(dscp)
             bodies = [(dpid, {**data, "service": service}, mark) for dpid, data, mark in bodies]
         policies = self.core.add_policies([data for _, data, _ in bodies])
+        if not self.core.enabled:  # rest_qos has no off switch: its rules apply once posted
+            LOG.info("rest_qos rule %s posted while QoS was disabled: enabling QoS", policies[0].name)
+            self.core.enable()
         out = []
         for (dpid, _, _), policy in zip(bodies, policies):
             result: dict[str, Any] = {"result": "success", "details": f"QoS added. : qos_id={policy.id}"}

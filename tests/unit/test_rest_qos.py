@@ -65,7 +65,7 @@ def test_the_books_per_flow_example(ryu):
          "tp_dst": 5002, "actions": [{"queue": "1"}]}]}]}])
     # the rule is a stored policy, visible natively: set_queue 1 without an enqueue port
     view = curl("GET", "/qos/policies/rest_qos-0000000000000001-1")[1]
-    assert view["queue"] == 1 and "enqueue-port" not in view and view["sw"] == "00:00:00:00:00:00:00:01"
+    assert view["queue"] == 1 and view["enqueue-port"] == "any" and view["sw"] == "00:00:00:00:00:00:00:01"
     assert curl("GET", f"/qos/queue/{S1}")[1][0]["command_result"]["details"]["s1-eth1"]["1"] == \
         {"config": {"min-rate": "800000"}}
     assert curl("GET", "/qos/rules/all")[1][0]["switch_id"] == S1
