@@ -26,8 +26,9 @@ rule posted here enables QoS (logged).
 Differences on purpose: a rule takes one action (rest_qos allowed mark and
 queue together: post two rules); a rule for a switch that is not connected
 is stored and installed when it connects (rest_qos refused); bad input is
-a 4xx (rest_qos answered 400 with a bare text, or 200 with "failure")
-whose `command_result` says why and names the field.
+a 4xx with qos-sdn's `{"error", "field"}` plus rest_qos's `switch_id` and a
+failed `command_result` (rest_qos answered 400 with a bare text, or 200
+with "failure").
 """
 from __future__ import annotations
 
@@ -181,16 +182,16 @@ def answer(entries: list[dict[str, Any]], status: int = 200) -> Response:
     return json_response(entries, status)
 
 
-def refusal(switch_id: str, err: ValidationError | NotFound | BadMediaType, listed: bool = True) -> Response:
-    """rest_qos's shape, with the reason and the field, and a real 4xx."""
+def refusal(switch_id: str, err: ValidationError | NotFound | BadMediaType) -> Response:
+    """A real 4xx: qos-sdn's `{"error", "field"}` plus rest_qos's `switch_id` and failed `command_result`."""
     if isinstance(err, ValidationError):
         body, code = error_body(err), err.status
     elif isinstance(err, NotFound):
         body, code = {"error": truncate(str(err)), "field": err.field}, 404
     else:
         body, code = {"error": truncate(str(err)), "field": "Content-Type"}, 415
-    result = {"result": "failure", "details": body["error"], "field": body["field"]}
-    return answer([{"switch_id": switch_id, "command_result": [result] if listed else result}], code)
+    return json_response({**body, "switch_id": switch_id,
+                          "command_result": [{"result": "failure", "details": body["error"]}]}, code)
 
 
 def rest_qos_answers(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -309,9 +310,17 @@ class RestQosController(CoreController):
         if bodies and bodies[0][2] is not None:
             dscp = bodies[0][2]
             parse_policy({**bodies[0][1], "service": "x"})  # the match and priority are valid before a service is made
+            made = not any(s.dscp == dscp for s in self.core.services.values())
             service = self._service_for(dscp)
             bodies = [(dpid, {**data, "service": service}, mark) for dpid, data, mark in bodies]
-        policies = self.core.add_policies([data for _, data, _ in bodies])
+            try:
+                policies = self.core.add_policies([data for _, data, _ in bodies])
+            except (ValidationError, NotFound):
+                if made:  # a refused rule leaves the store as it was
+                    self.core.delete_service(service)
+                raise
+        else:
+            policies = self.core.add_policies([data for _, data, _ in bodies])
         if not self.core.enabled:  # rest_qos has no off switch: its rules apply once posted
             LOG.info("rest_qos rule %s posted while QoS was disabled: enabling QoS", policies[0].name)
             self.core.enable()
@@ -427,8 +436,8 @@ class RestQosController(CoreController):
            requirements={"switchid": SWITCH})
     @handler
     def meter(self, req: Request, switchid: str) -> Any:
-        result = {"result": "failure", "details": METERS_NOT_MAPPED, "field": "meter"}
-        return answer([{"switch_id": switchid, "command_result": [result]}], 501)
+        return json_response({"error": METERS_NOT_MAPPED, "field": "meter", "switch_id": switchid,
+                              "command_result": [{"result": "failure", "details": METERS_NOT_MAPPED}]}, 501)
 
     # ---------------------------------------------------------------- rest_conf_switch
     @route("rq_conf_switches", "/v1.0/conf/switches", methods=["GET"])

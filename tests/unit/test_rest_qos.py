@@ -73,7 +73,7 @@ def test_the_books_per_flow_example(ryu):
         {"result": "success", "details": f" deleted. : QoS ID={qos_id}"}]}])
     assert core.policies == {}
     code, answer = curl("DELETE", f"/qos/rules/{S1}", '{"qos_id": "all"}')
-    assert code == 404 and answer[0]["command_result"][0]["details"] == "QoS rule is not exist."
+    assert code == 404 and answer["command_result"][0]["details"] == "QoS rule is not exist."
     assert curl("DELETE", f"/qos/queue/{S1}") == (200, [{"switch_id": S1, "command_result": "success"}])
     assert core.queue_profiles == []
 
@@ -113,20 +113,24 @@ def test_refusals_name_the_field_and_change_nothing(ryu):
                         ('{"match": {}, "actions": {"mark": "99"}}', "actions.mark"),
                         ("{nope", "body")):
         code, answer = curl("POST", f"/qos/rules/{S1}", body)
-        assert 400 <= code < 500 and answer[0]["command_result"][0]["field"] == field, (body, answer)
-        assert answer[0]["command_result"][0]["result"] == "failure"
+        assert 400 <= code < 500 and answer["field"] == field, (body, answer)
+        assert answer["command_result"][0]["result"] == "failure" and answer["switch_id"] == S1
     code, answer = curl("POST", f"/qos/queue/{S1}", '{"port_name": "s1-eth1", "max_rate": "1000000", '
                                                     '"queues": [{"max_rate": "5000000"}]}')
-    assert code == 400 and "exceeds" in answer[0]["command_result"][0]["details"]
+    assert code == 400 and "exceeds" in answer["command_result"][0]["details"] and "exceeds" in answer["error"]
     assert curl("PUT", f"/v1.0/conf/switches/{S1}/ovsdb_addr", '"nowhere"')[0] == 400
     assert core.policies == {} and core.queue_profiles == [] and set(core.services) == {"Best Effort"}
+    # a mark rule refused after its service was made (same match and priority twice) takes the service back
+    assert curl("POST", f"/qos/rules/{S1}", MARK)[0] == 200
+    assert curl("POST", f"/qos/rules/{S1}", MARK.replace('"26"', '"18"'))[0] == 409
+    assert set(core.services) == {"Best Effort", "DSCP 26"}
 
 
 def test_meters_answer_in_rest_qos_shape_with_a_clear_failure(ryu):
     curl, _ = ryu
     code, answer = curl("POST", f"/qos/meter/{S1}", '{"meter_id": 1, "flags": "KBPS", "bands":[{"type":"DROP", "rate": "400"}]}')
-    assert code == 501 and answer[0]["command_result"][0]["result"] == "failure"
-    assert "not supported yet" in answer[0]["command_result"][0]["details"]
+    assert code == 501 and answer["command_result"][0]["result"] == "failure" and answer["field"] == "meter"
+    assert "not supported yet" in answer["command_result"][0]["details"]
     assert curl("GET", f"/qos/meter/{S1}")[0] == 501
 
 
