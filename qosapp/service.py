@@ -38,6 +38,7 @@ from qosapp.core.model import Policy, Service
 from qosapp.core.pathspec import PathSpec
 from qosapp.core.queues import QueueProfile
 from qosapp.core.shaping import QueueBackend
+from qosapp.core.storeapi import Tables
 
 #: longest a `?wait=confirm` answer waits for the switches (seconds)
 CONFIRM_TIMEOUT = 10.0
@@ -152,12 +153,31 @@ class QosService:
     def delete_path(self, name: str) -> PathSpec:
         return self._request(lambda: self.core.delete_path(name))
 
+    def converge(self, tables: Tables | Callable[[], Tables | None]) -> bool:
+        """Take the store's rows into the core (a cluster: others' writes) and apply what that changes.
+
+        `tables` may be a function that reads them: it is called under the
+        lock, so no local write can come between the read and the comparison
+        (it returns None when the rows are not ready, e.g. a mirror that has
+        not yet seen this instance's last write). Returns whether anything changed.
+        """
+        with self.lock:
+            rows = tables() if callable(tables) else tables
+            if rows is None:
+                return False
+            changed, fx = self.core.converge(rows)
+            self.apply(fx)
+            return changed
+
     # ------------------------------------------------------------ switch events
     def switch_connected(self, dpid: int, version: int, ports: Mapping[int, str] | None = None,
-                         address: str | None = None) -> None:
-        """Cold start in one lock: wipe + pipeline + policies, queue sync, then forwarding and paths."""
+                         address: str | None = None, wipe: bool = True) -> None:
+        """Cold start in one lock: wipe + pipeline + policies, queue sync, then forwarding and paths.
+
+        `wipe=False`: a takeover in a cluster, the flows are re-sent over what the switch holds.
+        """
         with self.lock:
-            self.apply(self.core.switch_connected(dpid, version, ports, address))
+            self.apply(self.core.switch_connected(dpid, version, ports, address, wipe=wipe))
             self.apply(self.core.switch_ready(dpid))
 
     def switch_disconnected(self, dpid: int) -> None:

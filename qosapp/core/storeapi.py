@@ -8,11 +8,41 @@ JSON-able dicts): the core re-validates them on load.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+#: the settings that are part of the replicated state (`Tables.settings`)
+SETTING_KEYS = ("enabled",)
 
 
 class StoreConflict(Exception):
     """A write lost a race on a unique name or key (becomes HTTP 409)."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or refused the request (e.g. etcd without quorum): HTTP 503.
+
+    Nothing was written, or (a timed-out write) it is not known whether it was.
+    """
+
+
+@dataclass
+class Tables:
+    """Everything the store holds, as plain rows (what `qosapp.core.converge` compares with the core)."""
+
+    settings: dict[str, str] = field(default_factory=dict)
+    services: list[tuple[int, str, int]] = field(default_factory=list)
+    policies: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    paths: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    queue_profiles: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    meters: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+
+
+def read_tables(store: "StoreApi") -> Tables:
+    """Every row through the interface's read methods."""
+    settings = {key: value for key in SETTING_KEYS if (value := store.get_setting(key)) is not None}
+    return Tables(settings=settings, services=store.services(), policies=store.policies(),
+                  paths=store.paths(), queue_profiles=store.queue_profiles(), meters=store.meters())
 
 
 class StoreApi(Protocol):

@@ -401,8 +401,11 @@ def native_paths() -> dict[str, Any]:
         "/qos/stats/policies": {"get": op({"200": answer(
             "per policy and per QoS path: packets, bytes, bit rate per switch, recent history; policies also "
             "the queue's max-rate (polled every interval seconds)", {
-                "type": "object", "required": ["interval", "policies", "paths"], "properties": {
-                    "interval": {"type": "number"}, "policies": {"type": "array", "items": {"type": "object"}},
+                "type": "object", "required": ["interval", "clock", "policies", "paths"], "properties": {
+                    "interval": {"type": "number"},
+                    "clock": {"type": "number", "description": "this answer's time on the clock of the "
+                                                               "history's times (seconds, monotonic)"},
+                    "policies": {"type": "array", "items": {"type": "object"}},
                     "paths": {"type": "array", "items": {"type": "object"}}}})})},
         "/qos/stats/queues": {"get": op({"200": answer(
             "per switch/port/queue: tx bytes, tx packets, tx errors, bit rate", {

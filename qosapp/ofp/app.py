@@ -34,7 +34,10 @@ from qosapp.main.config import SETTINGS
 from qosapp.core.controller import QosCore
 from qosapp.core.switchstate import Outstanding
 from qosapp.adapters.ovsqueues import OvsQueues
+from qosapp.adapters.etcdstore import EtcdStore, parse_url
 from qosapp.adapters.store import Store
+from qosapp.core.storeapi import StoreApi
+from qosapp.ofp.cluster import StoreFollower
 from qosapp.ofp.green import green_service
 from qosapp.ofp.shell import Multipart, error_reason, packet_in_fields, port_names, reply_more
 
@@ -53,9 +56,13 @@ class QosApp(app_manager.RyuApp):
         #: per dpid: flow-mod and barrier xids whose answer is still to come
         self.outstanding: dict[int, Outstanding] = {}
         self.queues = OvsQueues(SETTINGS.ovsdb) if SETTINGS.manage_queues else None
-        # deferred sync: the REST handler fsyncs once before it answers (see qosapp.adapters.store)
-        core = QosCore(Store(SETTINGS.state_dir, deferred_sync=True), manage_queues=self.queues is not None,
-                       forwarding=SETTINGS.forwarding)
+        store: StoreApi
+        if SETTINGS.store == "sqlite":
+            # deferred sync: the REST handler fsyncs once before it answers (see qosapp.adapters.store)
+            store = Store(SETTINGS.state_dir, deferred_sync=True)
+        else:
+            store = self.etcd = EtcdStore(parse_url(SETTINGS.store))
+        core = QosCore(store, manage_queues=self.queues is not None, forwarding=SETTINGS.forwarding)
         #: the core behind one lock; every event below goes through it
         self.core = green_service(core, send=self.send_ops, queues=self.queues)
         self.core.store.sync()  # what loading wrote (the built-in service on first start)
@@ -63,7 +70,9 @@ class QosApp(app_manager.RyuApp):
         #: stats replies still arriving in parts
         self.multipart = Multipart()
         self.poller = hub.spawn(self._poll_stats)
-        LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s, queues via %s", SETTINGS.state_dir,
+        self.follower = StoreFollower(self.etcd, self.core) if isinstance(store, EtcdStore) else None
+        LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s, queues via %s",
+                 SETTINGS.state_dir if SETTINGS.store == "sqlite" else SETTINGS.store,
                  SETTINGS.rest_host, SETTINGS.rest_port, SETTINGS.ofp_host, SETTINGS.ofp_port,
                  SETTINGS.ovsdb if self.queues else "(not managed)")
 
@@ -81,7 +90,9 @@ class QosApp(app_manager.RyuApp):
             LOG.warning("dpid %016x not connected; dropping %d flow ops", dpid, len(ops))
             return
         book = self.outstanding.setdefault(dpid, Outstanding())
-        self.core.stats.messages.flow_mods[dpid] += len(ops)
+        meter_mods = sum(1 for op in ops if isinstance(op, MeterMod))
+        self.core.stats.messages.flow_mods[dpid] += len(ops) - meter_mods
+        self.core.stats.messages.meter_mods[dpid] += meter_mods
         cookies = []
         chunk: list[bytes] = []
         size = 0

@@ -195,3 +195,13 @@ def test_wait_confirm_answers_once_the_switch_confirmed(env):
     assert core.confirm_listeners == []
     code, view = client.call("POST", "/qos/policies", {**SEED_S1, "name": "later", "ip-src": "10.0.0.9"})
     assert code == 201 and view["install"] == {"00:00:00:00:00:00:00:01": {"state": "pending"}}
+
+
+def test_stats_answer_carries_its_clock(env):
+    """The page turns history times (the controller's monotonic clock) into wall time with `clock`."""
+    import time
+    client, _, _ = env
+    before = time.monotonic()
+    code, body = client.call("GET", "/qos/stats/policies")
+    assert code == 200 and before <= body["clock"] <= time.monotonic() + 0.001
+    assert body["paths"] == [] and body["policies"] == []
