@@ -32,7 +32,8 @@ class OvsQueues:
             if datapath_type == "netdev":
                 return "only queue 0 (HTB's default class): no DSCP filters needed"
             return f"{datapath_type or 'system'} datapath: set_queue selects the HTB class, no DSCP filters needed"
-        result = tcbridge.install_queue_filters(port_name, dscps, datapath_type=datapath_type)
+        ceilings = {q.id: q.max_rate or profile.max_rate for q in profile.queues}
+        result = tcbridge.install_queue_filters(port_name, dscps, datapath_type=datapath_type, ceilings=ceilings)
         if result.skipped:
             return f"DSCP filters not installed: {result.skipped}"
         return None

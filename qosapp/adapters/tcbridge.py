@@ -10,6 +10,15 @@ egress port sends that DSCP to the queue's class:
     tc filter add dev PORT parent 1:0 protocol ip prio 1 u32 \\
         match ip dsfield <dscp << 2> 0xfc flowid 1:<hex(queue + 1)>
 
+Second, each class's leaf queue is cut to about 50 ms at the class's ceiling
+(`leaf_limit`, 16-1000 packets; the default is 1000 packets): OVS's
+AF_PACKET socket is charged for every packet a qdisc still holds, so a
+class backlogged at its ceiling (1000 packets at 500 kbit/s is 24 s) fills
+the socket's send buffer and OVS drops the packets of every other class of
+that port before they reach tc (measured: the Ryu book's per-flow example
+gave its guaranteed 800 kbit/s queue 107-153 kbit/s next to a full 500 kbit/s
+default class; with short leaves, 873 kbit/s, the book's 929).
+
 Filters die with the qdisc, which OVS re-creates when a port's QoS changes
 or the port comes back, so they are (re)installed after every QoS write.
 This only works where the controller runs next to OVS, as root, in the
@@ -59,6 +68,20 @@ def filter_command(port: str, queue_id: int, dscp: int) -> list[str]:
     return ["tc", "filter", "add", "dev", port, "parent", "1:0", "protocol", "ip",
             "prio", str(FILTER_PRIO), "u32", "match", "ip", "dsfield", f"{dscp << 2:#04x}", "0xfc",
             "flowid", htb_classid(queue_id)]
+
+
+#: a leaf queue holds about this long at the class's ceiling (bounded by the two limits below)
+LEAF_SECONDS = 0.05
+LEAF_MIN, LEAF_MAX = 16, 1000
+
+
+def leaf_limit(ceil_bps: int, packet_bytes: int = 1500) -> int:
+    """Packets a class's leaf pfifo may hold: ~LEAF_SECONDS at its ceiling."""
+    return max(LEAF_MIN, min(LEAF_MAX, int(ceil_bps * LEAF_SECONDS) // (packet_bytes * 8)))
+
+
+def leaf_command(port: str, queue_id: int, limit: int) -> list[str]:
+    return ["tc", "qdisc", "replace", "dev", port, "parent", htb_classid(queue_id), "pfifo", "limit", str(limit)]
 
 
 def skip_reason(datapath_type: str | None) -> str | None:
@@ -115,7 +138,8 @@ def remove_queue_filters(port: str, netns: str | None = None) -> None:
 
 
 def install_queue_filters(port: str, dscps: Mapping[int, int], datapath_type: str | None = NETDEV,
-                          netns: str | None = None, timeout: float = 3.0) -> FilterResult:
+                          netns: str | None = None, timeout: float = 3.0,
+                          ceilings: Mapping[int, int] | None = None) -> FilterResult:
     """(Re)install one DSCP -> class filter per queue on `port`; idempotent.
 
     `dscps` is what `OvsdbClient.apply_profile` returned; it is only
@@ -124,7 +148,9 @@ def install_queue_filters(port: str, dscps: Mapping[int, int], datapath_type: st
     are replaced, so calling this after every QoS write (and when a port
     comes back) leaves exactly one filter per queue. Skips, saying why, on
     a kernel bridge or without root; raises TcError if OVS did not build
-    the HTB classes within `timeout` or tc refuses a filter.
+    the HTB classes within `timeout` or tc refuses a filter. `ceilings`
+    (queue id -> the class's ceiling in bits/s, queue 0 included) cut each
+    class's leaf queue to `leaf_limit` packets (see the module docstring).
     """
     reason = skip_reason(datapath_type)
     if reason:
@@ -137,4 +163,6 @@ def install_queue_filters(port: str, dscps: Mapping[int, int], datapath_type: st
     remove_queue_filters(port, netns)
     for queue_id, dscp in sorted(dscps.items()):
         _tc(filter_command(port, queue_id, dscp), netns)
+    for queue_id, ceil in sorted((ceilings or {}).items()):
+        _tc(leaf_command(port, queue_id, leaf_limit(ceil)), netns)
     return FilterResult(port=port, installed=dict(dscps))

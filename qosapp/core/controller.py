@@ -23,7 +23,7 @@ from qosapp.core import compiler
 from qosapp.core import forwarding
 from qosapp.core.compiler import FlowDelete, FlowOp, FlowSpec
 from qosapp.core.effects import Effects
-from qosapp.core.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
+from qosapp.core.model import (BEST_EFFORT, ENQUEUE_ANY, Policy, Service, ValidationError, format_dpid,
                           parse_policy, parse_service)
 from qosapp.core.ports import IN_PORT, is_reserved_port
 from qosapp.core.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile, resolve_targets
@@ -753,8 +753,10 @@ class QosCore:
         """(port, queue) pairs `policy` would enqueue into on `info` that do not exist."""
         if policy.queue is None:
             return ()
-        pairs = missing_queues(policy.queue, [(info.dpid, p) for p in self._queue_ports(policy, info)],
-                               self.queue_exists)
+        candidates = self._queue_ports(policy, info)
+        pairs = missing_queues(policy.queue, [(info.dpid, p) for p in candidates], self.queue_exists)
+        if policy.enqueue_port == ENQUEUE_ANY and len(pairs) < len(candidates):
+            return ()  # "any": the ports that have the queue shape, the others send unshaped
         return tuple((port, policy.queue) for _dpid, port in pairs)
 
     def _missing_state(self, policy: Policy, info: SwitchState, missing: tuple[tuple[int, int], ...]) -> InstallState:
