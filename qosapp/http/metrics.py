@@ -181,8 +181,8 @@ class Metrics:
         """Route templates by controller and method name, so a request's label is '/qos/policies/{name}'."""
         self.wsgi = wsgi
         for controller in controllers:
-            for action, attr in vars(controller).items():
-                info = getattr(attr, "routing_info", None)
+            for action in dir(controller):  # inherited routes too, as Ryu's register finds them
+                info = getattr(getattr(controller, action, None), "routing_info", None)
                 if info:
                     self.templates[(controller, action)] = info["path"]
 
