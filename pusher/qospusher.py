@@ -1,4 +1,4 @@
-"""qospusher: manage QoS services, policies and queue profiles on the controller from the shell.
+"""qospusher: manage QoS services, policies, meters and queue profiles on the controller from the shell.
 
 The seed's command works unchanged:
 
@@ -30,13 +30,15 @@ from pusher.cli import (EXIT_OK, EXIT_REJECTED, Output, PushStopped, UsageError,
                         step_dict, warn_if_disabled, write_state)
 from pusher.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ControllerError, QosClient
 from pusher.state import DEFAULT_STATE_FILE, State, load_state
-from pusher.sync import (Diff, diff_paths, diff_policies, diff_queues, diff_services,
+from pusher.sync import (Diff, diff_meters, diff_paths, diff_policies, diff_queues, diff_services,
                          normalise_queue_profile, plan_push, pulled_state, queue_key, queue_label,
                          strip_server_keys)
 
 
-PLURAL = {"policy": "policies", "service": "services", "policies": "policies", "services": "services"}
-SINGULAR = {"policies": "policy", "services": "service", "queues": "queue profile", "paths": "path"}
+PLURAL = {"policy": "policies", "service": "services", "meter": "meters", "policies": "policies",
+          "services": "services", "meters": "meters"}
+SINGULAR = {"policies": "policy", "services": "service", "queues": "queue profile", "paths": "path",
+            "meters": "meter"}
 
 
 # ---------------------------------------------------------------- output
@@ -72,6 +74,13 @@ def service_body(text: str) -> dict[str, Any]:
     return body
 
 
+def meter_body(text: str) -> dict[str, Any]:
+    body = parse_json_arg(text, "the meter")
+    if not isinstance(body, dict):
+        raise UsageError('the meter must be a JSON object such as {"name": "cap-2M", "rate": "2M", "burst": "256k"}')
+    return body
+
+
 def queue_body(text: str) -> dict[str, Any]:
     """One profile object; its content is the controller's to judge (exit 1 naming the field)."""
     body = parse_json_arg(text, "the queue profile")
@@ -87,7 +96,8 @@ def queue_body(text: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- commands
 def cmd_add(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     kind = PLURAL[args.kind]
-    body: Any = policy_body(args.body, out) if kind == "policies" else service_body(args.body)
+    body: Any = (policy_body(args.body, out) if kind == "policies" else meter_body(args.body) if kind == "meters"
+                 else service_body(args.body))
     state = load_state(args.state)
     status = connect(client, out)
     out.say(f"Trying to add {args.kind} {args.body.strip()}")
@@ -108,6 +118,8 @@ def stored_form(kind: str, view: dict[str, Any]) -> dict[str, Any]:
     """What the file keeps of the controller's answer: no ids, cookies or install state."""
     if kind == "services":
         return {"name": view["name"], "dscp": view["dscp"]}
+    if kind == "meters":
+        return {"name": view["name"], "rate": view["rate"], "burst": view["burst"]}
     return strip_server_keys(view)
 
 
@@ -139,8 +151,17 @@ def cmd_modify(client: QosClient, args: argparse.Namespace, out: Output) -> int:
 
 def cmd_list(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     kind = PLURAL[args.kind]
-    describe = describe_policy if kind == "policies" else describe_service
+    describe = {"policies": describe_policy, "meters": describe_meter}.get(kind, describe_service)
     return print_listing(client, kind, kind, lambda item: [describe(item)], out)
+
+
+def describe_meter(meter: dict[str, Any]) -> str:
+    ids = ", ".join(f"{dpid}: id {info.get('meter-id', '-')} {info.get('state')}"
+                    + (f" ({info['reason']})" if info.get("reason") else "")
+                    for dpid, info in (meter.get("switches") or {}).items())
+    users = ", ".join(meter.get("policies") or []) or "no policy"
+    return (f"{meter.get('name')}: {format_rate(meter.get('rate'))}, burst {meter.get('burst')} bits; used by {users}"
+            + (f"; {ids}" if ids else ""))
 
 
 def describe_service(svc: dict[str, Any]) -> str:
@@ -266,7 +287,8 @@ def fetch_diffs(client: QosClient, state: State, source: str) -> list[Diff]:
     return [diff_queues(state.queues, client.list_all("queues"), source),
             diff_services(state.services, client.list_all("services"), source),
             diff_policies(state.policies, client.list_all("policies"), source),
-            diff_paths(state.paths, client.list_all("paths"), source)]
+            diff_paths(state.paths, client.list_all("paths"), source),
+            diff_meters(state.meters, client.list_all("meters"), source)]
 
 
 def cmd_sync(client: QosClient, args: argparse.Namespace, out: Output) -> int:
@@ -276,7 +298,8 @@ def cmd_sync(client: QosClient, args: argparse.Namespace, out: Output) -> int:
     connect(client, out)
     if args.action == "pull":  # no diff: a file with invalid entries is exactly what pull repairs
         return sync_pull(state, client.list_all("services"), client.list_all("policies"),
-                         client.list_all("queues"), client.list_all("paths"), args.state, out)
+                         client.list_all("queues"), client.list_all("paths"), args.state, out,
+                         meters=client.list_all("meters"))
     diffs = fetch_diffs(client, state, args.state)
     if args.action == "check":
         return sync_check(diffs, args.state, out)
@@ -307,12 +330,13 @@ def print_diff(diff: Diff, path: str, out: Output) -> None:
 
 
 def sync_pull(state: State, services: list[Any], policies: list[Any], queues: list[Any], paths: list[Any],
-              path: str, out: Output) -> int:
-    new_state = pulled_state(state, services, policies, queues, paths)
+              path: str, out: Output, meters: list[Any] | None = None) -> int:
+    new_state = pulled_state(state, services, policies, queues, paths, meters)
     write_state(path, new_state, out, f"{count(len(new_state.services), 'service')}, "
                                       f"{count(len(new_state.policies), 'policy', 'policies')}, "
-                                      f"{count(len(new_state.queues), 'queue profile')} and "
-                                      f"{count(len(new_state.paths), 'path')}")
+                                      f"{count(len(new_state.queues), 'queue profile')}, "
+                                      f"{count(len(new_state.paths), 'path')} and "
+                                      f"{count(len(new_state.meters), 'meter')}")
     out.result(new_state.to_json())
     return EXIT_OK
 
@@ -321,7 +345,7 @@ def sync_push(client: QosClient, diffs: list[Diff], prune: bool, path: str, out:
     """Run the plan step by step; stop at the first refusal (re-running is safe)."""
     by_kind = {diff.kind: diff for diff in diffs}
     steps = plan_push(by_kind["services"], by_kind["policies"], prune, queues=by_kind["queues"],
-                      paths=by_kind["paths"])
+                      paths=by_kind["paths"], meters=by_kind["meters"])
     done: list[dict[str, Any]] = []
     answers: list[Any] = []
     for step in steps:
@@ -384,12 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=func)
         return cmd
 
-    add = command("add", cmd_add, "add a policy or service (the JSON as in the seed)")
-    add.add_argument("kind", choices=["policy", "service"])
+    add = command("add", cmd_add, "add a policy, service or meter (the JSON as in the seed)")
+    add.add_argument("kind", choices=["policy", "service", "meter"])
     add.add_argument("body", metavar="JSON")
     _host(add)
-    delete = command("delete", cmd_delete, "delete a policy or service by name")
-    delete.add_argument("kind", choices=["policy", "service"])
+    delete = command("delete", cmd_delete, "delete a policy, service or meter by name")
+    delete.add_argument("kind", choices=["policy", "service", "meter"])
     delete.add_argument("name", metavar="NAME")
     _host(delete)
     modify = command("modify", cmd_modify, "replace a policy's whole body")
@@ -397,8 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     modify.add_argument("name", metavar="NAME")
     modify.add_argument("body", metavar="JSON")
     _host(modify)
-    lister = command("list", cmd_list, "list policies or services on the controller")
-    lister.add_argument("kind", choices=["policies", "services", "policy", "service"])
+    lister = command("list", cmd_list, "list policies, services or meters on the controller")
+    lister.add_argument("kind", choices=["policies", "services", "meters", "policy", "service", "meter"])
     _host(lister)
     for name, help_text in (("enable", "enable QoS (install all policies)"),
                             ("disable", "disable QoS (remove all QoS flows)")):

@@ -22,9 +22,9 @@ from typing import Any, Callable
 
 DEFAULT_STATE_FILE = "qos.state.json"
 #: the collections this file holds, in file order
-KINDS = ("services", "policies", "queues", "paths")
+KINDS = ("services", "policies", "queues", "paths", "meters")
 #: kinds whose entries are identified by a "name" (queue profiles are not)
-NAMED_KINDS = ("services", "policies", "paths")
+NAMED_KINDS = ("services", "policies", "paths", "meters")
 
 #: what identifies an entry within its kind (by default its name)
 Key = Callable[[dict[str, Any]], Any]
@@ -50,6 +50,7 @@ class State:
     policies: list[dict[str, Any]] = field(default_factory=list)
     queues: list[dict[str, Any]] = field(default_factory=list)
     paths: list[dict[str, Any]] = field(default_factory=list)
+    meters: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def items(self, kind: str) -> list[dict[str, Any]]:

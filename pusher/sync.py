@@ -7,7 +7,7 @@ server-only keys (id, cookie, install; a queue profile's "applied" and its
 queues' DSCPs; a path's "status"). Normalising through `qosapp.core.model` and `qosapp.core.queues`
 keeps one source of truth for what "the same policy" means.
 
-Services, policies and paths are identified by name; a queue profile by its
+Services, policies, paths and meters are identified by name; a queue profile by its
 (sw, port) pair, as the controller keys them (`QueueProfile.key`).
 
 Nothing here does I/O: `plan_push` returns the HTTP steps, the CLI runs them.
@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from qosapp.core.meters import METER_KEYS, parse_meter
 from qosapp.core.model import (BEST_EFFORT, ValidationError, equal_ports_as_in_port, parse_policy, parse_service,
                                parse_sw)
 from qosapp.core.pathspec import PATH_KEYS, parse_path
@@ -92,6 +93,18 @@ def normalise_path_view(view: dict[str, Any]) -> dict[str, Any]:
     return normalise_path({k: v for k, v in view.items() if k in PATH_KEYS})
 
 
+def normalise_meter(obj: dict[str, Any]) -> dict[str, Any]:
+    """name, rate and burst in bits (a view's id, policies and per-switch ids are the controller's)."""
+    out = parse_meter({k: v for k, v in obj.items() if k in METER_KEYS - {"id"}}).to_dict()
+    out.pop("id", None)
+    return out
+
+
+def normalise_meter_entry(obj: dict[str, Any]) -> dict[str, Any]:
+    """A file entry: any key but name, rate and burst is an error (named), not dropped."""
+    return normalise_meter(parse_meter({k: v for k, v in obj.items() if k != "id"}).to_dict())
+
+
 def queue_key(obj: dict[str, Any]) -> tuple[str, str] | None:
     """(sw, port) as the controller keys a profile; None if even those are invalid.
 
@@ -124,7 +137,7 @@ def entry_ref(kind: str, obj: dict[str, Any]) -> Any:
 
 
 NORMALISERS = {"policies": normalise_policy, "services": normalise_service, "queues": normalise_queue_profile,
-               "paths": normalise_path}
+               "paths": normalise_path, "meters": normalise_meter_entry}
 
 
 def _normalise_all(kind: str, entries: Iterable[dict[str, Any]], source: str) -> list[dict[str, Any]]:
@@ -261,6 +274,14 @@ def diff_paths(file_paths: list[dict[str, Any]], server_paths: list[dict[str, An
     return diff_keyed("paths", local, remote)
 
 
+def diff_meters(file_meters: list[dict[str, Any]], server_meters: list[dict[str, Any]],
+                source: str = "qos.state.json") -> Diff:
+    """Meters by name: rate and burst in bits."""
+    local = _normalise_all("meters", file_meters, source)
+    remote = [normalise_meter(m) for m in server_meters]
+    return diff_keyed("meters", local, remote)
+
+
 def strip_server_keys(view: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in view.items() if k not in SERVER_ONLY_KEYS}
 
@@ -277,7 +298,7 @@ class Step:
 
 
 def plan_push(services: Diff, policies: Diff, prune: bool = False, queues: Diff | None = None,
-              paths: Diff | None = None) -> list[Step]:
+              paths: Diff | None = None, meters: Diff | None = None) -> list[Step]:
     """The calls that make the controller match the file, in a safe order.
 
     Queue profiles first (policies and paths enqueue to their queues), then
@@ -288,9 +309,17 @@ def plan_push(services: Diff, policies: Diff, prune: bool = False, queues: Diff 
     all. A service and a path have no PUT, so a changed one is deleted and
     re-added, which the controller refuses (409) for a service while
     policies use it. A queue profile's POST is an upsert by (sw, port), so
-    missing and changed profiles are the same call.
+    missing and changed profiles are the same call. Meters go with
+    services (policies name them; no PUT: a changed one is deleted and
+    re-added, 409 while policies use it; pruned after the policies).
     """
     steps: list[Step] = _queue_steps(queues) if queues is not None else []
+    for meter in meters.missing if meters is not None else []:
+        steps.append(Step("POST", collection_path("meters"), meter, f"add meter {meter['name']}"))
+    for change in meters.changed if meters is not None else []:
+        steps.append(Step("DELETE", item_path("meters", change.name), None,
+                          f"delete meter {change.name} (to re-add it: {change.describe()})"))
+        steps.append(Step("POST", collection_path("meters"), change.local, f"add meter {change.name}"))
     for svc in services.missing:
         steps.append(Step("POST", collection_path("services"), svc, f"add service {svc['name']}"))
     for change in services.changed:
@@ -311,6 +340,8 @@ def plan_push(services: Diff, policies: Diff, prune: bool = False, queues: Diff 
             steps.append(Step("DELETE", item_path("policies", pol["name"]), None, f"delete policy {pol['name']}"))
         for svc in services.extra:
             steps.append(Step("DELETE", item_path("services", svc["name"]), None, f"delete service {svc['name']}"))
+        for meter in meters.extra if meters is not None else []:
+            steps.append(Step("DELETE", item_path("meters", meter["name"]), None, f"delete meter {meter['name']}"))
         for profile in queues.extra if queues is not None else []:
             steps.append(Step("DELETE", collection_path("queues"), {"sw": profile["sw"], "port": profile["port"]},
                               f"delete queue profile {queue_label(profile)}"))
@@ -338,7 +369,8 @@ def _path_steps(paths: Diff) -> list[Step]:
 
 def pulled_state(state: State, server_services: list[dict[str, Any]],
                  server_policies: list[dict[str, Any]], server_queues: list[dict[str, Any]] | None = None,
-                 server_paths: list[dict[str, Any]] | None = None) -> State:
+                 server_paths: list[dict[str, Any]] | None = None,
+                 server_meters: list[dict[str, Any]] | None = None) -> State:
     """The file after `sync pull`: the controller's services, policies, queue profiles and paths.
 
     The built-in Best Effort (DSCP 0) is left out, as a fresh controller has
@@ -354,8 +386,10 @@ def pulled_state(state: State, server_services: list[dict[str, Any]],
         [normalise_queue_profile(q) for q in server_queues], state.queues, queue_key)
     paths = list(state.paths) if server_paths is None else _in_file_order(
         [normalise_path_view(p) for p in server_paths], state.paths)
+    meters = list(state.meters) if server_meters is None else _in_file_order(
+        [normalise_meter(m) for m in server_meters], state.meters)
     return State(services=_in_file_order(services, state.services), policies=_in_file_order(policies, state.policies),
-                 queues=queues, paths=paths, extra=dict(state.extra))
+                 queues=queues, paths=paths, meters=meters, extra=dict(state.extra))
 
 
 def _in_file_order(entries: list[dict[str, Any]], file_entries: list[dict[str, Any]],

@@ -34,10 +34,12 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, TypeVar
 from qosapp.core.compiler import FlowOp
 from qosapp.core.controller import QosCore
 from qosapp.core.effects import Effects
+from qosapp.core.meters import Meter
 from qosapp.core.model import Policy, Service
 from qosapp.core.pathspec import PathSpec
 from qosapp.core.queues import QueueProfile
 from qosapp.core.shaping import QueueBackend
+from qosapp.core.storeapi import Tables
 
 #: longest a `?wait=confirm` answer waits for the switches (seconds)
 CONFIRM_TIMEOUT = 10.0
@@ -113,6 +115,17 @@ class QosService:
     def delete_service(self, name: str) -> Service:
         return self._request(lambda: self.core.delete_service(name))
 
+    def add_meter(self, data: Any) -> Meter:
+        return self._request(lambda: self.core.add_meter(data))
+
+    def delete_meter(self, name: str) -> Meter:
+        return self._request(lambda: self.core.delete_meter(name))
+
+    def meter_counters(self, dpid: int, now: float, counters: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """A meter stats reply (under the lock: it reads the meter ids)."""
+        with self.lock:
+            self.core.meter_counters(dpid, now, counters)
+
     def add_policy(self, data: Any) -> Policy:
         return self._request(lambda: self.core.add_policy(data))
 
@@ -144,12 +157,31 @@ class QosService:
     def delete_path(self, name: str) -> PathSpec:
         return self._request(lambda: self.core.delete_path(name))
 
+    def converge(self, tables: Tables | Callable[[], Tables | None]) -> bool:
+        """Take the store's rows into the core (a cluster: others' writes) and apply what that changes.
+
+        `tables` may be a function that reads them: it is called under the
+        lock, so no local write can come between the read and the comparison
+        (it returns None when the rows are not ready, e.g. a mirror that has
+        not yet seen this instance's last write). Returns whether anything changed.
+        """
+        with self.lock:
+            rows = tables() if callable(tables) else tables
+            if rows is None:
+                return False
+            changed, fx = self.core.converge(rows)
+            self.apply(fx)
+            return changed
+
     # ------------------------------------------------------------ switch events
     def switch_connected(self, dpid: int, version: int, ports: Mapping[int, str] | None = None,
-                         address: str | None = None) -> None:
-        """Cold start in one lock: wipe + pipeline + policies, queue sync, then forwarding and paths."""
+                         address: str | None = None, wipe: bool = True) -> None:
+        """Cold start in one lock: wipe + pipeline + policies, queue sync, then forwarding and paths.
+
+        `wipe=False`: a takeover in a cluster, the flows are re-sent over what the switch holds.
+        """
         with self.lock:
-            self.apply(self.core.switch_connected(dpid, version, ports, address))
+            self.apply(self.core.switch_connected(dpid, version, ports, address, wipe=wipe))
             self.apply(self.core.switch_ready(dpid))
 
     def switch_disconnected(self, dpid: int) -> None:

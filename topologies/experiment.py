@@ -10,6 +10,12 @@ Default run (no arguments) on a fresh machine:
   7. stop everything it started, by PID.
 Exit status 0 only when h1->h2 is within 0.85-1.10 x 2 Mbit/s and h2->h1
 stays >= 100 Mbit/s after the policies.
+
+`--scenario meter`: the same network on OpenFlow 1.3, the 2 Mbit/s limit
+held by an OpenFlow 1.3 meter (a drop band) instead of a queue; h1->h2 is
+measured with TCP and with UDP (offered at 10 Mbit/s). Exit status 0 only
+when UDP h1->h2 is within 0.85-1.10 x 2 Mbit/s, TCP h1->h2 at most 1.10 x
+2 Mbit/s and h2->h1 >= 100 Mbit/s after the policy.
 """
 from __future__ import annotations
 
@@ -38,6 +44,11 @@ SEED_QUEUES = {"sw": "all", "port": "all", "max-rate": 10_000_000_000,
                           "2": {"max-rate": 2_000_000}}}
 LIMIT_MBPS = 2.0
 LIMIT_BAND = (0.85, 1.10)
+#: --scenario meter: the seed's 2 Mbit/s held by a meter on h1->h2 (every switch on the way)
+METER = {"name": "cap-2M", "rate": "2M", "burst": "256k"}
+METER_POLICY = {"name": "police h1->h2", "ip-src": "10.0.0.1", "ip-dst": "10.0.0.2", "meter": "cap-2M"}
+UDP_OFFERED = "10M"
+SCENARIOS = ("seed", "meter")
 REVERSE_MIN_MBPS = 100.0
 KEEP_TRAFFIC_PORT = 5299
 KEEP_TRAFFIC_SECONDS = 3600
@@ -59,6 +70,7 @@ class Measurement:
 @dataclass
 class Outcome:
     openflow: str
+    scenario: str = "seed"
     measurements: list[Measurement] = field(default_factory=list)
     checks: dict[str, Any] = field(default_factory=dict)
     ok: bool = False
@@ -117,8 +129,11 @@ def wait_queues_applied(ctl: Any, timeout: float = 20.0) -> list[Any]:
 def measure(net: Any, outcome: Outcome, phase: str, seconds: float) -> None:
     from topologies.traffic import iperf3
     h1, h2 = net.get("h1"), net.get("h2")
-    for direction, (src, dst) in (("h1->h2", (h1, h2)), ("h2->h1", (h2, h1))):
-        result = iperf3(src, dst, seconds=seconds)
+    runs: list[tuple[str, Any, Any, bool]] = [("h1->h2", h1, h2, False), ("h2->h1", h2, h1, False)]
+    if outcome.scenario == "meter":
+        runs.insert(1, ("h1->h2 UDP", h1, h2, True))
+    for direction, src, dst, udp in runs:
+        result = iperf3(src, dst, seconds=seconds, udp=udp, bitrate=UDP_OFFERED if udp else None)
         outcome.measurements.append(Measurement(phase, direction, round(result.mbps, 3), result.retransmits))
         say(f"{phase:>15}  {direction}: {result.mbps:10.2f} Mbit/s")
 
@@ -127,19 +142,33 @@ def evaluate(outcome: Outcome) -> None:
     forward = outcome.get("after policies", "h1->h2")
     reverse = outcome.get("after policies", "h2->h1")
     lo, hi = LIMIT_BAND[0] * LIMIT_MBPS, LIMIT_BAND[1] * LIMIT_MBPS  # for the printed "want"
-    outcome.checks = {
-        "h1->h2 limited": {"mbps": forward, "want": f"{lo:.2f}-{hi:.2f}", "ok": in_band(forward)},
-        "h2->h1 unshaped": {"mbps": reverse, "want": f">= {REVERSE_MIN_MBPS}", "ok": reverse >= REVERSE_MIN_MBPS},
-    }
+    unshaped = {"mbps": reverse, "want": f">= {REVERSE_MIN_MBPS}", "ok": reverse >= REVERSE_MIN_MBPS}
+    if outcome.scenario == "meter":
+        udp = outcome.get("after policies", "h1->h2 UDP")
+        outcome.checks = {
+            "h1->h2 UDP policed": {"mbps": udp, "want": f"{lo:.2f}-{hi:.2f}", "ok": in_band(udp)},
+            "h1->h2 TCP at most the rate": {"mbps": forward, "want": f"<= {hi:.2f}", "ok": forward <= hi},
+            "h2->h1 unshaped": unshaped,
+        }
+    else:
+        outcome.checks = {
+            "h1->h2 limited": {"mbps": forward, "want": f"{lo:.2f}-{hi:.2f}", "ok": in_band(forward)},
+            "h2->h1 unshaped": unshaped,
+        }
     outcome.ok = all(c["ok"] for c in outcome.checks.values())
+
+
+def directions(outcome: Outcome) -> list[str]:
+    return list(dict.fromkeys(m.direction for m in outcome.measurements))
 
 
 def print_table(outcome: Outcome) -> None:
     phases = list(dict.fromkeys(m.phase for m in outcome.measurements))
+    columns = directions(outcome)
     print()
-    print(f"{'phase':<16}{'h1->h2 Mbit/s':>16}{'h2->h1 Mbit/s':>16}")
+    print(f"{'phase':<16}" + "".join(f"{d + ' Mbit/s':>20}" for d in columns))
     for phase in phases:
-        print(f"{phase:<16}{outcome.get(phase, 'h1->h2'):>16.2f}{outcome.get(phase, 'h2->h1'):>16.2f}")
+        print(f"{phase:<16}" + "".join(f"{outcome.get(phase, d):>20.2f}" for d in columns))
     for name, check in outcome.checks.items():
         print(f"{'PASS' if check['ok'] else 'FAIL'}  {name}: {check['mbps']:.2f} Mbit/s (want {check['want']})")
     print()
@@ -152,18 +181,23 @@ def write_chart(outcome: Outcome, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     phases = list(dict.fromkeys(m.phase for m in outcome.measurements))
+    columns = directions(outcome)
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    width = 0.38
-    for offset, direction in ((-width / 2, "h1->h2"), (width / 2, "h2->h1")):
+    width = 0.76 / len(columns)
+    for k, direction in enumerate(columns):
+        offset = (k - (len(columns) - 1) / 2) * width
         values = [outcome.get(p, direction) for p in phases]
-        bars = ax.bar([i + offset for i in range(len(phases))], values, width, label=direction)
+        label = direction + (" TCP" if outcome.scenario == "meter" and "UDP" not in direction else "")
+        bars = ax.bar([i + offset for i in range(len(phases))], values, width, label=label)
         ax.bar_label(bars, labels=[f"{v:.1f}" for v in values], fontsize=8)
-    ax.axhline(LIMIT_MBPS, color="red", linestyle="--", linewidth=1, label="queue 2: 2 Mbit/s")
+    limit = "meter: 2 Mbit/s" if outcome.scenario == "meter" else "queue 2: 2 Mbit/s"
+    ax.axhline(LIMIT_MBPS, color="red", linestyle="--", linewidth=1, label=limit)
     ax.set_yscale("log")
     ax.set_ylim(bottom=0.5)
     ax.set_xticks(range(len(phases)), phases)
     ax.set_ylabel("iperf3 throughput, Mbit/s (log)")
-    ax.set_title(f"qos-sdn seed experiment, linear,4, OpenFlow {outcome.openflow}")
+    what = "meter scenario (UDP offered at 10 Mbit/s)" if outcome.scenario == "meter" else "seed experiment"
+    ax.set_title(f"qos-sdn {what}, linear,4, OpenFlow {outcome.openflow}", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
@@ -183,7 +217,9 @@ def run(args: argparse.Namespace) -> int:
     outdir = Path(args.outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
     openflow = {"10": "1.0", "13": "1.3"}[args.openflow]
-    outcome = Outcome(openflow=openflow)
+    if args.scenario == "meter" and openflow != "1.3":
+        raise ValueError("--scenario meter needs OpenFlow 1.3 (OpenFlow 1.0 has no meters)")
+    outcome = Outcome(openflow=openflow, scenario=args.scenario)
     with ExitStack() as stack:
         say("phase 1/7: Open vSwitch")
         ovs = find_running(os.environ.get("OVS_RUNDIR") or SYSTEM_RUNDIR)
@@ -216,10 +252,19 @@ def run(args: argparse.Namespace) -> int:
         say("phase 5/7: iperf3 before the policies")
         measure(net, outcome, "before policies", args.seconds)
 
-        say("phase 6/7: push the seed's policies")
-        for policy in SEED_POLICIES:
-            print(qospusher(["add", "policy", policy], ctl.rest_port, outdir), end="")
-        wait_installed(ctl, [json.loads(p)["name"] for p in SEED_POLICIES])
+        if args.scenario == "meter":
+            say("phase 6/7: a 2 Mbit/s meter and a policy that uses it on h1->h2")
+            print(qospusher(["add", "meter", json.dumps(METER)], ctl.rest_port, outdir), end="")
+            print(qospusher(["add", "policy", json.dumps(METER_POLICY)], ctl.rest_port, outdir), end="")
+            wait_installed(ctl, [METER_POLICY["name"]])
+            meters = ovs.ofctl("-O", "OpenFlow13", "dump-meters", "s1")
+            (outdir / "meters-s1.txt").write_text(meters)
+            say("  s1 meters:\n" + meters.rstrip())
+        else:
+            say("phase 6/7: push the seed's policies")
+            for policy in SEED_POLICIES:
+                print(qospusher(["add", "policy", policy], ctl.rest_port, outdir), end="")
+            wait_installed(ctl, [json.loads(p)["name"] for p in SEED_POLICIES])
         flows = dump_flows(ovs, "s1", openflow)
         (outdir / "flows-s1.txt").write_text(flows)
         say("  s1 flows:\n" + flows.rstrip())
@@ -263,6 +308,9 @@ def keep_running(net: Any, ctl: Any, stack: ExitStack) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qos-experiment", description=__doc__.split("\n")[0])
+    parser.add_argument("--scenario", choices=SCENARIOS, default="seed",
+                        help="seed: the seed's queue limit (default); meter: the same 2 Mbit/s by an OpenFlow 1.3 "
+                             "meter, TCP and UDP")
     parser.add_argument("--openflow", choices=["10", "13"], default="13", help="OpenFlow version (default 13)")
     parser.add_argument("--seconds", type=float, default=5.0, help="iperf3 duration per measurement (default 5)")
     parser.add_argument("--outdir", default="results", help="where results.json and the chart go (default ./results)")

@@ -27,9 +27,11 @@ class OvsQueues:
         self.ovsdb = OvsdbClient(remote, timeout=timeout)
 
     def apply(self, dpid: int, port_name: str, profile: QueueProfile) -> str | None:
-        """The port's QoS/Queue rows (OVS builds the HTB classes); its filters come with `classify`."""
+        """The port's QoS/Queue rows (OVS builds the HTB classes), then short leaf queues (userspace
+        datapath, see `qosapp.adapters.tcbridge`); its filters come with `classify`."""
         self.ovsdb.apply_profile(port_name, profile)
-        return None
+        ceilings = {q.id: q.max_rate or profile.max_rate for q in profile.queues}
+        return tcbridge.shorten_leaves(port_name, ceilings, datapath_type=self.ovsdb.port_datapath_type(port_name))
 
     def clear(self, dpid: int, port_name: str) -> None:
         """Detach and delete our rows; OVS removes the qdisc and with it the filters."""

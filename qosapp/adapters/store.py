@@ -44,6 +44,11 @@ CREATE TABLE IF NOT EXISTS paths (
     name TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS queue_profiles (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     sw TEXT NOT NULL,
@@ -76,7 +81,7 @@ def _fsync_dir(path: str) -> None:
 
 
 class Store:
-    """Rows of settings, services, policies and queue profiles (implements `StoreApi`)."""
+    """Rows of settings, services, policies, paths, queue profiles and meters (implements `StoreApi`)."""
 
     def __init__(self, state_dir: str, deferred_sync: bool = False) -> None:
         os.makedirs(state_dir, exist_ok=True)
@@ -113,6 +118,11 @@ class Store:
             raise
         self._db.execute("COMMIT")
         self._commits += 1
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed since this store was opened (/metrics: qos_store_commits_total)."""
+        return self._commits
 
     @property
     def unsynced(self) -> bool:
@@ -218,3 +228,17 @@ class Store:
         with self.transaction() as db:
             return db.execute("DELETE FROM queue_profiles WHERE sw = ? AND port = ?",
                               (sw, port)).rowcount > 0
+
+    # meters (body is the validated meter's dict)
+    def meters(self) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self._db.execute("SELECT id, name, body FROM meters ORDER BY id").fetchall()
+        return [(mid, name, json.loads(body)) for mid, name, body in rows]
+
+    def insert_meter(self, name: str, body: dict[str, Any]) -> int:
+        with self.transaction() as db:
+            return _row_id(db.execute("INSERT INTO meters (name, body) VALUES (?, ?)",
+                                      (name, json.dumps(body, sort_keys=True))).lastrowid)
+
+    def delete_meter(self, name: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM meters WHERE name = ?", (name,)).rowcount > 0

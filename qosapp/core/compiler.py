@@ -14,6 +14,9 @@ Encoding rules that the seed got wrong and that are easy to get wrong again:
 - A packet is never sent out of its in-port unless the action says IN_PORT:
   an enqueue-port equal to the matched ingress-port is refused by the model,
   and one without ingress-port gets a companion flow (`compile_policy`).
+- A policy with a meter gets `("meter", id)` first (the OF1.3 meter
+  instruction, with the switch's own meter id), then its queue or marking
+  actions, or, for a meter alone, goto_table 1. OF1.0 has no meters.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from qosapp.core.cookies import FORWARDING_COOKIE, PIPELINE_COOKIE, policy_cookie
-from qosapp.core.model import Match, Policy
+from qosapp.core.meters import MeterMod
+from qosapp.core.model import ENQUEUE_ANY, Match, Policy
 
 OF10 = 0x01
 OF13 = 0x04
@@ -63,8 +67,12 @@ class FlowDelete:
     strict: FlowSpec | None = None
 
 
-#: One operation on a switch's flow table: add (or replace) a flow, or delete flows.
-FlowOp = FlowSpec | FlowDelete
+#: One operation on a switch: add (or replace) a flow, delete flows, or a meter_mod.
+FlowOp = FlowSpec | FlowDelete | MeterMod
+
+#: why a policy with a meter is not installed on an OpenFlow 1.0 switch
+OF10_NO_METERS = ("not installed: OpenFlow 1.0 has no meters (meters are OpenFlow 1.3); connect this switch "
+                  "with OpenFlow 1.3 or use a queue policy here")
 
 
 def compile_match(match: Match) -> tuple[tuple[str, Any], ...]:
@@ -80,21 +88,29 @@ OF10_ENQUEUE_NEEDS_PORT = ("not installed: OpenFlow 1.0 has no set_queue, its en
 
 def unsupported(policy: Policy, version: int) -> str | None:
     """Why `policy` cannot be compiled for `version` at all (None: it can)."""
-    if policy.queue is not None and policy.enqueue_port is None and version == OF10:
+    if policy.meter is not None and version == OF10:
+        return OF10_NO_METERS
+    if policy.queue is not None and policy.enqueue_port in (None, ENQUEUE_ANY) and version == OF10:
         return OF10_ENQUEUE_NEEDS_PORT
     return None
 
 
-def compile_actions(policy: Policy, version: int, dscp: int | None) -> tuple[Action, ...]:
-    """The action list for one policy on one OpenFlow version.
+def compile_actions(policy: Policy, version: int, dscp: int | None,
+                    meter_id: int | None = None) -> tuple[Action, ...]:
+    """The action list for one policy on one OpenFlow version (`meter_id`: its meter on this switch).
 
     A queue policy without enqueue-port on OpenFlow 1.3 sets the queue and
     goes on to the forwarding table, which picks the port (so `sw: "all"`
     shapes on every switch the traffic crosses, whatever its route); on 1.0
-    there is no such action (`unsupported`).
+    there is no such action (`unsupported`). A meter comes first: police,
+    then queue or mark (a meter alone goes on to the forwarding table).
     """
+    if policy.meter is not None:
+        return _police(policy, version, meter_id) + (
+            compile_actions(replace(policy, meter=None), version, dscp)
+            if policy.queue is not None or policy.service is not None else (("goto_table", FORWARDING_TABLE),))
     if policy.queue is not None:
-        if policy.enqueue_port is None:
+        if policy.enqueue_port in (None, ENQUEUE_ANY):
             if version == OF10:
                 raise ValueError(f"policy {policy.name!r}: {OF10_ENQUEUE_NEEDS_PORT}")
             return (("set_queue", policy.queue), ("goto_table", FORWARDING_TABLE))
@@ -109,11 +125,12 @@ def compile_actions(policy: Policy, version: int, dscp: int | None) -> tuple[Act
 
 
 def compile_policy(policy: Policy, dpid: int, version: int,
-                   services: Mapping[str, int]) -> list[FlowSpec]:
+                   services: Mapping[str, int], meters: Mapping[str, int] | None = None) -> list[FlowSpec]:
     """The flows `policy` needs on switch `dpid` speaking `version`.
 
-    `services` maps service name -> DSCP. Returns [] where the policy does
-    not apply (another switch, or sw 'none').
+    `services` maps service name -> DSCP, `meters` meter name -> this
+    switch's meter id. Returns [] where the policy does not apply (another
+    switch, or sw 'none').
     """
     _check_version(version)
     if policy.id is None:
@@ -121,15 +138,27 @@ def compile_policy(policy: Policy, dpid: int, version: int,
     if not policy.applies_to(dpid):
         return []
     dscp = services.get(policy.service) if policy.service is not None else None
+    meter_id = (meters or {}).get(policy.meter) if policy.meter is not None else None
     cookie = policy_cookie(policy.id)
     specs = [FlowSpec(cookie=cookie, priority=policy.priority, match=compile_match(policy.match),
-                      actions=compile_actions(policy, version, dscp))]
+                      actions=compile_actions(policy, version, dscp, meter_id))]
     if policy.sw == "all" and isinstance(policy.enqueue_port, int) and policy.match.in_port is None:
-        specs.append(_entering_on_enqueue_port(policy, cookie, version))
+        specs.append(_entering_on_enqueue_port(policy, cookie, version, meter_id))
     return specs
 
 
-def _entering_on_enqueue_port(policy: Policy, cookie: int, version: int) -> FlowSpec:
+def _police(policy: Policy, version: int, meter_id: int | None) -> tuple[Action, ...]:
+    """The meter instruction of a policy with a meter (none without)."""
+    if policy.meter is None:
+        return ()
+    if version == OF10:
+        raise ValueError(f"policy {policy.name!r}: {OF10_NO_METERS}")
+    if meter_id is None:
+        raise ValueError(f"policy {policy.name!r}: meter {policy.meter!r} has no id on this switch")
+    return (("meter", meter_id),)
+
+
+def _entering_on_enqueue_port(policy: Policy, cookie: int, version: int, meter_id: int | None = None) -> FlowSpec:
     """The companion flow for traffic that enters on the enqueue port itself.
 
     Without it, `"sw": "all", "enqueue-port": 2` and no ingress-port
@@ -140,25 +169,27 @@ def _entering_on_enqueue_port(policy: Policy, cookie: int, version: int) -> Flow
     priority higher and with in_port = enqueue-port, it sets the queue and
     lets forwarding choose (OpenFlow 1.3); OpenFlow 1.0 has only NORMAL to
     go on with (the core refuses that in learned forwarding, see
-    `QosCore._floods`).
+    `QosCore._floods`). A meter polices this traffic too.
     """
     assert isinstance(policy.enqueue_port, int) and policy.queue is not None
     match = compile_match(replace(policy.match, in_port=policy.enqueue_port))
     actions: tuple[Action, ...] = ((("output", NORMAL),) if version == OF10 else
-                                   (("set_queue", policy.queue), ("goto_table", FORWARDING_TABLE)))
+                                   _police(policy, version, meter_id)
+                                   + (("set_queue", policy.queue), ("goto_table", FORWARDING_TABLE)))
     return FlowSpec(cookie=cookie, priority=policy.priority + 1, match=match, actions=actions)
 
 
 def delete_policy(policy: Policy, dpid: int, version: int,
                   services: Mapping[str, int]) -> list[FlowDelete]:
     """How to remove exactly `policy`'s flows from `dpid` (none if it cannot be installed there)."""
-    if unsupported(policy, version):
+    _check_version(version)
+    if unsupported(policy, version) or not policy.applies_to(dpid) or policy.id is None:
         return []
+    if version == OF13:
+        return [FlowDelete(cookie=policy_cookie(policy.id))]
     specs = compile_policy(policy, dpid, version, services)
     if not specs:
         return []
-    if version == OF13:
-        return [FlowDelete(cookie=specs[0].cookie)]
     return [FlowDelete(cookie=spec.cookie, strict=spec) for spec in specs]
 
 

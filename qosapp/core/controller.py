@@ -23,17 +23,19 @@ from qosapp.core import compiler
 from qosapp.core import forwarding
 from qosapp.core.compiler import FlowDelete, FlowOp, FlowSpec
 from qosapp.core.effects import Effects
-from qosapp.core.model import (BEST_EFFORT, Policy, Service, ValidationError, format_dpid,
+from qosapp.core.model import (BEST_EFFORT, ENQUEUE_ANY, Policy, Service, ValidationError, format_dpid,
                           parse_policy, parse_service)
 from qosapp.core.ports import IN_PORT, is_reserved_port
 from qosapp.core.queues import QueueProfile, parse_queue_profile, resolve_targets
 from qosapp.core.shaping import PortFilter, Shaping, Target, missing_queues, missing_reason
 from qosapp.core.fabric import LEARNED, Fabric, Ops
-from qosapp.core.cookies import path_cookie, path_id_of, policy_cookie, policy_id_of
+from qosapp.core.cookies import meter_cookie, meter_id_of, path_cookie, path_id_of, policy_cookie, policy_id_of
+from qosapp.core.meters import WIPE_METERS, Meter, MeterTable, meter_add, meter_delete, parse_meter
 from qosapp.core.pathspec import INSTALLED as PATH_INSTALLED, PathSpec, clashing_path, parse_path
 from qosapp.core.stats import Stats
 from qosapp.core.switchstate import ERROR, INSTALLED, MISSING_QUEUE, PENDING, InstallState, SwitchState
-from qosapp.core.storeapi import StoreApi, StoreConflict
+from qosapp.core.storeapi import StoreApi, StoreConflict, Tables
+from qosapp.core import converge as converging
 
 LOG = logging.getLogger(__name__)
 
@@ -82,15 +84,27 @@ class QosCore:
         self.services: dict[str, Service] = {}
         self.policies: dict[str, Policy] = {}
         self.policies_by_id: dict[int, Policy] = {}
+        #: named meters, and each one's id on each OpenFlow 1.3 switch
+        self.meters: dict[str, Meter] = {}
+        self.meter_table = MeterTable()
         #: (match, priority) -> names: two policies with the same match and
         #: priority on one switch would overwrite each other's flow.
         self.by_match: dict[tuple[Any, int], set[str]] = {}
+        #: policy id -> (name, body) as stored: what `converge` compares the store's rows with
+        self.policy_rows: dict[int, tuple[str, dict[str, Any]]] = {}
+        #: the tool's flag as stored (kept here: reading the store for it on every check would be a
+        #: network round trip with etcd)
+        self._enabled = False
         self._load()
 
     def _load(self) -> None:
         """Read the store; seed 'Best Effort' on first start."""
         if not self.store.services():
-            self.store.insert_service(BEST_EFFORT, 0)
+            try:
+                self.store.insert_service(BEST_EFFORT, 0)
+            except StoreConflict:  # another instance of a cluster seeded it first
+                pass
+        self._enabled = self.store.get_setting("enabled", "false") == "true"
         for sid, name, dscp in self.store.services():
             self.services[name] = Service(name=name, dscp=dscp, id=sid)
         for qid, body in self.store.queue_profiles():
@@ -104,17 +118,24 @@ class QosCore:
             except ValidationError as err:
                 LOG.error("stored path %r (id %s) no longer validates, not loaded: %s", name, path_id, err)
         self.fabric.replan_all(None)
+        for mid, name, body in self.store.meters():
+            try:
+                self.meters[name] = replace(parse_meter({k: v for k, v in body.items() if k != "id"}), id=mid)
+            except ValidationError as err:
+                LOG.error("stored meter %r (id %s) no longer validates, not loaded: %s", name, mid, err)
         for pid, name, body in self.store.policies():
             body = {k: v for k, v in body.items() if k != "id"}
             try:
-                self._index(_with_id(parse_policy(body), pid))
+                self._index(_with_id(parse_policy(body), pid), body)
             except ValidationError as err:  # one bad row must not stop the controller
                 LOG.error("stored policy %r (id %s) no longer validates, not loaded: %s", name, pid, err)
 
-    def _index(self, policy: Policy) -> None:
+    def _index(self, policy: Policy, body: dict[str, Any]) -> None:
+        """Hold `policy`, stored as `body`."""
         assert policy.id is not None
         self.policies[policy.name] = policy
         self.policies_by_id[policy.id] = policy
+        self.policy_rows[policy.id] = (policy.name, body)
         self.by_match.setdefault((policy.match, policy.priority), set()).add(policy.name)
 
     def _unindex(self, policy: Policy) -> None:
@@ -126,6 +147,7 @@ class QosCore:
         pid = _id(policy)
         self.policies.pop(policy.name, None)
         self.policies_by_id.pop(pid, None)
+        self.policy_rows.pop(pid, None)
         cookie = policy_cookie(pid)
         for switch in self.switches.values():
             switch.install.pop(cookie, None)
@@ -134,12 +156,13 @@ class QosCore:
     # ------------------------------------------------------------ tool state
     @property
     def enabled(self) -> bool:
-        return self.store.get_setting("enabled", "false") == "true"
+        return self._enabled
 
     def status(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "services": len(self.services),
                 "policies": len(self.policies), "switches": len(self.switches),
-                "queues": len(self.shaping.profiles), "paths": len(self.fabric.paths)}
+                "queues": len(self.shaping.profiles), "paths": len(self.fabric.paths),
+                "meters": len(self.meters)}
 
     def enable(self) -> tuple[bool, Effects]:
         """Store the flag, then install every policy everywhere. Returns whether it changed."""
@@ -147,24 +170,33 @@ class QosCore:
         if self.enabled:
             return False, fx
         self.store.set_setting("enabled", "true")
+        return True, self._turn_on()
+
+    def _turn_on(self) -> Effects:
+        fx = Effects()
+        self._enabled = True
         for info in self.switches.values():
             fx.send(info.dpid, self._policy_flows(info, self.policies.values()))
         fx.send_all(self._path_updates(self.fabric.paths))
-        return True, fx
+        return fx
 
     def disable(self) -> tuple[bool, Effects]:
         """Store the flag, then remove every policy flow; forwarding stays."""
-        fx = Effects()
         if not self.enabled:
-            return False, fx
+            return False, Effects()
         self.store.set_setting("enabled", "false")
+        return True, self._turn_off()
+
+    def _turn_off(self) -> Effects:
+        fx = Effects()
         for info in self.switches.values():
             fx.send(info.dpid, self._policy_deletes(info, self.policies.values()))
         for switch in self.switches.values():
             for cookie in [c for c in switch.install if policy_id_of(c) is not None]:
                 del switch.install[cookie]
+        self._enabled = False
         fx.send_all(self._path_updates(self.fabric.paths))
-        return True, fx
+        return fx
 
     # ------------------------------------------------------------ services
     def service_dscps(self) -> dict[str, int]:
@@ -180,7 +212,10 @@ class QosCore:
         service = parse_service(data)
         if service.name in self.services:
             raise ValidationError("name", f"a service named {service.name!r} exists", status=409)
-        sid = self.store.insert_service(service.name, service.dscp)
+        try:
+            sid = self.store.insert_service(service.name, service.dscp)
+        except StoreConflict as err:  # another instance took the name meanwhile
+            raise ValidationError("name", f"conflict in store: {err}", status=409) from None
         service = Service(name=service.name, dscp=service.dscp, id=sid)
         self.services[service.name] = service
         return service, Effects()
@@ -196,6 +231,99 @@ class QosCore:
         self.store.delete_service(name)
         del self.services[name]
         return service, Effects()
+
+    # ------------------------------------------------------------ meters
+    def get_meter(self, name: str) -> Meter:
+        try:
+            return self.meters[name]
+        except KeyError:
+            raise NotFound(f"no meter named {name!r}") from None
+
+    def add_meter(self, data: Any) -> tuple[Meter, Effects]:
+        """Store the meter, then put it on every connected OpenFlow 1.3 switch (an id each)."""
+        meter = parse_meter(data)
+        if meter.name in self.meters:
+            raise ValidationError("name", f"a meter named {meter.name!r} exists", status=409)
+        try:
+            meter = replace(meter, id=self.store.insert_meter(meter.name, meter.to_dict()))
+        except StoreConflict as err:
+            raise ValidationError("name", f"conflict in store: {err}", status=409) from None
+        return meter, self._meter_put(meter)
+
+    def _meter_put(self, meter: Meter) -> Effects:
+        self.meters[meter.name] = meter
+        fx = Effects()
+        for info in self.switches.values():
+            fx.send(info.dpid, self._meter_adds(info, [meter]))
+        return fx
+
+    def delete_meter(self, name: str) -> tuple[Meter, Effects]:
+        """409 while a policy uses it; else remove it from the store and every switch, freeing its ids."""
+        meter = self.get_meter(name)
+        users = sorted(p.name for p in self.policies.values() if p.meter == name)
+        if users:
+            raise ValidationError("name", f"meter {name!r} is used by policies: {', '.join(users)}", status=409)
+        self.store.delete_meter(name)
+        return meter, self._meter_drop(meter)
+
+    def _meter_drop(self, meter: Meter) -> Effects:
+        name = meter.name
+        del self.meters[name]
+        fx = Effects()
+        for dpid in self.meter_table.switches_of(name):
+            meter_id = self.meter_table.free(dpid, name)
+            if meter_id is not None and dpid in self.switches:
+                self.switches[dpid].install.pop(meter_cookie(_id(meter)), None)
+                fx.send(dpid, [meter_delete(meter, meter_id)])
+        self.stats.forget_meter(name)
+        return fx
+
+    def meter_view(self, meter: Meter) -> dict[str, Any]:
+        """The meter, the policies using it, and per switch its id there and where its meter_mod stands."""
+        cookie = meter_cookie(_id(meter))
+        switches: dict[str, Any] = {}
+        for dpid, info in sorted(self.switches.items()):
+            meter_id = self.meter_table.id_of(dpid, meter.name)
+            if info.version == compiler.OF10:
+                switches[format_dpid(dpid)] = {"state": ERROR, "reason": compiler.OF10_NO_METERS}
+            elif meter_id is not None:
+                state = info.install.get(cookie, InstallState("not-installed"))
+                switches[format_dpid(dpid)] = {"meter-id": meter_id, **state.to_dict()}
+        return {**meter.to_dict(), "policies": sorted(p.name for p in self.policies.values() if p.meter == meter.name),
+                "switches": switches}
+
+    def _meter_adds(self, info: SwitchState, meters: Iterable[Meter]) -> list[FlowOp]:
+        """meter_mod adds for `meters` on an OpenFlow 1.3 switch (ids allocated here); none on 1.0."""
+        if info.version == compiler.OF10:
+            return []
+        ops: list[FlowOp] = []
+        for meter in meters:
+            ops.append(meter_add(meter, self.meter_table.allocate(info.dpid, meter.name)))
+            info.sent(meter_cookie(_id(meter)))
+        return ops
+
+    def meter_stats(self) -> dict[str, Any]:
+        """Per meter and switch: packets and bytes in, packets and bytes the band dropped, rates."""
+        rows = []
+        for meter in self.meters.values():
+            switches = []
+            for dpid in self.meter_table.switches_of(meter.name):
+                sample = self.stats.meter_sample(meter.name, dpid)
+                if sample is None:
+                    continue
+                switches.append({"dpid": format_dpid(dpid), "meter-id": self.meter_table.id_of(dpid, meter.name),
+                                 **sample})
+            rows.append({"name": meter.name, "rate": meter.rate, "burst": meter.burst, "switches": switches})
+        return {"interval": self.stats.interval, "meters": rows}
+
+    def meter_counters(self, dpid: int, now: float, counters: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """A meter stats reply: (switch meter id, packets in, bytes in, band packets, band bytes)."""
+        named = []
+        for meter_id, packets, nbytes, band_packets, band_bytes in counters:
+            name = self.meter_table.name_of(dpid, meter_id)
+            if name is not None:
+                named.append((name, packets, nbytes, band_packets, band_bytes))
+        self.stats.record_meters(dpid, now, named)
 
     # ------------------------------------------------------------ policies
     def get_policy(self, name: str) -> Policy:
@@ -238,7 +366,7 @@ class QosCore:
         batch_by_match: dict[tuple[Any, int], list[Policy]] = {}
         for index, data in enumerate(items):
             try:
-                policy = parse_policy(data, self.services)
+                policy = parse_policy(data, self.services, self.meters)
                 if policy.name in self.policies or policy.name in seen:
                     raise ValidationError("name", f"a policy named {policy.name!r} exists", status=409)
                 key = (policy.match, policy.priority)
@@ -250,13 +378,14 @@ class QosCore:
             seen.add(policy.name)
             parsed.append(policy)
             batch_by_match.setdefault(key, []).append(policy)
+        rows = [(p.name, p.to_dict()) for p in parsed]
         try:
-            ids = self.store.insert_policies([(p.name, p.to_dict()) for p in parsed])
+            ids = self.store.insert_policies(rows)
         except StoreConflict as err:  # a race with another writer
             raise ValidationError("name", f"conflict in store: {err}", status=409) from None
         stored = [_with_id(p, pid) for p, pid in zip(parsed, ids)]
-        for policy in stored:
-            self._index(policy)
+        for policy, (_, body) in zip(stored, rows):
+            self._index(policy, body)
         return stored, self._install(stored)
 
     def replace_policy(self, name: str, data: Any) -> tuple[Policy, Effects]:
@@ -264,16 +393,20 @@ class QosCore:
         old = self.get_policy(name)
         if isinstance(data, Mapping) and "name" not in data:
             data = {**data, "name": name}
-        new = parse_policy(data, self.services)
+        new = parse_policy(data, self.services, self.meters)
         if new.name != name and new.name in self.policies:
             raise ValidationError("name", f"a policy named {new.name!r} exists", status=409)
         self._check_overlap(new, [], ignore=name)
         pid = _id(old)
+        body = new.to_dict()
         new = _with_id(new, pid)
-        self.store.update_policy(pid, new.name, new.to_dict())
+        try:
+            self.store.update_policy(pid, new.name, body)
+        except StoreConflict as err:  # another instance took the new name meanwhile
+            raise ValidationError("name", f"conflict in store: {err}", status=409) from None
         fx = self._uninstall([old])
         self._unindex(old)
-        self._index(new)
+        self._index(new, body)
         return new, fx.add(self._install([new]))
 
     def delete_policy(self, name: str) -> tuple[Policy, Effects]:
@@ -329,19 +462,29 @@ class QosCore:
 
     # ------------------------------------------------------------ switches
     def switch_connected(self, dpid: int, version: int, ports: Mapping[int, str] | None = None,
-                         address: str | None = None) -> Effects:
+                         address: str | None = None, wipe: bool = True) -> Effects:
         """Cold start, first half: wipe the switch, install its pipeline, forwarding and policies.
 
         The effects ask for a queue sync (OVS may have lost the switch's
         rows); after it, `switch_ready` plans forwarding and paths with
         the queues as they now are.
+
+        `wipe=False` (a cluster instance taking over a switch whose flows
+        another instance put there): no wipe; every flow is sent again as
+        an add, which leaves a flow that is already right in place (no gap
+        for the traffic it carries) and corrects one that is not.
         """
         info = SwitchState(dpid=dpid, version=version, ports=dict(ports or {}), address=address)
         self.switches[dpid] = info  # a reconnect starts from nothing: the wipe takes everything
         self.absent.pop(dpid, None)
         topo = self.fabric.topology
         topo.add_switch(dpid, [p for p in info.ports])
-        ops: list[FlowOp] = [WIPE, *self.fabric.switch_reset(info)]
+        self.meter_table.forget_switch(dpid)
+        ops: list[FlowOp] = [WIPE] if wipe else []
+        ops += self.fabric.switch_reset(info)
+        if version != compiler.OF10 and self.meters:  # (a controller without meters leaves the switch's alone)
+            ops += [WIPE_METERS] if wipe else []
+            ops += self._meter_adds(info, self.meters.values())
         if self.enabled:
             ops += self._policy_flows(info, self.policies.values())
         fx = Effects(sync_queues=True)
@@ -374,6 +517,7 @@ class QosCore:
         """
         known = self.switches.pop(dpid, None) is not None
         self.stats.forget_switch(dpid)
+        self.meter_table.forget_switch(dpid)
         self.shaping.forget(lambda target: target[0] == dpid, keep_state=False)
         fx = Effects(confirm=True)  # nothing is pending on a switch that is gone
         if known and dpid in self.fabric.topology:
@@ -427,12 +571,23 @@ class QosCore:
     def flow_error(self, dpid: int, cookie: int, reason: str) -> Effects:
         """The switch rejected a policy's or path's flow: record it for the REST answer."""
         switch = self.switches.get(dpid)
+        meter = self._meter_by_cookie(cookie)
+        if switch is not None and meter is not None:  # a meter_mod failed: so do the policies that use it here
+            switch.install[cookie] = InstallState(ERROR, reason)
+            for policy in self.policies.values():
+                if policy.meter == meter.name and policy_cookie(_id(policy)) in switch.install:
+                    switch.install[policy_cookie(_id(policy))] = InstallState(ERROR, f"meter {meter.name!r}: {reason}")
+            return Effects(confirm=True)
         pid = policy_id_of(cookie)
         known = (pid is not None and pid in self.policies_by_id) or \
             (path_id_of(cookie) is not None and switch is not None and cookie in switch.install)
         if switch is not None and known:
             switch.install[cookie] = InstallState(ERROR, reason)
         return Effects(confirm=True)
+
+    def _meter_by_cookie(self, cookie: int) -> Meter | None:
+        mid = meter_id_of(cookie)
+        return next((m for m in self.meters.values() if m.id == mid), None) if mid is not None else None
 
     def pending(self, policies: Iterable[Policy]) -> bool:
         """Is any switch still to confirm (or reject) one of these policies' flows?"""
@@ -594,7 +749,8 @@ class QosCore:
 
         def add(info: SwitchState, port_no: int, item: PortFilter) -> None:
             name = info.ports.get(port_no)
-            if name is not None:
+            # only where the queue is (enqueue-port "any": the other ports send unshaped)
+            if name is not None and self.queue_exists(info.dpid, port_no, item.queue):
                 wanted.setdefault((info.dpid, name), set()).add(item)
 
         for policy in self.policies.values():
@@ -636,8 +792,10 @@ class QosCore:
         """(port, queue) pairs `policy` would enqueue into on `info` that do not exist."""
         if policy.queue is None:
             return ()
-        pairs = missing_queues(policy.queue, [(info.dpid, p) for p in self._queue_ports(policy, info)],
-                               self.queue_exists)
+        candidates = self._queue_ports(policy, info)
+        pairs = missing_queues(policy.queue, [(info.dpid, p) for p in candidates], self.queue_exists)
+        if policy.enqueue_port == ENQUEUE_ANY and len(pairs) < len(candidates):
+            return ()  # "any": the ports that have the queue shape, the others send unshaped
         return tuple((port, policy.queue) for _dpid, port in pairs)
 
     def _missing_state(self, policy: Policy, info: SwitchState, missing: tuple[tuple[int, int], ...]) -> InstallState:
@@ -653,11 +811,29 @@ class QosCore:
         for dpid, info in sorted(self.switches.items()):
             if policy.applies_to(dpid):
                 for port in self._queue_ports(policy, info):
-                    profile = self.queue_profile_for(dpid, port)
-                    spec = profile.queue(policy.queue) if profile else None
-                    if spec is not None and profile is not None:
-                        return spec.max_rate if spec.max_rate is not None else profile.max_rate
+                    rate = self._queue_max_rate(dpid, port, policy.queue)
+                    if rate is not None:
+                        return rate
         return None
+
+    def path_max_rate(self, path: PathSpec) -> int | None:
+        """The max-rate of a queue path's queue on the first hop of its route that has it."""
+        state = self.fabric.plans.get(path.name)
+        if path.queue is None or state is None:
+            return None
+        for hop in state.forward:
+            rate = self._queue_max_rate(hop.dpid, hop.out_port, path.queue)
+            if rate is not None:
+                return rate
+        return None
+
+    def _queue_max_rate(self, dpid: int, port: int, queue: int) -> int | None:
+        """Queue `queue`'s max-rate on that port (the port's own rate when the queue names none)."""
+        profile = self.queue_profile_for(dpid, port)
+        spec = profile.queue(queue) if profile else None
+        if spec is None or profile is None:
+            return None
+        return spec.max_rate if spec.max_rate is not None else profile.max_rate
 
     def policy_stats(self, now: float | None = None) -> dict[str, Any]:
         """Per policy and per path: counters and rate per switch; the rate is the
@@ -665,11 +841,14 @@ class QosCore:
 
         Reading them keeps the flow counters polled (see stats.WATCH_SECONDS).
         """
-        self.stats.watch(time.monotonic() if now is None else now)
+        now = time.monotonic() if now is None else now
+        self.stats.watch(now)
         out = [{"name": policy.name, **self._counters(policy_cookie(_id(policy))),
                 "max-rate": self.policy_max_rate(policy)} for policy in self.policies.values()]
-        paths = [{"name": path.name, **self._counters(path_cookie(_id(path)))} for path in self.fabric.paths.values()]
-        return {"interval": self.stats.interval, "policies": out, "paths": paths}
+        paths = [{"name": path.name, **self._counters(path_cookie(_id(path))), "max-rate": self.path_max_rate(path)}
+                 for path in self.fabric.paths.values()]
+        # clock: the time of this answer on the clock of the history's times (seconds, monotonic)
+        return {"interval": self.stats.interval, "clock": round(now, 3), "policies": out, "paths": paths}
 
     def _counters(self, cookie: int) -> dict[str, Any]:
         """One cookie's counters per switch, the busiest switch's rate and its history."""
@@ -780,7 +959,10 @@ class QosCore:
             raise ValidationError("priority", f"path {other.name!r} already matches this traffic at priority "
                                   f"{path.priority}; the switches would keep only one flow. Change the "
                                   "priority or the match", status=409)
-        path = replace(path, id=self.store.insert_path(path.name, path.to_dict()))
+        try:
+            path = replace(path, id=self.store.insert_path(path.name, path.to_dict()))
+        except StoreConflict as err:  # another instance took the name meanwhile
+            raise ValidationError("name", f"conflict in store: {err}", status=409) from None
         self.fabric.paths[path.name] = path
         self.fabric.plan(path.name, self.queue_exists)
         fx = Effects()
@@ -796,6 +978,104 @@ class QosCore:
         fx = Effects()
         fx.send_all(self._path_updates([name]))
         return path, fx
+
+    # ------------------------------------------------------------ cluster: converge to the store
+    def held(self) -> converging.Held:
+        """The rows behind what the core holds (what `converge` compares the store with)."""
+        return converging.Held(
+            enabled=self.enabled,
+            services={name: (svc.id or 0, svc.dscp) for name, svc in self.services.items()},
+            policies=self.policy_rows,
+            paths={_id(p): (p.name, {k: v for k, v in p.to_dict().items() if k != "id"})
+                   for p in self.fabric.paths.values()},
+            queue_profiles={p.key: p.to_dict() for p in self.shaping.profiles},
+            meters={_id(m): (m.name, {k: v for k, v in m.to_dict().items() if k != "id"})
+                    for m in self.meters.values()})
+
+    def converge(self, tables: Tables) -> tuple[bool, Effects]:
+        """Take what other writers put in the store into the core; returns (changed, effects).
+
+        Writes nothing. The effects are those the matching requests would
+        have returned here: flows of added, replaced and removed policies and
+        paths, a queue sync for changed profiles, everything on or off with
+        the tool's flag.
+        """
+        change = converging.diff(tables, self.held())
+        if change.empty():
+            return False, Effects()
+        LOG.info("converge to the store: %s", change.summary())
+        fx = Effects(confirm=True)
+        if change.enabled is False:  # remove the flows first, while the policies are still known
+            fx.add(self._turn_off())
+        for sid, name, dscp in change.services_added:
+            self.services[name] = Service(name=name, dscp=dscp, id=sid)
+        meters_gone = [m for m in self.meters.values() if m.id in change.meters_removed]
+        for mid, name, body in change.meters_added:  # before the policies that may use them
+            try:
+                meter = replace(parse_meter({k: v for k, v in body.items() if k != "id"}), id=mid)
+            except ValidationError as err:
+                LOG.error("meter %r (id %s) from the store does not validate here, not taken: %s", name, mid, err)
+                continue
+            if meter.name in self.meters:  # replaced under the same name: the old one goes after the policies
+                meters_gone = [m for m in meters_gone if m.name != meter.name]
+                fx.add(self._meter_drop(self.meters[meter.name]))
+            fx.add(self._meter_put(meter))
+        replaced = [pid for pid, _, _ in change.policies_changed]
+        gone = [self.policies_by_id[pid] for pid in change.policies_removed + replaced if pid in self.policies_by_id]
+        fx.add(self._uninstall(gone))
+        for policy in gone:
+            self._unindex(policy)
+        added: list[Policy] = []
+        for pid, name, body in change.policies_changed + change.policies_added:
+            body = {k: v for k, v in body.items() if k != "id"}
+            try:
+                policy = _with_id(parse_policy(body, self.services, self.meters), pid)
+            except ValidationError as err:
+                LOG.error("policy %r (id %s) from the store does not validate here, not taken: %s", name, pid, err)
+                continue
+            holder = self.policies.get(policy.name)
+            if holder is not None:  # the name moved to another id (renamed and re-created elsewhere)
+                fx.add(self._uninstall([holder]))
+                self._unindex(holder)
+            self._index(policy, body)
+            added.append(policy)
+        fx.add(self._install(added))
+        for meter in meters_gone:  # after the policies that used them
+            if meter.name in self.meters and self.meters[meter.name].id == meter.id:
+                fx.add(self._meter_drop(meter))
+        kept = {name for _, name, _ in change.services_added}
+        for name in change.services_removed:
+            if name not in kept:
+                self.services.pop(name, None)
+        for pid in change.paths_removed:
+            path = next((p for p in self.fabric.paths.values() if p.id == pid), None)
+            if path is not None:
+                del self.fabric.paths[path.name]
+                self.fabric.plans.pop(path.name, None)
+                self.stats.forget_cookie(path_cookie(pid))
+                fx.send_all(self._path_updates([path.name]))
+        for pid, name, body in change.paths_added:
+            try:
+                path = replace(parse_path({k: v for k, v in body.items() if k != "id"}, self.services), id=pid)
+            except ValidationError as err:
+                LOG.error("path %r (id %s) from the store does not validate here, not taken: %s", name, pid, err)
+                continue
+            self.fabric.paths[path.name] = path
+            self.fabric.plan(path.name, self.queue_exists)
+            fx.send_all(self._path_updates([path.name]))
+        for body in change.queues_put:
+            try:
+                self.shaping.put(parse_queue_profile(body))
+            except ValidationError as err:
+                LOG.error("queue profile %s from the store does not validate here, not taken: %s", body, err)
+        for key in change.queues_removed:
+            profile = self.shaping.find(*key)
+            if profile is not None:
+                self.shaping.remove(profile)
+        fx.sync_queues = bool(change.queues_put or change.queues_removed)
+        if change.enabled is True:
+            fx.add(self._turn_on())
+        return True, fx
 
     def _path_updates(self, names: Iterable[str]) -> Ops:
         """The flow ops that bring the named paths up to date; their switches' state goes pending."""
@@ -823,6 +1103,7 @@ class QosCore:
         (error: not for this OpenFlow version; missing-queue: the queue is not on the port)."""
         ops: list[FlowOp] = []
         dscps = self.service_dscps()
+        meter_ids = self.meter_table.ids(info.dpid)
         for policy in policies:
             if not policy.applies_to(info.dpid):
                 continue
@@ -831,7 +1112,7 @@ class QosCore:
             if refused:
                 info.install[cookie] = InstallState(ERROR, refused)
                 continue
-            specs = compiler.compile_policy(policy, info.dpid, info.version, dscps)
+            specs = compiler.compile_policy(policy, info.dpid, info.version, dscps, meter_ids)
             if self._floods(specs, info):
                 info.install[cookie] = InstallState(ERROR, OF10_MARKING_REFUSED if policy.service is not None
                                                     else OF10_ENTERING_REFUSED.format(port=policy.enqueue_port))
@@ -879,8 +1160,8 @@ def _with_id(policy: Policy, policy_id: int) -> Policy:
     return replace(policy, id=policy_id)
 
 
-def _id(item: Policy | PathSpec) -> int:
-    """The store id of a loaded policy or path (only parsed, unstored ones have none)."""
+def _id(item: Policy | PathSpec | Meter) -> int:
+    """The store id of a loaded policy, path or meter (only parsed, unstored ones have none)."""
     if item.id is None:
         raise ValueError(f"{item.name!r} has no store id")
     return item.id

@@ -7,7 +7,10 @@ Every flow qos-sdn writes carries a cookie whose top byte says what it is:
               table-0 pipeline flow;
   'P' (0x50)  a QoS path's flows: the rest is the path id, one cookie for
               all of a path's flows on every switch;
-  'F' (0x46)  topology forwarding: a kind byte, then an in_port or a MAC.
+  'F' (0x46)  topology forwarding: a kind byte, then an in_port or a MAC;
+  'M' (0x4D)  not on flows: a meter's store id, carried by the controller's
+              own book of a meter_mod it sent, so an OFPT_ERROR that answers
+              the meter_mod names the meter (`qosapp.core.meters`).
 A cookie names one policy or path on every switch, so OpenFlow 1.3 can
 delete exactly its flows by cookie, and flow counters map back to it.
 'Q' and 'P' differ in the lowest bit of the top byte only, so one masked
@@ -20,6 +23,7 @@ PREFIX_MASK = 0xFF << 56
 POLICY_PREFIX = 0x51 << 56
 PATH_PREFIX = 0x50 << 56
 FORWARDING_PREFIX = 0x46 << 56
+METER_PREFIX = 0x4D << 56
 EXACT_MASK = 2**64 - 1
 ID_BITS = 56
 
@@ -73,3 +77,17 @@ def is_forwarding_cookie(cookie: int) -> bool:
 def counted(cookie: int) -> bool:
     """Is this a cookie whose counters the controller keeps (a policy's or a path's space)?"""
     return cookie & COUNTED_MASK == COUNTED_PREFIX
+
+
+def meter_cookie(meter_id: int) -> int:
+    """The book-keeping cookie of meter `meter_id`'s meter_mods (store id, not the switch's meter id)."""
+    if not 0 < meter_id < 2**ID_BITS:
+        raise ValueError(f"meter id {meter_id} out of cookie range")
+    return METER_PREFIX | meter_id
+
+
+def meter_id_of(cookie: int) -> int | None:
+    """Inverse of `meter_cookie`; None for cookies that are not a meter's."""
+    if cookie & PREFIX_MASK != METER_PREFIX or cookie == METER_PREFIX:
+        return None
+    return cookie & ~PREFIX_MASK

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from qosapp.core.compiler import Action, FlowDelete, FlowSpec
+from qosapp.core.compiler import Action, FlowDelete, FlowOp, FlowSpec
 from qosapp.core.cookies import forwarding_cookie
 from qosapp.core.topology import HOST, LINK, UNKNOWN, Topology
 
@@ -182,7 +182,7 @@ def forwarding_flows(topology: Topology, dpid: int) -> list[FlowSpec]:
     return [*base_flows(), *flood_flows(topology, dpid), *unicast_flows(topology, dpid)]
 
 
-def diff_flows(old: Iterable[FlowSpec], new: Iterable[FlowSpec]) -> list[FlowSpec | FlowDelete]:
+def diff_flows(old: Iterable[FlowSpec], new: Iterable[FlowSpec]) -> list[FlowOp]:
     """Operations turning flow set `old` into `new` on one switch.
 
     Flows are keyed by (priority, match), which is what a switch keys them
@@ -192,7 +192,7 @@ def diff_flows(old: Iterable[FlowSpec], new: Iterable[FlowSpec]) -> list[FlowSpe
     """
     old_by_key = {(s.priority, s.match): s for s in old}
     new_by_key = {(s.priority, s.match): s for s in new}
-    deletes: list[FlowSpec | FlowDelete] = [FlowDelete(cookie=spec.cookie, strict=spec)
-                                            for key, spec in old_by_key.items() if key not in new_by_key]
-    adds: list[FlowSpec | FlowDelete] = [spec for key, spec in new_by_key.items() if old_by_key.get(key) != spec]
+    deletes: list[FlowOp] = [FlowDelete(cookie=spec.cookie, strict=spec)
+                              for key, spec in old_by_key.items() if key not in new_by_key]
+    adds: list[FlowOp] = [spec for key, spec in new_by_key.items() if old_by_key.get(key) != spec]
     return deletes + adds

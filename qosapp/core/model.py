@@ -263,22 +263,28 @@ class Match:
 
 @dataclass(frozen=True)
 class Policy:
-    """A match plus exactly one action: a queue or a service (marking)."""
+    """A match plus an action: a queue or a service (marking), a meter (policing), or a meter
+    with one of the two (police first, then queue or mark)."""
 
     name: str
     match: Match = field(default_factory=Match)
     sw: str = "all"
     queue: int | None = None
     #: a port number, IN_PORT ("in_port": back out of the port it came in by) or, with a
-    #: queue, None: set the queue and let forwarding choose the port (OpenFlow 1.3 only)
+    #: queue, None: set the queue and let forwarding choose the port (OpenFlow 1.3 only), the
+    #: queue needed on every port; ENQUEUE_ANY ("any"): the same, the queue applying on the
+    #: ports that have it and the others sending unshaped (Ryu rest_qos's set_queue)
     enqueue_port: int | str | None = None
     service: str | None = None
     priority: int = DEFAULT_PRIORITY
     id: int | None = None
+    #: the name of a meter (`qosapp.core.meters`) that polices the traffic first
+    meter: str | None = None
 
     @property
     def action(self) -> str:
-        return "queue" if self.queue is not None else "service"
+        """queue, service or meter (a meter with a queue or service is that queue's or service's)."""
+        return "queue" if self.queue is not None else "service" if self.service is not None else "meter"
 
     def dpid(self) -> int | None:
         """The one switch this policy targets, or None for 'all'/'none'."""
@@ -301,6 +307,8 @@ class Policy:
                 out["enqueue-port"] = ENQUEUE_IN_PORT if self.enqueue_port == IN_PORT else self.enqueue_port
         if self.service is not None:
             out["service"] = self.service
+        if self.meter is not None:
+            out["meter"] = self.meter
         out["priority"] = self.priority
         if self.id is not None:
             out["id"] = self.id
@@ -321,10 +329,12 @@ POLICY_MATCH_KEYS: dict[str, str] = {
     "src-port": "tp_src",
     "dst-port": "tp_dst",
 }
-POLICY_KEYS = set(POLICY_MATCH_KEYS) | {"name", "sw", "queue", "enqueue-port", "service", "priority", "id"}
+POLICY_KEYS = set(POLICY_MATCH_KEYS) | {"name", "sw", "queue", "enqueue-port", "service", "meter", "priority", "id"}
 IPV4 = 0x0800
 #: how a policy names OpenFlow's IN_PORT as its enqueue-port
 ENQUEUE_IN_PORT = "in_port"
+#: set_queue, forwarding picks the port; ports without the queue send unshaped (rest_qos's rules)
+ENQUEUE_ANY = "any"
 L4_PROTOCOLS = {6: "tcp", 17: "udp"}
 
 
@@ -376,11 +386,12 @@ def _marking_match(match: Match) -> Match:
     return match
 
 
-def parse_policy(data: Any, services: Mapping[str, Any] | None = None) -> Policy:
+def parse_policy(data: Any, services: Mapping[str, Any] | None = None,
+                 meters: Mapping[str, Any] | None = None) -> Policy:
     """Validate a policy in the seed's JSON shape.
 
-    `services` is the set of known service names (None skips that check,
-    e.g. when re-reading the store).
+    `services` and `meters` are the known service and meter names (None
+    skips that check, e.g. when re-reading the store).
     """
     if not isinstance(data, Mapping):
         raise ValidationError("body", "a policy must be a JSON object")
@@ -394,10 +405,15 @@ def parse_policy(data: Any, services: Mapping[str, Any] | None = None) -> Policy
 
     has_queue = data.get("queue") is not None
     has_service = data.get("service") is not None
+    meter = _parse_meter_ref(data.get("meter"), meters)
     if has_queue and has_service:
         raise ValidationError("service", "a policy takes exactly one action: queue or service, not both")
+    if meter is not None and not has_queue and not has_service:
+        if data.get("enqueue-port") is not None:
+            raise ValidationError("enqueue-port", "only valid together with queue")
+        return Policy(name=name, match=match, sw=sw, meter=meter, priority=priority)
     if not has_queue and not has_service:
-        raise ValidationError("queue", "a policy needs an action: queue (optionally with enqueue-port) or service")
+        raise ValidationError("queue", "a policy needs an action: queue (optionally with enqueue-port), service or meter")
     queue = enqueue_port = service = None
     if has_service:
         match = _marking_match(match)
@@ -413,11 +429,22 @@ def parse_policy(data: Any, services: Mapping[str, Any] | None = None) -> Policy
             raise ValidationError("service", f"unknown service {service!r}; known: {', '.join(sorted(services))}",
                                   status=409)
     return Policy(name=name, match=match, sw=sw, queue=queue, enqueue_port=enqueue_port,
-                  service=service, priority=priority)
+                  service=service, priority=priority, meter=meter)
+
+
+def _parse_meter_ref(value: Any, meters: Mapping[str, Any] | None) -> str | None:
+    """A policy's "meter": the name of a stored meter (409 when there is none by that name)."""
+    if value is None:
+        return None
+    name = parse_name(value, "meter")
+    if meters is not None and name not in meters:
+        known = ", ".join(sorted(meters)) or "none"
+        raise ValidationError("meter", f"unknown meter {name!r}; known: {known}", status=409)
+    return name
 
 
 def _parse_enqueue_port(value: Any, match: Match, sw: str, priority: int) -> int | str | None:
-    """A queue policy's port: a number, "in_port", or absent (forwarding chooses, OpenFlow 1.3).
+    """A queue policy's port: a number, "in_port", "any" or absent (forwarding chooses, OpenFlow 1.3).
 
     A number equal to the matched ingress-port is refused: OpenFlow never
     sends a packet out of the port it came in by unless told IN_PORT, so OVS
@@ -430,6 +457,8 @@ def _parse_enqueue_port(value: Any, match: Match, sw: str, priority: int) -> int
         return None
     if isinstance(value, str) and value.strip().lower() == ENQUEUE_IN_PORT:
         return IN_PORT
+    if isinstance(value, str) and value.strip().lower() == ENQUEUE_ANY:
+        return ENQUEUE_ANY
     port = parse_int(value, "enqueue-port", 1, 0xFFFFFF00)
     if match.in_port == port:
         raise ValidationError("enqueue-port", f"equals ingress-port {port}: a packet is never sent out of the port "

@@ -9,8 +9,8 @@ reconnect) restart the series instead of showing a negative rate.
 """
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from typing import Hashable, Iterable
 
 DEFAULT_INTERVAL = 2.0
@@ -27,6 +27,20 @@ class Sample:
     packets: int
     bytes: int
     errors: int = 0
+
+
+@dataclass
+class MessageCounts:
+    """OpenFlow messages per dpid, counted once, where the Ryu shell sends or receives them.
+
+    Never reset (a switch that goes and comes back keeps counting): they are
+    the `qos_of_*_total` counters of /metrics.
+    """
+
+    flow_mods: Counter[int] = field(default_factory=Counter)
+    meter_mods: Counter[int] = field(default_factory=Counter)
+    errors: Counter[int] = field(default_factory=Counter)
+    packet_ins: Counter[int] = field(default_factory=Counter)
 
 
 class Series:
@@ -68,6 +82,10 @@ class Stats:
         #: cookie -> {dpid: series}: one policy's series without a scan of all of them
         self._by_cookie: dict[int, dict[int, Series]] = {}
         self.watched_at: float | None = None
+        #: (meter name, dpid) -> [series of what came in, series of what the band dropped]
+        self.meters: dict[tuple[str, int], tuple[Series, Series]] = {}
+        #: what went over the OpenFlow connections (the shell counts, /metrics reads)
+        self.messages = MessageCounts()
 
     def watch(self, now: float) -> None:
         """Someone read the flow statistics: keep polling them for WATCH_SECONDS."""
@@ -100,7 +118,35 @@ class Stats:
         for port, queue, packets, nbytes, errors in counters:
             self._series(self.queues, (dpid, port, queue)).add(Sample(now, packets, nbytes, errors))
 
+    def record_meters(self, dpid: int, now: float, counters: Iterable[tuple[str, int, int, int, int]]) -> None:
+        """(meter name, packets in, bytes in, band packets, band bytes) per meter of `dpid`."""
+        for name, packets, nbytes, band_packets, band_bytes in counters:
+            key = (name, dpid)
+            if key not in self.meters:
+                self.meters[key] = (Series(self.size), Series(self.size))
+            seen, dropped = self.meters[key]
+            seen.add(Sample(now, packets, nbytes))
+            dropped.add(Sample(now, band_packets, band_bytes))
+
+    def meter_sample(self, name: str, dpid: int) -> dict[str, float | int] | None:
+        """The last counters of one meter on one switch and the rates in and dropped (None: no sample yet)."""
+        pair = self.meters.get((name, dpid))
+        if pair is None or pair[0].last is None or pair[1].last is None:
+            return None
+        seen, dropped = pair
+        assert seen.last is not None and dropped.last is not None
+        return {"packets-in": seen.last.packets, "bytes-in": seen.last.bytes,
+                "dropped-packets": dropped.last.packets, "dropped-bytes": dropped.last.bytes,
+                "bps-in": round(seen.bps(), 1), "bps-dropped": round(dropped.bps(), 1),
+                "bps-passed": round(max(0.0, seen.bps() - dropped.bps()), 1)}
+
+    def forget_meter(self, name: str) -> None:
+        for key in [k for k in self.meters if k[0] == name]:
+            del self.meters[key]
+
     def forget_switch(self, dpid: int) -> None:
+        for key in [k for k in self.meters if k[1] == dpid]:
+            del self.meters[key]
         for flow in [k for k in self.flows if k[1] == dpid]:
             del self.flows[flow]
         for queue in [k for k in self.queues if k[0] == dpid]:

@@ -8,15 +8,45 @@ JSON-able dicts): the core re-validates them on load.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+#: the settings that are part of the replicated state (`Tables.settings`)
+SETTING_KEYS = ("enabled",)
 
 
 class StoreConflict(Exception):
     """A write lost a race on a unique name or key (becomes HTTP 409)."""
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached or refused the request (e.g. etcd without quorum): HTTP 503.
+
+    Nothing was written, or (a timed-out write) it is not known whether it was.
+    """
+
+
+@dataclass
+class Tables:
+    """Everything the store holds, as plain rows (what `qosapp.core.converge` compares with the core)."""
+
+    settings: dict[str, str] = field(default_factory=dict)
+    services: list[tuple[int, str, int]] = field(default_factory=list)
+    policies: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    paths: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    queue_profiles: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    meters: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+
+
+def read_tables(store: "StoreApi") -> Tables:
+    """Every row through the interface's read methods."""
+    settings = {key: value for key in SETTING_KEYS if (value := store.get_setting(key)) is not None}
+    return Tables(settings=settings, services=store.services(), policies=store.policies(),
+                  paths=store.paths(), queue_profiles=store.queue_profiles(), meters=store.meters())
+
+
 class StoreApi(Protocol):
-    """Rows of settings, services, policies, paths and queue profiles.
+    """Rows of settings, services, policies, paths, queue profiles and meters.
 
     Every write method commits before it returns (one transaction each).
     `sync()` makes every commit so far durable (a no-op for a backend that
@@ -24,6 +54,11 @@ class StoreApi(Protocol):
     """
 
     def sync(self) -> bool: ...
+
+    @property
+    def commits(self) -> int:
+        """Write transactions committed since the store was opened (a counter for /metrics)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -61,3 +96,10 @@ class StoreApi(Protocol):
     def upsert_queue_profile(self, sw: str, port: str, body: dict[str, Any]) -> int: ...
 
     def delete_queue_profile(self, sw: str, port: str) -> bool: ...
+
+    # meters: (id, name, body) in id order
+    def meters(self) -> list[tuple[int, str, dict[str, Any]]]: ...
+
+    def insert_meter(self, name: str, body: dict[str, Any]) -> int: ...
+
+    def delete_meter(self, name: str) -> bool: ...

@@ -20,6 +20,7 @@ from webob import Request
 
 from qosapp.core.controller import NotFound
 from qosapp.core.model import ValidationError
+from qosapp.core.storeapi import StoreConflict, StoreUnavailable
 from qosapp.http import jsonlimits
 from qosapp.http.guard import REQUEST_ID_KEY, truncate
 from qosapp.service import CONFIRM_TIMEOUT, QosService
@@ -122,6 +123,11 @@ def _answer(func: Callable[..., Any], self: "CoreController", req: Request, **kw
         return error_response(404, truncate(str(err)), err.field)
     except BadMediaType as err:
         return error_response(415, truncate(str(err)), "Content-Type")
+    except StoreConflict as err:  # a unique name taken by another writer between our check and our commit
+        return error_response(409, truncate(f"conflict in store: {err}"), "name")
+    except StoreUnavailable as err:  # e.g. etcd without quorum: nothing (or not knowingly anything) was written
+        LOG.warning("store unavailable during %s %s: %s", req.method, truncate(req.environ.get("PATH_INFO", "")), err)
+        return error_response(503, truncate(f"the store is unavailable: {err}"), "store")
     except Exception:  # a bug: answer JSON with an id, keep serving, log the traceback under that id
         request_id = req.environ.setdefault(REQUEST_ID_KEY, uuid.uuid4().hex[:16])
         LOG.exception("request %s: internal error in %s %s", request_id, req.method,

@@ -8,7 +8,9 @@ In order, for every request:
 
 1. a request id (``X-Request-Id`` on the answer; errors and log lines carry it);
 2. the path must be UTF-8 after percent-decoding (else 400, never a traceback);
-3. ``Host`` (or the authority of an absolute-form request line) must be a
+3. an absolute-form request line (``GET http://127.0.0.1:8080/wm/... HTTP/1.1``,
+   RFC 7230 5.3.2, as the seed's Python 2 clients send it) is turned into the
+   origin form for routing; ``Host`` and that authority must both be a
    loopback name or one the operator configured: 403 otherwise, which stops
    DNS rebinding from turning a web page into a local client;
 4. writes (any method but GET/HEAD/OPTIONS, plus the state-changing
@@ -31,7 +33,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 LOG = logging.getLogger(__name__)
 
@@ -132,11 +134,24 @@ def truncate(text: str, limit: int = 200) -> str:
     return f"{text[:limit]}... ({len(text)} characters, truncated)"
 
 
-def absolute_form_authority(environ: dict[str, Any]) -> str | None:
-    """The authority of `GET http://host:port/path` request lines (the seed's Python 2 clients)."""
+ABSOLUTE_FORM = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)(.*)$", re.DOTALL)
+
+
+def to_origin_form(environ: dict[str, Any]) -> str | None:
+    """Turn an absolute-form target into the origin form every route expects; its authority, or None.
+
+    RFC 7230 5.3.2: a server must accept `GET http://127.0.0.1:8080/wm/qos/tool/status/json HTTP/1.1`.
+    eventlet puts the whole URL into PATH_INFO, so without this no route matches. The query
+    was already split off by the server; only the path is rewritten (decoded once, as eventlet does).
+    """
     raw = environ.get("RAW_PATH_INFO") or environ.get("PATH_INFO", "")
-    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)", raw)
-    return match.group(1) if match else None
+    match = ABSOLUTE_FORM.match(raw)
+    if match is None:
+        return None
+    path = match.group(2) or "/"
+    environ["RAW_PATH_INFO"] = path
+    environ["PATH_INFO"] = unquote(path, encoding="latin-1")
+    return match.group(1)
 
 
 class TooLarge(Exception):
@@ -196,13 +211,13 @@ class Guard:
     def refusal(self, environ: dict[str, Any]) -> tuple[Any, ...] | None:
         """(status, body[, headers]) when the request must not reach the application."""
         method = environ.get("REQUEST_METHOD", "GET").upper()
+        authority = to_origin_form(environ)
         path = environ.get("PATH_INFO", "")
         try:
             path.encode("latin-1").decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
             return 400, {"error": "the path is not valid UTF-8 after percent-decoding", "field": "path"}
 
-        authority = absolute_form_authority(environ)
         host = environ.get("HTTP_HOST")
         for name in (authority, host):
             if name is not None and not host_allowed(name, self.config):

@@ -108,17 +108,25 @@ POLICY_PROPERTIES: dict[str, Any] = {
     "enqueue-port": {**int_field(1, PORT_NO, "port whose queue the packets enter; only with queue. "
                                  "'in_port': back out of the port they came in by (OpenFlow IN_PORT). Absent: "
                                  "set the queue and let forwarding choose the port (OpenFlow 1.3; a 1.0 switch "
-                                 "reports error). A number equal to ingress-port is refused (the switch would "
+                                 "reports error), the queue needed on every port; 'any': the same, ports "
+                                 "without the queue send unshaped (Ryu rest_qos's set_queue). A number equal to ingress-port is refused (the switch would "
                                  "drop the packet); with sw 'all' and no ingress-port, priority must be below "
                                  "65535 (traffic entering on that port gets a flow one priority higher)"),
                      "anyOf": [*int_field(1, PORT_NO, "")["anyOf"], {"type": "null"},
-                               {"type": "string", "pattern": r"^\s*[iI][nN]_[pP][oO][rR][tT]\s*$"}]},
+                               {"type": "string", "pattern": r"^\s*[iI][nN]_[pP][oO][rR][tT]\s*$"},
+                               {"type": "string", "pattern": r"^\s*[aA][nN][yY]\s*$"}]},
     "service": {"anyOf": [NAME, {"type": "null"}], "description": "name of a service (DSCP marking); excludes queue"},
+    "meter": {"anyOf": [NAME, {"type": "null"}],
+              "description": "name of a meter (OpenFlow 1.3 policer), alone or with queue or service: police, "
+                             "then queue or mark; an unknown meter is 409"},
     "priority": int_field(0, 65535, f"0-65535, default {DEFAULT_PRIORITY}"),
     "id": {"description": "ignored on input (the controller assigns ids)"},
 }
-#: one action: a queue (with its port) or a service; what the validation enforces
+#: one action: a queue (with its port) or a service, either with or without a meter; or a meter alone
 POLICY_ACTION = {"oneOf": [
+    {"required": ["meter"], "properties": {
+        "meter": {"not": {"type": "null"}}, "queue": {"type": "null"}, "enqueue-port": {"type": "null"},
+        "service": {"type": "null"}}},
     {"required": ["queue"], "properties": {
         "queue": {"not": {"type": "null"}}, "service": {"type": "null"}}},
     {"required": ["service"], "properties": {
@@ -134,6 +142,13 @@ WAIT_PARAM = [{"name": "wait", "in": "query", "required": False, "schema": {"typ
                               "the flows; any other value answers at once"}]
 RATE = {"description": "bits/s: integer 12000..10^12 or text such as '10G', '20M', '2000k'",
         "anyOf": [{"type": "integer", "minimum": 12_000, "maximum": 10**12}, {"type": "string", "minLength": 1}]}
+#: a meter's rate (bits/s) or burst (bits): 1000..10^12, whole kbit; integer or text with k/M/G (decimal)
+_KILO, _MEGA, _GIGA = range_regex(1, 10**9), range_regex(1, 10**6), range_regex(1, 1000)
+METER_RATE_TEXT = rf"^\s*0*({_KILO}000|{_KILO}[kK]|{_MEGA}[mM]|{_GIGA}[gG])\s*$"
+METER_RATE_WORDS = "1000..10^12, a whole number of kbit: an integer (multiple of 1000) or text such as '2M', '256k'"
+METER_RATE: dict[str, Any] = {"description": METER_RATE_WORDS, "anyOf": [
+                  {"type": "integer", "minimum": 1000, "maximum": 10**12, "multipleOf": 1000},
+                  {"type": "string", "pattern": METER_RATE_TEXT}]}
 INSTALL = {"type": "object", "description": "per dpid: {state: installed|pending|error|missing-queue|"
                                            "not-installed, reason, missing-queues: [{port, queue}]}",
            "additionalProperties": {"type": "object", "required": ["state"], "properties": {
@@ -146,6 +161,10 @@ FORCE_PARAM = [{"name": "force", "in": "query", "required": False,
                                "away; their state becomes missing-queue and the answer lists them under "
                                "'affected'. Without it, that is 409 listing them under 'in-use'"}]
 
+#: Floodlight's QoSPolicy fields, in its order (qosapp.http.floodlight lists policies with all of them)
+FLOODLIGHT_POLICY_FIELDS = ["policyid", "name", "ethtype", "protocol", "ingressport", "ipdst", "ipsrc", "tos",
+                            "vlanid", "ethsrc", "ethdst", "tcpudpsrcport", "tcpudpdstport", "sw", "queue",
+                            "enqueueport", "service", "priority"]
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string", "description": "the reason; echoed input is cut to 200 characters"},
@@ -174,11 +193,24 @@ SCHEMAS: dict[str, Any] = {
     "PolicyStored": {"type": "object", "required": ["name", "sw", "priority"], "properties": {
         "name": {"type": "string"}, "sw": {"type": "string"}, "priority": {"type": "integer"},
         "queue": {"type": "integer"}, "enqueue-port": {"anyOf": [{"type": "integer"}, {"const": "in_port"}]},
-        "service": {"type": "string"},
+        "service": {"type": "string"}, "meter": {"type": "string"},
         "id": {"type": "integer"}}},
     "PolicyView": {"allOf": [{"$ref": "#/components/schemas/PolicyStored"}, {"type": "object",
                    "required": ["id", "cookie", "install"], "properties": {
                        "id": {"type": "integer"}, "cookie": {"type": "string"}, "install": INSTALL}}]},
+    "MeterInput": {"type": "object", "required": ["name", "rate"], "additionalProperties": False, "properties": {
+        "name": NAME, "rate": {**METER_RATE, "description": "bits/s; " + METER_RATE_WORDS},
+        "burst": {"anyOf": [*METER_RATE["anyOf"], {"type": "null"}],
+                  "description": "bits; " + METER_RATE_WORDS + "; default: 100 ms of the rate"},
+        "id": {"description": "ignored"}}},
+    "Meter": {"type": "object", "required": ["name", "rate", "burst", "id"], "properties": {
+        "name": {"type": "string"}, "rate": {"type": "integer", "description": "bits/s"},
+        "burst": {"type": "integer", "description": "bits"}, "id": {"type": "integer"}}},
+    "MeterView": {"allOf": [{"$ref": "#/components/schemas/Meter"}, {"type": "object",
+                  "required": ["policies", "switches"], "properties": {
+                      "policies": {"type": "array", "items": {"type": "string"}},
+                      "switches": {"type": "object", "description": "per dpid: {meter-id, state: installed|pending|"
+                                   "error, reason}; OpenFlow 1.0 switches show error"}}}]},
     "QueueInput": {"type": "object", "required": ["max-rate", "queues"], "additionalProperties": False, "properties": {
         "sw": {"description": "'all' (default) or a dpid", "anyOf": SW["anyOf"]},
         "port": {"description": "'all' (default), a port name or number", **QUEUE_PORT},
@@ -225,6 +257,7 @@ SCHEMAS: dict[str, Any] = {
                                 "properties": {"state": {"type": "string"}, "hops": {"type": "array"}}}}}]},
     "Status": {"type": "object", "required": ["enabled", "services", "policies", "switches", "queues", "paths"],
                "properties": {"enabled": {"type": "boolean"}, "services": {"type": "integer"},
+                              "meters": {"type": "integer"},
                               "policies": {"type": "integer"}, "switches": {"type": "integer"},
                               "queues": {"type": "integer"}, "paths": {"type": "integer"}}},
     "Toggle": {"type": "object", "required": ["enabled", "changed"], "additionalProperties": False,
@@ -233,12 +266,19 @@ SCHEMAS: dict[str, Any] = {
         "dpid": {"type": "string"}, "openflow": {"type": "string"}, "address": {"type": ["string", "null"]},
         "ports": {"type": "array", "items": {"type": "object"}}}},
     "FloodlightStatus": {"type": "object", "required": ["status"], "properties": {
-        "status": {"type": "string"}, "details": {"type": "string"}}},
+        "status": {"type": "string", "description": "Floodlight's text; a refusal's text starts with Floodlight's "
+                                                    "words ('Error!...') and ends with the field and the reason"},
+        "details": {"type": "string"}, "error": {"type": "string"}, "field": {"type": "string"},
+        "policyid": {"type": "integer"}}},
     "FloodlightService": {"type": "object", "required": ["sid", "name", "tos", "dscp"], "properties": {
         "sid": {"type": "integer"}, "name": {"type": "string"}, "tos": {"type": "integer", "description": "the DSCP"},
         "dscp": {"type": "integer"}}},
-    "FloodlightPolicy": {"type": "object", "required": ["policyid", "name"], "properties": {
-        "policyid": {"type": "integer"}, "name": {"type": "string"}}},
+    "FloodlightPolicy": {"type": "object", "required": FLOODLIGHT_POLICY_FIELDS, "properties": {
+        **{k: {"type": "integer", "description": "-1 when unset"} for k in FLOODLIGHT_POLICY_FIELDS},
+        "ipsrc": {"type": "integer", "description": "the address as Java's signed 32-bit int; -1 when unset"},
+        "ipdst": {"type": "integer", "description": "the address as Java's signed 32-bit int; -1 when unset"},
+        "enqueueport": {"type": ["integer", "string"], "description": "-1 when unset; 'in_port' for IN_PORT"},
+        **{k: {"type": ["string", "null"]} for k in ("name", "ethsrc", "ethdst", "sw", "service")}}},
 }
 
 def ref(name: str) -> dict[str, str]:
@@ -302,11 +342,21 @@ def native_paths() -> dict[str, Any]:
             "get": op({"200": answer("the service", ref("Service")), **NOT_FOUND}),
             "delete": op({"200": answer("deleted", ref("Service")), **NOT_FOUND,
                           "409": answer("used by a policy or path", ref("Error"))}, write=True)},
+        "/qos/meters": {
+            "get": op({"200": answer("all meters, with their ids and state per switch", array("MeterView"))}),
+            "post": op({"201": answer("stored; put on every OpenFlow 1.3 switch", ref("MeterView")), **ERRORS,
+                        "409": answer("duplicate name", ref("Error"))},
+                       write=True, requestBody=body(ref("MeterInput")))},
+        "/qos/meters/{name}": {
+            "parameters": NAME_PARAM,
+            "get": op({"200": answer("the meter", ref("MeterView")), **NOT_FOUND}),
+            "delete": op({"200": answer("deleted from the store and the switches", ref("Meter")), **NOT_FOUND,
+                          "409": answer("used by policies (named in the error)", ref("Error"))}, write=True)},
         "/qos/policies": {
             "get": op({"200": answer("all policies", array("PolicyView"))}),
             "post": op({"201": answer("created: the policy, or the list (all-or-nothing)", {
                             "anyOf": [ref("PolicyView"), array("PolicyView")]}), **ERRORS,
-                        "409": answer("duplicate name, or unknown service", ref("Error"))},
+                        "409": answer("duplicate name, or unknown service or meter", ref("Error"))},
                        write=True, parameters=WAIT_PARAM,
                        requestBody=body({"anyOf": [ref("Policy"), {"type": "array", "minItems": 1,
                                                                    "items": ref("Policy")}]})),
@@ -324,7 +374,7 @@ def native_paths() -> dict[str, Any]:
             "parameters": NAME_PARAM,
             "get": op({"200": answer("the policy", ref("PolicyView")), **NOT_FOUND}),
             "put": op({"200": answer("replaced", ref("PolicyView")), **ERRORS, **NOT_FOUND,
-                       "409": answer("the new name is taken, or unknown service", ref("Error"))},
+                       "409": answer("the new name is taken, or unknown service or meter", ref("Error"))},
                       write=True, parameters=WAIT_PARAM, requestBody=body(ref("PolicyReplace"))),
             "delete": op({"200": answer("deleted", ref("PolicyStored")), **NOT_FOUND}, write=True)},
         "/qos/queues": {
@@ -351,53 +401,68 @@ def native_paths() -> dict[str, Any]:
         "/qos/stats/policies": {"get": op({"200": answer(
             "per policy and per QoS path: packets, bytes, bit rate per switch, recent history; policies also "
             "the queue's max-rate (polled every interval seconds)", {
-                "type": "object", "required": ["interval", "policies", "paths"], "properties": {
-                    "interval": {"type": "number"}, "policies": {"type": "array", "items": {"type": "object"}},
+                "type": "object", "required": ["interval", "clock", "policies", "paths"], "properties": {
+                    "interval": {"type": "number"},
+                    "clock": {"type": "number", "description": "this answer's time on the clock of the "
+                                                               "history's times (seconds, monotonic)"},
+                    "policies": {"type": "array", "items": {"type": "object"}},
                     "paths": {"type": "array", "items": {"type": "object"}}}})})},
         "/qos/stats/queues": {"get": op({"200": answer(
             "per switch/port/queue: tx bytes, tx packets, tx errors, bit rate", {
                 "type": "object", "required": ["interval", "queues"], "properties": {
                     "interval": {"type": "number"}, "queues": {"type": "array", "items": {"type": "object"}}}})})},
+        "/qos/stats/meters": {"get": op({"200": answer(
+            "per meter and switch: packets-in, bytes-in, dropped-packets, dropped-bytes (the drop band), bps-in, "
+            "bps-dropped, bps-passed", {
+                "type": "object", "required": ["interval", "meters"], "properties": {
+                    "interval": {"type": "number"}, "meters": {"type": "array", "items": {"type": "object"}}}})})},
         "/qos/topology": {"get": op({"200": answer("discovered switches, links and hosts", {
             "type": "object", "required": ["switches", "links", "hosts"], "properties": {
                 "version": {"type": "integer"}, "switches": {"type": "array"}, "links": {"type": "array"},
                 "hosts": {"type": "array"}}})})},
         "/qos/switches": {"get": op({"200": answer("connected switches", array("Switch"))})},
         "/qos/openapi.json": {"get": op({"200": answer("this document", {"type": "object"})})},
+        "/metrics": {"get": op({"200": {
+            "description": "the controller in the Prometheus text exposition format (version 0.0.4): qos_* "
+                           "families, see README (Metrics); behind the token when reads are protected",
+            "content": {"text/plain": {"schema": {"type": "string"}}}}})},
     }
 
 
 def floodlight_paths() -> dict[str, Any]:
-    status = answer("Floodlight-style status", STATUS)
-    fl_service = {"type": "object", "additionalProperties": False, "properties": {
-        "name": NAME, "service": {"description": "alias of name"},
-        "tos": {**SERVICE_DSCP, "description": "the DSCP, as the seed's services stored it"},
-        "dscp": SERVICE_DSCP, "id": {}, "sid": {}},
-        "allOf": [{"anyOf": [{"required": ["name"]}, {"required": ["service"], "properties": {"service": NAME}}]},
-                  ONE_OF_DSCP_TOS]}
+    """Floodlight answered everything with 200 and a status text; so do these routes (errors included).
+
+    Only the front door (403, 401, 413, a path that is not UTF-8) answers with other codes.
+    """
+    status = answer("Floodlight status text: success, or a refusal that names its field and reason "
+                    "(Floodlight's clients read only 200 answers)", STATUS)
+    fl_service = {"type": "object", "properties": {
+        "name": NAME, "tos": {"description": "the DSCP; all 0s and 1s is binary ('101000' is 40), "
+                                             "as Floodlight read it"}, "sid": {}}}
     return {
         "/wm/qos/tool/{op}/json": {
             "parameters": [{"name": "op", "in": "path", "required": True,
                             "schema": {"type": "string", "enum": ["enable", "disable", "status"]}}],
             "get": op({"200": answer("enable/disable: a Floodlight status object; status: whether QoS is on "
-                                     "(a bare boolean, as the seed's controller answered)",
-                                     {"anyOf": [STATUS, {"type": "boolean"}]}),
-                       "404": answer("unknown operation", ref("Error"))}, write=True, security=[{}, *BEARER],
+                                     "(a bare boolean, as the seed's controller answered); another op: "
+                                     "status 'failure', details 'Invalid Operation'",
+                                     {"anyOf": [STATUS, {"type": "boolean"}]})},
+                      write=True, security=[{}, *BEARER],
                       description="enable and disable change state: they get the write checks (token, "
                                   "cross-site); status does not")},
         "/wm/qos/service/json": {
             "get": op({"200": answer("services as Floodlight lists them", array("FloodlightService"))}),
-            "post": op({"201": status, **ERRORS, "409": answer("duplicate name", ref("Error"))}, write=True,
-                       requestBody=body(fl_service)),
-            "delete": op({"200": status, **ERRORS, **NOT_FOUND,
-                          "409": answer("used by a policy or path", ref("Error"))}, write=True,
+            "post": op({"200": status}, write=True, requestBody=body(fl_service)),
+            "delete": op({"200": status}, write=True,
                          requestBody=body({"type": "object", "required": ["sid"], "properties": {
                              "sid": int_field(1, 2**63, "the service id")}}))},
         "/wm/qos/policy/json": {
-            "get": op({"200": answer("policies as Floodlight lists them", array("FloodlightPolicy"))}),
-            "post": op({"201": status, **ERRORS, "409": answer("duplicate name, or unknown service", ref("Error"))},
-                       write=True, requestBody=body(ref("Policy"))),
-            "delete": op({"200": status, **ERRORS, **NOT_FOUND}, write=True,
+            "get": op({"200": answer("policies as Floodlight lists them: all 18 QoSPolicy fields",
+                                     array("FloodlightPolicy"))}),
+            "post": op({"200": status}, write=True, requestBody=body(ref("Policy")),
+                       description="the native policy's keys; a tos of 0s and 1s is binary; '' is unset; "
+                                   "ingress-port == enqueue-port is sent as enqueue-port in_port"),
+            "delete": op({"200": status}, write=True,
                          requestBody=body({"type": "object", "properties": {
                              "policy-id": int_field(1, 2**56 - 1, "the policy id"),
                              "policyid": int_field(1, 2**56 - 1, "the policy id (Floodlight's name)")},

@@ -21,7 +21,10 @@ from qosapp.core.queues import parse_port
 from qosapp.http.common import (CORE_KEY, CoreController, error_response, handler, json_response, read_json,
                                 url_name, wait_confirmed, wants_confirm, wants_force)
 from qosapp.http.floodlight import FloodlightController
+from qosapp.http.floodlight_net import FloodlightNetController
+from qosapp.http.rest_qos import RestQosController
 from qosapp.http.guard import truncate
+from qosapp.http.metrics import METRICS_KEY, Metrics, MetricsController
 from qosapp.http.openapi import document
 from qosapp.http.ui import UiController
 from qosapp.service import QosService
@@ -66,6 +69,27 @@ class QosController(CoreController):
     @handler
     def delete_service(self, req: Request, name: str) -> Any:
         return self.core.delete_service(url_name(name)).to_dict()
+
+    # meters (OpenFlow 1.3 policers)
+    @route("qos_meters", "/qos/meters", methods=["GET"])
+    @handler
+    def list_meters(self, req: Request) -> Any:
+        return [self.core.meter_view(m) for m in self.core.meters.values()]
+
+    @route("qos_meters_add", "/qos/meters", methods=["POST"])
+    @handler
+    def add_meter(self, req: Request) -> Any:
+        return json_response(self.core.meter_view(self.core.add_meter(read_json(req))), 201)
+
+    @route("qos_meter", "/qos/meters/{name}", methods=["GET"])
+    @handler
+    def get_meter(self, req: Request, name: str) -> Any:
+        return self.core.meter_view(self.core.get_meter(url_name(name)))
+
+    @route("qos_meter_delete", "/qos/meters/{name}", methods=["DELETE"])
+    @handler
+    def delete_meter(self, req: Request, name: str) -> Any:
+        return self.core.delete_meter(url_name(name)).to_dict()
 
     # policies
     @route("qos_policies", "/qos/policies", methods=["GET"])
@@ -177,6 +201,11 @@ class QosController(CoreController):
     def stats_queues(self, req: Request) -> Any:
         return self.core.queue_stats()
 
+    @route("qos_stats_meters", "/qos/stats/meters", methods=["GET"])
+    @handler
+    def stats_meters(self, req: Request) -> Any:
+        return self.core.meter_stats()
+
     @route("qos_topology", "/qos/topology", methods=["GET"])
     @handler
     def topology(self, req: Request) -> Any:
@@ -223,19 +252,28 @@ def routes_of(controller: type) -> list[tuple[str, list[str]]]:
     return out
 
 
-def register(wsgi: WSGIApplication, core: QosService, controllers: list[type] | None = None) -> None:
-    """Mount the QoS controllers (and the 405 fallback) on Ryu's WSGI app."""
-    controllers = controllers or [QosController, FloodlightController, UiController]
+def register(wsgi: WSGIApplication, core: QosService, controllers: list[type] | None = None) -> Metrics:
+    """Mount the QoS controllers, /metrics (and the 405 fallback) on Ryu's WSGI app.
+
+    Returns the `Metrics` behind /metrics; its `middleware` counts and times
+    requests (the front door wraps the application in it, `qosapp.main.frontdoor`).
+    """
+    controllers = [*(controllers or [QosController, FloodlightController, FloodlightNetController, RestQosController,
+                                   UiController]),
+                   MetricsController]
+    metrics = Metrics(core)
+    metrics.learn_routes(wsgi, controllers)
     allowed: dict[str, list[str]] = {}
     for controller in controllers:
-        wsgi.register(controller, {CORE_KEY: core})
+        wsgi.register(controller, {CORE_KEY: core, METRICS_KEY: metrics})
         for path, methods in routes_of(controller):
             allowed.setdefault(path, []).extend(methods)
     for path in allowed:
         wsgi.mapper.connect(None, path, controller=MethodNotAllowed, path_template=path)
     wsgi.registory[MethodNotAllowed.__name__] = {"allowed": allowed}
-    for prefix in ("/qos", "/wm/qos"):
+    for prefix in ("/qos", "/wm", "/v1.0"):
         wsgi.mapper.connect(None, prefix + "/{tail:.*}", controller=UnknownPath)
+    return metrics
 
 
 def affected(lost: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """The QoS web page: the package's static files, served at /qos/ui/.
 
 The page (``qosapp/http/static``: plain HTML, CSS and JavaScript, no build step,
-no CDN — the machines have no internet) talks only to the REST service, so
-this controller's one job is to hand out those files safely:
+no CDN — the machines have no internet; its two libraries, cytoscape.js and
+uPlot, are npm packages at pinned versions that ./setup.sh puts next to it,
+checked by sha256, see ``qosapp/http/vendored.txt``) talks only to the REST
+service, so this controller's one job is to hand out those files safely:
 
 - only plain file names that exist in the static directory are served
   (no ``..``, no sub-directories, no symlinks out of it) — everything else is

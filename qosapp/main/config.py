@@ -32,6 +32,12 @@ class Settings:
     ovsdb: str = DEFAULT_OVSDB
     manage_queues: bool = True
     forwarding: str = "learned"
+    #: "sqlite" (the state directory) or etcd://host:port[,host:port...] (a cluster)
+    store: str = "sqlite"
+    #: this instance's name in a cluster (default: host:rest-port)
+    member_id: str = ""
+    #: seconds an instance's etcd lease lives without a refresh (its switches move after that)
+    lease_ttl: int = 2
     # the REST front door (qosapp.main.frontdoor, qosapp.http.guard)
     token: str | None = None
     token_for_reads: bool = False

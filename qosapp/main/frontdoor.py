@@ -69,10 +69,11 @@ def raise_fd_limit(wanted: int) -> None:
 
 
 def start_service(app_mgr: Any) -> Any:
-    """Ryu's hook, ours: the WSGI application behind the guard on our own listener."""
+    """Ryu's hook, ours: the WSGI application behind the guard (and the request metrics) on our own listener."""
     from ryu.app.wsgi import WSGIApplication
 
     from qosapp.http.guard import Guard, GuardConfig
+    from qosapp.http.metrics import metrics_of
     from qosapp.http.server import RestServer, ServerLimits, listen
 
     app = next((inst for inst in app_mgr.contexts.values() if isinstance(inst, WSGIApplication)), None)
@@ -85,9 +86,11 @@ def start_service(app_mgr: Any) -> Any:
                                    token_for_reads=SETTINGS.token_for_reads, max_body=SETTINGS.max_body))
     limits = ServerLimits(max_connections=SETTINGS.max_connections, idle_timeout=SETTINGS.idle_timeout,
                           header_timeout=SETTINGS.header_timeout)
+    metrics = metrics_of(app)
+    served = metrics.middleware(guard) if metrics is not None else guard  # counts the guard's refusals too
     raise_fd_limit(limits.max_connections + 1024)
     sock = listen(SETTINGS.rest_host, SETTINGS.rest_port)
-    return RestServer(guard, sock, limits, certfile=SETTINGS.rest_cert, keyfile=SETTINGS.rest_key)
+    return RestServer(served, sock, limits, certfile=SETTINGS.rest_cert, keyfile=SETTINGS.rest_key)
 
 
 def install() -> None:

@@ -31,6 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--forwarding", choices=["learned", "normal"], default="learned",
                         help="learned (default): shortest paths over the discovered topology, loop-safe; "
                              "normal: the switches' own L2 learning (loop-free networks only)")
+    parser.add_argument("--store", default="sqlite",
+                        help="sqlite (default: qos.db in --state-dir) or etcd://host:port[,host:port...]: "
+                             "a cluster of instances sharing one etcd (README, Cluster)")
+    parser.add_argument("--member-id", default="",
+                        help="this instance's name in a cluster (default: <hostname>:<rest-port>)")
+    parser.add_argument("--lease-ttl", type=int, default=2,
+                        help="cluster: seconds without a lease refresh before this instance's switches move "
+                             "to the others (default: %(default)s)")
     parser.add_argument("--verbose", action="store_true", help="Ryu debug logging")
     add_security_options(parser)
     return parser
@@ -74,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     SETTINGS.ovsdb = args.ovsdb
     SETTINGS.manage_queues = not args.no_queues
     SETTINGS.forwarding = args.forwarding
+    configure_store(args)
     ofp_tls = configure_security(args)
 
     import qosapp.main.compat  # noqa: F401  (before anything imports ryu.app.wsgi)
@@ -88,10 +97,38 @@ def main(argv: list[str] | None = None) -> None:
                 "--ofp-listen-host", args.ofp_host, *ofp_tls]
     if args.verbose:
         ryu_argv.append("--verbose")
-    # LLDP link discovery (ryu.topology.switches) feeds the topology graph
-    ryu_argv += ["--observe-links", "ryu.topology.switches", "qosapp.ofp.app"]
+    # LLDP link discovery (ryu.topology.switches) feeds the topology graph; a cluster forwards by
+    # NORMAL and a slave may not send LLDP (see configure_store)
+    if SETTINGS.store == "sqlite":
+        ryu_argv.append("--observe-links")
+    ryu_argv += ["ryu.topology.switches", "qosapp.ofp.app"]
     sys.argv = ["qos-controller", *ryu_argv]
     manager.main(args=ryu_argv)
+
+
+def configure_store(args: argparse.Namespace) -> None:
+    """--store and the cluster options into SETTINGS; refuse what a cluster cannot do."""
+    import socket
+
+    from qosapp.adapters.etcdstore import parse_url
+    from qosapp.main import frontdoor
+
+    if args.store == "sqlite":
+        SETTINGS.store = "sqlite"
+        return
+    try:
+        parse_url(args.store)
+    except ValueError as err:
+        raise frontdoor.StartupRefused(f"--store: {err}") from None
+    if args.forwarding != "normal":
+        raise frontdoor.StartupRefused(
+            "--store etcd needs --forwarding normal: learned forwarding and QoS paths need the whole "
+            "topology, and each instance of a cluster sees only the switches it masters (README, Cluster)")
+    if not 1 <= args.lease_ttl <= 60:
+        raise frontdoor.StartupRefused("--lease-ttl: 1-60 seconds")
+    SETTINGS.store = args.store
+    SETTINGS.member_id = args.member_id or f"{socket.gethostname()}:{args.rest_port}"
+    SETTINGS.lease_ttl = args.lease_ttl
 
 
 def configure_security(args: argparse.Namespace) -> list[str]:

@@ -28,12 +28,16 @@ from ryu.topology import event as topo_event
 from qosapp.ofp import ofmsgs
 from qosapp.http import rest
 from qosapp.core.compiler import FlowOp, FlowSpec
+from qosapp.core.meters import MeterMod
 from qosapp.core.cookies import COUNTED_MASK, COUNTED_PREFIX, counted
 from qosapp.main.config import SETTINGS
 from qosapp.core.controller import QosCore
 from qosapp.core.switchstate import Outstanding
 from qosapp.adapters.ovsqueues import OvsQueues
+from qosapp.adapters.etcdstore import EtcdStore, parse_url
 from qosapp.adapters.store import Store
+from qosapp.core.storeapi import StoreApi
+from qosapp.ofp.cluster import StoreFollower
 from qosapp.ofp.green import green_service
 from qosapp.ofp.shell import Multipart, error_reason, packet_in_fields, port_names, reply_more
 
@@ -52,9 +56,13 @@ class QosApp(app_manager.RyuApp):
         #: per dpid: flow-mod and barrier xids whose answer is still to come
         self.outstanding: dict[int, Outstanding] = {}
         self.queues = OvsQueues(SETTINGS.ovsdb) if SETTINGS.manage_queues else None
-        # deferred sync: the REST handler fsyncs once before it answers (see qosapp.adapters.store)
-        core = QosCore(Store(SETTINGS.state_dir, deferred_sync=True), manage_queues=self.queues is not None,
-                       forwarding=SETTINGS.forwarding)
+        store: StoreApi
+        if SETTINGS.store == "sqlite":
+            # deferred sync: the REST handler fsyncs once before it answers (see qosapp.adapters.store)
+            store = Store(SETTINGS.state_dir, deferred_sync=True)
+        else:
+            store = self.etcd = EtcdStore(parse_url(SETTINGS.store))
+        core = QosCore(store, manage_queues=self.queues is not None, forwarding=SETTINGS.forwarding)
         #: the core behind one lock; every event below goes through it
         self.core = green_service(core, send=self.send_ops, queues=self.queues)
         self.core.store.sync()  # what loading wrote (the built-in service on first start)
@@ -62,7 +70,9 @@ class QosApp(app_manager.RyuApp):
         #: stats replies still arriving in parts
         self.multipart = Multipart()
         self.poller = hub.spawn(self._poll_stats)
-        LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s, queues via %s", SETTINGS.state_dir,
+        self.follower = StoreFollower(self.etcd, self.core) if isinstance(store, EtcdStore) else None
+        LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s, queues via %s",
+                 SETTINGS.state_dir if SETTINGS.store == "sqlite" else SETTINGS.store,
                  SETTINGS.rest_host, SETTINGS.rest_port, SETTINGS.ofp_host, SETTINGS.ofp_port,
                  SETTINGS.ovsdb if self.queues else "(not managed)")
 
@@ -80,14 +90,17 @@ class QosApp(app_manager.RyuApp):
             LOG.warning("dpid %016x not connected; dropping %d flow ops", dpid, len(ops))
             return
         book = self.outstanding.setdefault(dpid, Outstanding())
+        meter_mods = sum(1 for op in ops if isinstance(op, MeterMod))
+        self.core.stats.messages.flow_mods[dpid] += len(ops) - meter_mods
+        self.core.stats.messages.meter_mods[dpid] += meter_mods
         cookies = []
         chunk: list[bytes] = []
         size = 0
         for op in ops:
             xid = ofmsgs.next_xid(datapath)
             buf = ofmsgs.to_bytes(datapath, op, xid)
-            if isinstance(op, FlowSpec):
-                book.flow_mod(xid, op.cookie)
+            if isinstance(op, FlowSpec) or isinstance(op, MeterMod) and op.cookie:
+                book.flow_mod(xid, op.cookie)  # a meter_mod's 'M' cookie traces its errors to the meter
                 cookies.append(op.cookie)
             chunk.append(buf)
             size += len(buf)
@@ -136,6 +149,7 @@ class QosApp(app_manager.RyuApp):
     def _error(self, ev: Any) -> None:
         msg = ev.msg
         dpid = msg.datapath.id
+        self.core.stats.messages.errors[dpid] += 1
         reason = error_reason(msg.datapath.ofproto, msg)
         book = self.outstanding.get(dpid)
         cookie = book.cookie_of(msg.xid) if book is not None else None
@@ -175,6 +189,7 @@ class QosApp(app_manager.RyuApp):
         msg = ev.msg
         datapath = msg.datapath
         ofp, parser = datapath.ofproto, datapath.ofproto_parser
+        self.core.stats.messages.packet_ins[datapath.id] += 1
         in_port = msg.in_port if ofp.OFP_VERSION == ofproto_v1_0.OFP_VERSION else msg.match["in_port"]
         frame = packet_in_fields(msg.data)
         if frame is None:
@@ -214,6 +229,8 @@ class QosApp(app_manager.RyuApp):
                 datapath.send_msg(parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
                                                              COUNTED_PREFIX, COUNTED_MASK, parser.OFPMatch()))
             datapath.send_msg(parser.OFPQueueStatsRequest(datapath, 0, ofp.OFPP_ANY, ofp.OFPQ_ALL))
+            if self.core.meters:
+                datapath.send_msg(parser.OFPMeterStatsRequest(datapath, 0, ofp.OFPM_ALL))
 
     def _complete(self, msg: Any) -> list[Any] | None:
         """The whole body of a (possibly multi-part) stats reply, once it is all in."""
@@ -234,3 +251,12 @@ class QosApp(app_manager.RyuApp):
             self.core.stats.record_queues(ev.msg.datapath.id, time.monotonic(),
                                           [(s.port_no, s.queue_id, s.tx_packets, s.tx_bytes, s.tx_errors)
                                            for s in body])
+
+    @set_ev_cls(ofp_event.EventOFPMeterStatsReply, MAIN_DISPATCHER)
+    def _meter_stats(self, ev: Any) -> None:
+        body = self._complete(ev.msg)
+        if body is not None:
+            self.core.meter_counters(ev.msg.datapath.id, time.monotonic(),
+                                     [(s.meter_id, s.packet_in_count, s.byte_in_count,
+                                       sum(b.packet_band_count for b in s.band_stats),
+                                       sum(b.byte_band_count for b in s.band_stats)) for s in body])

@@ -9,7 +9,8 @@ import ipaddress
 from typing import Any
 
 from qosapp.ofp import ofwire
-from qosapp.core.compiler import NORMAL, OF10, FlowDelete, FlowSpec
+from qosapp.core.compiler import NORMAL, OF10, FlowDelete, FlowOp, FlowSpec
+from qosapp.core.meters import MeterMod
 
 #: OXM name -> OF1.0 match argument
 OF10_MATCH = {"in_port": "in_port", "eth_type": "dl_type", "eth_src": "dl_src", "eth_dst": "dl_dst",
@@ -82,16 +83,16 @@ def actions_of13(ofp: Any, parser: Any, actions: tuple) -> list[Any]:
             out.append(parser.OFPActionSetField(**{action[1]: action[2]}))
         elif kind == "output":
             out.append(parser.OFPActionOutput(_port(ofp, action[1]), ofp.OFPCML_NO_BUFFER))
-        elif kind != "goto_table":  # an instruction, see instructions_of13
+        elif kind not in ("goto_table", "meter"):  # instructions, see instructions_of13
             raise ValueError(f"action {kind!r} has no OpenFlow 1.3 encoding")
     return out
 
 
 def instructions_of13(ofp: Any, parser: Any, actions: tuple) -> list[Any]:
-    """Apply-actions, then goto_table if the spec asks for it (it must come last)."""
-    inst = []
+    """Meter first, then apply-actions, then goto_table if the spec asks for it (it must come last)."""
+    inst = [parser.OFPInstructionMeter(int(a[1]), ofp.OFPIT_METER) for a in actions if a[0] == "meter"]
     applied = actions_of13(ofp, parser, actions)
-    if applied or not actions:
+    if applied or not inst and not actions:
         inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, applied))
     inst += [parser.OFPInstructionGotoTable(a[1]) for a in actions if a[0] == "goto_table"]
     return inst
@@ -129,7 +130,23 @@ def flow_delete(datapath: Any, op: FlowDelete) -> Any:
                              match=parser.OFPMatch())
 
 
-def to_message(datapath: Any, op: FlowSpec | FlowDelete) -> Any:
+def meter_mod(datapath: Any, op: MeterMod) -> Any:
+    """OFPMeterMod with one drop band (kbit/s, burst in kbit); delete of id 0 deletes every meter."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    if ofp.OFP_VERSION == OF10:
+        raise ValueError("OpenFlow 1.0 has no meters")
+    commands = {"add": ofp.OFPMC_ADD, "modify": ofp.OFPMC_MODIFY, "delete": ofp.OFPMC_DELETE}
+    meter_id = op.meter_id or ofp.OFPM_ALL
+    if op.command == "delete":
+        return parser.OFPMeterMod(datapath, command=ofp.OFPMC_DELETE, flags=0, meter_id=meter_id, bands=[])
+    return parser.OFPMeterMod(datapath, command=commands[op.command],
+                              flags=ofp.OFPMF_KBPS | ofp.OFPMF_BURST | ofp.OFPMF_STATS, meter_id=meter_id,
+                              bands=[parser.OFPMeterBandDrop(rate=op.rate_kbps, burst_size=op.burst_kb)])
+
+
+def to_message(datapath: Any, op: FlowOp) -> Any:
+    if isinstance(op, MeterMod):
+        return meter_mod(datapath, op)
     return flow_add(datapath, op) if isinstance(op, FlowSpec) else flow_delete(datapath, op)
 
 
@@ -139,7 +156,7 @@ def next_xid(datapath: Any) -> int:
     return datapath.xid
 
 
-def to_bytes(datapath: Any, op: FlowSpec | FlowDelete, xid: int) -> bytes:
+def to_bytes(datapath: Any, op: FlowOp, xid: int) -> bytes:
     """The wire bytes of one flow operation: packed directly on OF1.3, through Ryu otherwise."""
     if datapath.ofproto.OFP_VERSION != OF10:
         try:

@@ -15,11 +15,17 @@ import socket
 import struct
 from typing import Any
 
-from qosapp.core.compiler import NORMAL, FlowDelete, FlowSpec
+from qosapp.core.compiler import NORMAL, FlowDelete, FlowOp, FlowSpec
+from qosapp.core.meters import ADD, DELETE, MODIFY, MeterMod
 
 OFP_VERSION = 0x04
 OFPT_FLOW_MOD = 14
 OFPT_BARRIER_REQUEST = 20
+OFPT_METER_MOD = 29
+OFPMC = {ADD: 0, MODIFY: 1, DELETE: 2}
+OFPMF_KBPS, OFPMF_BURST, OFPMF_STATS = 1, 4, 8
+OFPMBT_DROP = 1
+OFPM_ALL = 0xFFFFFFFF
 OFPFC_ADD, OFPFC_DELETE = 0, 3
 OFPTT_ALL = 0xFF
 OFPP_ANY = OFPG_ANY = OFP_NO_BUFFER = 0xFFFFFFFF
@@ -27,7 +33,7 @@ OFP_DEFAULT_PRIORITY = 0x8000
 OFPCML_NO_BUFFER = 0xFFFF
 OFPVID_PRESENT = 0x1000
 RESERVED_PORTS = {NORMAL: 0xFFFFFFFA, "CONTROLLER": 0xFFFFFFFD, "IN_PORT": 0xFFFFFFF8}
-OFPIT_GOTO_TABLE, OFPIT_APPLY_ACTIONS = 1, 4
+OFPIT_GOTO_TABLE, OFPIT_APPLY_ACTIONS, OFPIT_METER = 1, 4, 6
 OFPAT_OUTPUT, OFPAT_SET_QUEUE, OFPAT_SET_FIELD = 0, 21, 25
 
 _HEADER = struct.Struct("!BBHI")
@@ -94,12 +100,15 @@ def _port(port: Any) -> int:
 
 
 def encode_instructions(actions: tuple) -> bytes:
-    """Apply-actions (if any action, or none at all), then goto_table, as ofmsgs builds them."""
+    """Meter (if any), apply-actions (if any action, or none at all), then goto_table, as ofmsgs builds them."""
     applied = []
     gotos = []
+    meters = []
     for action in actions:
         kind = action[0]
-        if kind == "set_queue":
+        if kind == "meter":
+            meters.append(struct.pack("!HHI", OFPIT_METER, 8, int(action[1])))
+        elif kind == "set_queue":
             applied.append(struct.pack("!HHI", OFPAT_SET_QUEUE, 8, int(action[1])))
         elif kind == "output":
             applied.append(struct.pack("!HHIH6x", OFPAT_OUTPUT, 16, _port(action[1]), OFPCML_NO_BUFFER))
@@ -111,8 +120,8 @@ def encode_instructions(actions: tuple) -> bytes:
             gotos.append(struct.pack("!HHB3x", OFPIT_GOTO_TABLE, 8, int(action[1])))
         else:
             raise Unsupported(f"action {kind!r}")
-    out = b""
-    if applied or not actions:
+    out = b"".join(meters)
+    if applied or not meters and not actions:
         body = b"".join(applied)
         out += struct.pack("!HH4x", OFPIT_APPLY_ACTIONS, 8 + len(body)) + body
     return out + b"".join(gotos)
@@ -146,6 +155,21 @@ def barrier(xid: int) -> bytes:
     return _HEADER.pack(OFP_VERSION, OFPT_BARRIER_REQUEST, _HEADER.size, xid)
 
 
-def encode(op: FlowSpec | FlowDelete, xid: int) -> bytes:
-    """One flow operation's bytes; raises Unsupported for what only Ryu's parser can build."""
+def meter_mod(op: MeterMod, xid: int) -> bytes:
+    """One meter_mod: add/modify with one drop band (kbit/s, burst in kbit), or delete (id 0: all)."""
+    meter_id = op.meter_id or OFPM_ALL
+    if op.command == DELETE:
+        flags, bands = 0, b""
+    else:
+        flags = OFPMF_KBPS | OFPMF_BURST | OFPMF_STATS
+        bands = struct.pack("!HHII4x", OFPMBT_DROP, 16, op.rate_kbps, op.burst_kb)
+    length = _HEADER.size + 8 + len(bands)
+    return _HEADER.pack(OFP_VERSION, OFPT_METER_MOD, length, xid) + struct.pack(
+        "!HHI", OFPMC[op.command], flags, meter_id) + bands
+
+
+def encode(op: FlowOp, xid: int) -> bytes:
+    """One flow or meter operation's bytes; raises Unsupported for what only Ryu's parser can build."""
+    if isinstance(op, MeterMod):
+        return meter_mod(op, xid)
     return flow_add(op, xid) if isinstance(op, FlowSpec) else flow_delete(op, xid)

@@ -6,6 +6,7 @@ normalised by a browser — against a real controller process.
 """
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 from pathlib import Path
@@ -69,6 +70,29 @@ def test_files_have_fixed_types_and_no_cache(controller: ControllerProcess) -> N
     assert index.body == (STATIC_DIR / "index.html").read_bytes()  # type: ignore[attr-defined]
     head = raw_get(controller, "/qos/ui/app.js", "HEAD")
     assert head.status == 200 and head.body == b""  # type: ignore[attr-defined]
+
+
+def vendored() -> list[tuple[str, str, str, str, str]]:
+    """(package, version, file in the package, served as, sha256) from qosapp/http/vendored.txt."""
+    text = (STATIC_DIR.parent / "vendored.txt").read_text()
+    rows = [tuple(line.split()) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert rows and all(len(row) == 5 for row in rows)
+    return rows  # type: ignore[return-value]
+
+
+def test_npm_libraries_are_served_exactly_as_pinned(controller: ControllerProcess) -> None:
+    """uPlot and cytoscape.js: the bytes setup.sh took from npm at the pinned version, checked by sha256."""
+    rows = vendored()
+    assert {(pkg, version) for pkg, version, *_ in rows} == {("uplot", "1.6.32"), ("cytoscape", "3.35.0")}
+    for pkg, version, _, served, sha in rows:
+        assert (STATIC_DIR / served).is_file(), f"{served} missing: run ./setup.sh (it fetches {pkg}@{version})"
+        resp = raw_get(controller, f"/qos/ui/{served}")
+        assert resp.status == 200, served
+        assert hashlib.sha256(resp.body).hexdigest() == sha, served  # type: ignore[attr-defined]
+    index = (STATIC_DIR / "index.html").read_text()
+    for served in ("uPlot.iife.min.js", "cytoscape.min.js", "uPlot.min.css"):
+        assert f'"{served}"' in index  # the page loads them from the controller, not from a CDN
+    assert "http://" not in index and "https://" not in index
 
 
 def test_ui_without_slash_redirects(controller: ControllerProcess) -> None:

@@ -226,10 +226,12 @@ def test_optional_sections_follow_the_api_document(browser_page: BrowserPage,
             expect(box).to_have_text(f"{what}: not available on this controller.")
     if "/qos/stats/policies" in paths:
         chart = page.locator("#charts figure[data-policy='Enqueue 2:2 s1']")
-        expect(chart.locator("canvas")).to_have_attribute("aria-label", "Enqueue 2:2 s1: measured 0 bit/s, "
-                                                          "max-rate none")
-        width = chart.locator("canvas").evaluate("c => c.width")
+        expect(chart.locator(".plot")).to_have_attribute("aria-label", "Enqueue 2:2 s1: measured 0 bit/s, "
+                                                         "max-rate none")
+        # uPlot drew it: its canvas, and the two lines (measured, max-rate) in its legend
+        width = chart.locator(".plot canvas").first.evaluate("c => c.width")
         assert width > 300
+        expect(chart.locator(".u-legend .u-series .u-label")).to_have_text(["Time", "measured", "max-rate"])
     else:
         expect(page.locator("#rates-note")).to_have_text("Policy statistics: not available on this controller.")
     assert bp.unexpected_errors() == []

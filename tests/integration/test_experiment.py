@@ -34,3 +34,28 @@ def test_seed_experiment(private_ovs: PrivateOvs, tmp_path: Path, openflow: str,
     assert "cookie=0x5100000000000001" in flows and action in flows
     assert (tmp_path / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "PASS  h1->h2 limited" in proc.stdout
+
+
+def test_meter_scenario(private_ovs: PrivateOvs, tmp_path: Path) -> None:
+    """`qos-experiment --scenario meter`: the 2 Mbit/s held by a meter, UDP in band, TCP reported."""
+    script = Path(sys.executable).with_name("qos-experiment")
+    proc = subprocess.run([str(script), "--scenario", "meter", "--seconds", "4", "--outdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=240, env=private_ovs.env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    rates = {(m["phase"], m["direction"]): m["mbps"] for m in results["measurements"]}
+    assert 1.7 <= rates[("after policies", "h1->h2 UDP")] <= 2.2
+    assert rates[("after policies", "h1->h2")] <= 2.2 and rates[("after policies", "h2->h1")] >= 100
+    assert rates[("before policies", "h1->h2 UDP")] >= 8
+    assert results["ok"] is True and results["scenario"] == "meter"
+    assert "meter:1" in (tmp_path / "flows-s1.txt").read_text()
+    assert "type=drop rate=2000 burst_size=256" in (tmp_path / "meters-s1.txt").read_text()
+    assert (tmp_path / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "PASS  h1->h2 UDP policed" in proc.stdout
+
+
+def test_meter_scenario_refuses_openflow10(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("qos-experiment")
+    proc = subprocess.run([str(script), "--scenario", "meter", "--openflow", "10", "--outdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "OpenFlow 1.0 has no meters" in proc.stdout, proc.stdout

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 
 from qosapp.core.compiler import OF10, OF13, FlowDelete, FlowOp, FlowSpec
 from qosapp.core.controller import WIPE
+from qosapp.core.meters import MeterMod
 
 Key = tuple[int, int, tuple[tuple[str, Any], ...]]  # (table, priority, match)
 
@@ -28,10 +29,14 @@ class FakeTable:
     def __init__(self, version: int = OF13) -> None:
         self.version = version
         self.flows: dict[Key, FlowSpec] = {}
+        #: meter id -> the meter_mod that added it (OpenFlow 1.3)
+        self.meters: dict[int, MeterMod] = {}
 
     def apply(self, ops: Iterable[FlowOp]) -> None:
         for op in ops:
-            if isinstance(op, FlowSpec):
+            if isinstance(op, MeterMod):
+                self._meter(op)
+            elif isinstance(op, FlowSpec):
                 table = 0 if self.version == OF10 else op.table_id
                 self.flows[(table, op.priority, op.match)] = op
             elif self.version == OF10:
@@ -41,6 +46,17 @@ class FakeTable:
             else:
                 for key in [k for k, f in self.flows.items() if f.cookie == op.cookie]:
                     del self.flows[key]
+
+    def _meter(self, op: MeterMod) -> None:
+        """As OVS does: no meters on 1.0, ADD of an existing id fails, DELETE of id 0 (OFPM_ALL) clears."""
+        assert self.version != OF10, "OpenFlow 1.0 has no meters"
+        if op.command == "add":
+            assert op.meter_id not in self.meters, f"meter {op.meter_id} exists (OFPMMFC_METER_EXISTS)"
+            self.meters[op.meter_id] = op
+        elif op.meter_id == 0:
+            self.meters.clear()
+        else:
+            self.meters.pop(op.meter_id, None)
 
     def _delete_of10(self, op: FlowDelete) -> None:
         if op.strict is not None:
@@ -74,7 +90,10 @@ class FakeSwitches:
     def __call__(self, dpid: int, ops: list[Any]) -> None:
         self.calls.append((dpid, list(ops)))
         if dpid not in self.tables or (ops and ops[0] == WIPE):
+            old = self.tables.get(dpid)
             self.tables[dpid] = FakeTable(self.version_of(dpid))
+            if old is not None and self.tables[dpid].version != OF10:  # a flow wipe leaves the meters
+                self.tables[dpid].meters = old.meters
         self.tables[dpid].apply(ops)
 
     def take(self) -> list[tuple[int, list[Any]]]:

@@ -114,7 +114,7 @@ def test_starts_disabled_with_best_effort(core: QosService, rec: Recorder) -> No
     assert core.services == {"Best Effort": Service(name="Best Effort", dscp=0, id=1)}
     assert core.store.services() == [(1, "Best Effort", 0)]
     assert core.status() == {"enabled": False, "services": 1, "policies": 0, "switches": 0, "queues": 0,
-                             "paths": 0}
+                             "paths": 0, "meters": 0}
     assert rec.calls == []
 
 

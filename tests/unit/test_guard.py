@@ -151,6 +151,50 @@ def test_absolute_form_request_line_authority_is_checked(front):
     assert req.get_response(front.app).status_int == 200
 
 
+def absolute(front, method: str, url: str, body: Any = None, **headers: str) -> tuple[int, Any]:
+    """A request whose target is in absolute form, as eventlet hands it on (whole URL in PATH_INFO)."""
+    from urllib.parse import unquote
+    req = Request.blank("/", method=method)
+    target, _, query = url.partition("?")
+    req.environ["RAW_PATH_INFO"] = target
+    req.environ["PATH_INFO"] = unquote(target, encoding="latin-1")
+    req.environ["QUERY_STRING"] = query
+    req.headers["Host"] = headers.pop("Host", "127.0.0.1:8080")
+    for name, value in headers.items():
+        req.headers[name.replace("_", "-")] = value
+    if body is not None:
+        req.body = json.dumps(body).encode()
+        req.content_type = "application/json"
+    resp = req.get_response(front.app)
+    return resp.status_int, json.loads(resp.body) if resp.content_type == "application/json" else resp.body
+
+
+def test_absolute_form_targets_reach_every_route(front):
+    """RFC 7230 5.3.2: `GET http://127.0.0.1:8080/wm/qos/tool/status/json HTTP/1.1` is a normal request."""
+    assert absolute(front, "GET", "http://127.0.0.1:8080/wm/qos/tool/status/json") == (200, False)
+    assert absolute(front, "GET", "http://localhost/qos/status")[0] == 200
+    code, answer = absolute(front, "POST", "http://127.0.0.1:8080/qos/policies", POLICY)
+    assert code == 201 and answer["name"] == "p1"
+    assert absolute(front, "GET", "http://127.0.0.1:8080/qos/policies/p1")[1]["name"] == "p1"
+    code, answer = absolute(front, "GET", "http://127.0.0.1:8080/qos/policies/a%2541b")
+    assert code == 404 and "a%41b" in answer["error"]  # decoded once, as in origin form
+    assert absolute(front, "GET", "http://127.0.0.1:8080/qos/policies?wait=confirm")[0] == 200
+    assert absolute(front, "GET", "http://127.0.0.1:8080")[0] in (404, 200)  # empty path is "/"
+    assert absolute(front, "GET", "http://127.0.0.1:8080/qos/nope")[0] == 404
+
+
+def test_absolute_form_keeps_every_front_door_check(front):
+    # the authority is checked even when Host is fine, and Host even when the authority is fine
+    code, err = absolute(front, "GET", "http://evil.example:8080/wm/qos/tool/status/json")
+    assert code == 403 and err["field"] == "Host"
+    assert absolute(front, "GET", "http://127.0.0.1:8080/qos/status", Host="evil.example")[0] == 403
+    # the state-changing GET is still a write once the target is rewritten
+    code, err = absolute(front, "GET", "http://127.0.0.1:8080/wm/qos/tool/enable/json", Sec_Fetch_Site="cross-site")
+    assert code == 403 and front.core.enabled is False
+    code, err = absolute(front, "GET", "http://127.0.0.1:8080/qos/x/%ff")
+    assert code == 400 and err["field"] == "path"
+
+
 def test_token_required_for_writes_when_configured(core):
     front = Front(core, GuardConfig(token="s3cret-token"))
     code, err, headers = front.call("POST", "/qos/policies", POLICY)
@@ -216,8 +260,12 @@ def test_deep_nesting_and_huge_numbers_are_400_naming_the_reason(front):
     assert code == 400 and err["field"] == "body" and "JSON number" in err["error"]
     code, err, _ = front.call("POST", "/qos/policies", raw=b'{"name": "n", "priority": NaN}')
     assert code == 400 and err["field"] == "body"
-    for route in ("/qos/services", "/qos/queues", "/qos/paths", "/wm/qos/policy/json", "/wm/qos/service/json"):
-        assert front.call("POST", route, raw=b"{\"a\":" * 5000 + b"1" + b"}" * 5000)[0] == 400
+    deep = b"{\"a\":" * 5000 + b"1" + b"}" * 5000
+    for route in ("/qos/services", "/qos/queues", "/qos/paths"):
+        assert front.call("POST", route, raw=deep)[0] == 400
+    for route in ("/wm/qos/policy/json", "/wm/qos/service/json"):  # Floodlight's shape: 200 + why
+        code, answer, _ = front.call("POST", route, raw=deep)
+        assert code == 200 and answer["field"] == "body" and answer["status"].startswith("Error!")
     assert front.snapshot() == before
 
 

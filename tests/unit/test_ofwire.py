@@ -99,7 +99,7 @@ def test_barrier_equals_ryu() -> None:
 
 def test_unsupported_action_is_reported() -> None:
     with pytest.raises(ofwire.Unsupported):
-        ofwire.encode(FlowSpec(cookie=1, priority=1, match=(), actions=(("meter", 1),)), 1)
+        ofwire.encode(FlowSpec(cookie=1, priority=1, match=(), actions=(("group", 1),)), 1)
 
 
 def test_forwarding_flows_equal_ryu() -> None:

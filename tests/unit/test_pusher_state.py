@@ -18,7 +18,7 @@ SEED_POLICY = ('{"name": "Enqueue 2:2 s1", "protocol":"6","eth-type": "0x0800", 
 def test_missing_file_is_empty_state(tmp_path: Path) -> None:
     state = load_state(tmp_path / "qos.state.json")
     assert state == State()
-    assert json.loads(state.dumps()) == {"services": [], "policies": [], "queues": [], "paths": []}
+    assert json.loads(state.dumps()) == {"services": [], "policies": [], "queues": [], "paths": [], "meters": []}
 
 
 def test_round_trip_keeps_objects_order_and_unknown_keys(tmp_path: Path) -> None:
@@ -26,11 +26,11 @@ def test_round_trip_keeps_objects_order_and_unknown_keys(tmp_path: Path) -> None
     state = State(services=[{"name": "Expedited", "dscp": 46}],
                   policies=[json.loads(SEED_POLICY), {"name": "b", "service": "Expedited"}],
                   paths=[{"name": "p1", "src": "10.0.0.1", "dst": "10.0.0.2", "queue": 2}],
-                  extra={"meters": [{"id": 1}]})
+                  meters=[{"name": "cap-2M", "rate": "2M", "burst": "256k"}], extra={"future": [{"id": 1}]})
     save_state(path, state)
     assert load_state(path) == state
     text = path.read_text()
-    assert list(json.loads(text)) == ["services", "policies", "queues", "paths", "meters"]
+    assert list(json.loads(text)) == ["services", "policies", "queues", "paths", "meters", "future"]
     assert text.endswith("\n")
 
 

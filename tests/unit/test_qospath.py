@@ -57,7 +57,7 @@ class PathsContract:
     def __init__(self) -> None:
         self.paths: dict[str, dict[str, Any]] = {}
         self.other: dict[str, list[Any]] = {"services": [{"name": "Best Effort", "dscp": 0, "tos": 0, "id": 1}],
-                                            "policies": [], "queues": []}
+                                            "policies": [], "queues": [], "meters": []}
         self.requests: list[tuple[str, str, Any]] = []
         self.next_id = 1
 

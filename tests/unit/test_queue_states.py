@@ -193,6 +193,17 @@ def test_in_port_enqueue_checks_the_ingress_port(core: QosService) -> None:
     assert state_on(core, "hairpin")["missing-queues"] == [{"port": 1, "queue": 2}]
 
 
+def test_enqueue_port_any_installs_where_some_port_has_the_queue(core: QosService) -> None:
+    """rest_qos's set_queue: the queue applies on the ports that have it, the others send unshaped."""
+    core.switch_connected(1, OF13, ports(1))
+    core.add_policy({"name": "h1", "ip-src": "10.0.0.1", "queue": 2, "enqueue-port": "any", "sw": S1})
+    assert state_on(core, "h1")["state"] == "missing-queue"  # no port has queue 2 at all
+    core.add_queue_profile({**THREE, "sw": S1, "port": 1})
+    [flow] = policy_ops(core, "h1")
+    assert isinstance(flow, FlowSpec) and flow.actions == (("set_queue", 2), ("goto_table", 1))
+    assert core.get_policy("h1").to_dict()["enqueue-port"] == "any"
+
+
 # ---------------------------------------------------------------- per-port classification
 def test_each_port_is_classified_by_the_flows_that_enqueue_there_only(core: QosService) -> None:
     backend: QueueRecorder = core.queues  # type: ignore[assignment]

@@ -52,7 +52,7 @@ def env(tmp_path):
 def test_status_starts_disabled_with_best_effort(env):
     client, _, _ = env
     assert client.call("GET", "/qos/status") == (200, {"enabled": False, "services": 1, "policies": 0, "switches": 0,
-                                                     "queues": 0, "paths": 0})
+                                                     "queues": 0, "paths": 0, "meters": 0})
     code, services = client.call("GET", "/qos/services")
     assert code == 200 and services == [{"name": "Best Effort", "dscp": 0, "tos": 0, "id": 1}]
 
@@ -151,27 +151,16 @@ def test_method_not_allowed(env):
     assert code == 405 and "GET" in err["error"]
 
 
-def test_floodlight_routes(env):
+def test_floodlight_routes_are_mounted(env):
+    """The protocol itself is tested in test_floodlight.py."""
     client, core, _ = env
     assert client.call("GET", "/wm/qos/tool/status/json") == (200, False)
-    assert client.call("GET", "/wm/qos/tool/enable/json")[1] == {"status": "success", "details": "QoS Enabled"}
-    assert core.enabled
-    code, answer = client.call("POST", "/wm/qos/policy/json", SEED_S1)
-    assert code == 201 and answer == {"status": "Trying to Policy: Enqueue 2:2 s1"}
-    code, policies = client.call("GET", "/wm/qos/policy/json")
-    assert policies[0]["policyid"] == 1 and policies[0]["enqueueport"] == 2
-    code, _ = client.call("POST", "/wm/qos/service/json", {"name": "EF class", "tos": "46"})
-    assert code == 201 and core.services["EF class"].dscp == 46
-    sid = core.services["EF class"].id
-    assert client.call("DELETE", "/wm/qos/service/json", {"sid": sid})[0] == 200
-    assert client.call("DELETE", "/wm/qos/policy/json", {"policy-id": 1})[0] == 200
-    assert core.policies == {}
-    assert client.call("DELETE", "/wm/qos/policy/json", {"policy-id": "x"})[0] == 400
+    assert client.call("GET", "/wm/qos/policy/json") == (200, [])
 
 
 def _routed_paths() -> set[tuple[str, str]]:
     out = set()
-    for controller in (rest.QosController, FloodlightController):
+    for controller in (rest.QosController, FloodlightController, rest.MetricsController):
         for path, methods in rest.routes_of(controller):
             out |= {(path, m.lower()) for m in methods}
     return out
@@ -206,3 +195,13 @@ def test_wait_confirm_answers_once_the_switch_confirmed(env):
     assert core.confirm_listeners == []
     code, view = client.call("POST", "/qos/policies", {**SEED_S1, "name": "later", "ip-src": "10.0.0.9"})
     assert code == 201 and view["install"] == {"00:00:00:00:00:00:00:01": {"state": "pending"}}
+
+
+def test_stats_answer_carries_its_clock(env):
+    """The page turns history times (the controller's monotonic clock) into wall time with `clock`."""
+    import time
+    client, _, _ = env
+    before = time.monotonic()
+    code, body = client.call("GET", "/qos/stats/policies")
+    assert code == 200 and before <= body["clock"] <= time.monotonic() + 0.001
+    assert body["paths"] == [] and body["policies"] == []

@@ -13,9 +13,14 @@
 // - Tables are re-rendered only when their data changed, and keyboard focus
 //   is put back on the same button afterwards, so polling every 2 s does not
 //   steal the focus from someone working with the keyboard.
+// - Two libraries from npm, at pinned versions and served by the controller
+//   (qosapp/http/vendored.txt; index.html loads them before this module):
+//   cytoscape.js draws the network and the selected path's route on it,
+//   uPlot draws the rates over time. Nothing here draws on a canvas itself.
 
 const POLL_MS = 2000;
 const CHART_WINDOW_S = 120;
+const CHART_HEIGHT = 160;
 const CONFIRM_MS = 5000;
 
 /** Keys of the policy form; a modify (PUT) keeps every other key of the policy. */
@@ -37,7 +42,11 @@ const state = {
   switches: [],
   enabled: false,
   editing: null,        // name of the policy being modified, or null
-  history: new Map(),   // policy name -> [[t, bps], ...] when the server sends none
+  history: new Map(),   // "policy:name" / "path:name" -> [[t, bps], ...] when the server sends none
+  queueHistory: [],     // [{t, rates: Map("dpid/port/queue" -> bps)}], the last CHART_WINDOW_S seconds
+  paths: [],
+  cy: null,             // the cytoscape.js graph of the network
+  topology: null,       // JSON of the elements it shows
   rendered: new Map(),  // section -> JSON of what was last drawn
   stats: null,
 };
@@ -505,21 +514,94 @@ async function refreshSwitches() {
   }
 }
 
-/** Links from whatever shape the topology resource has: [{a, b, label}]. */
-function topologyLinks(topo) {
-  const links = [];
-  const end = (x) => (x && typeof x === "object" ? (x.dpid || x.mac || x.ip || x.name) : x);
+// ------------------------------------------------------------------ the network map (cytoscape.js)
+/** Mininet's names: dpid 1 is s1. Any other dpid keeps its short hex form. */
+function switchLabel(dpid) {
+  const n = parseInt(String(dpid).replace(/:/g, ""), 16);
+  return Number.isSafeInteger(n) && n > 0 && n < 1e6 ? `s${n}` : shortDpid(dpid);
+}
+
+const byEnd = (x, y) => (x.dpid < y.dpid ? -1 : x.dpid > y.dpid ? 1 : x.port - y.port);
+
+/**
+ * Cytoscape elements for GET /qos/topology: a node per switch and host, one
+ * edge per cable (the two directions the controller lists are one line),
+ * the port numbers at the ends.
+ */
+function topologyElements(topo) {
+  const nodes = (topo.switches || []).map((sw) => ({ group: "nodes", data: {
+    id: `sw:${sw.dpid}`, label: switchLabel(sw.dpid), routeLabel: switchLabel(sw.dpid), kind: "switch", dpid: sw.dpid } }));
+  const edges = new Map();
   for (const link of topo.links || []) {
-    const a = end(link.src ?? link.source ?? link.a);
-    const b = end(link.dst ?? link.target ?? link.b);
-    if (a !== undefined && b !== undefined) links.push({ a: String(a), b: String(b) });
+    const [a, b] = [link.src, link.dst].sort(byEnd);
+    const id = `link:${a.dpid}/${a.port}-${b.dpid}/${b.port}`;
+    edges.set(id, { group: "edges", data: { id, kind: "link", source: `sw:${a.dpid}`, target: `sw:${b.dpid}`,
+      srcPort: a.port, dstPort: b.port, sourceLabel: String(a.port), targetLabel: String(b.port) } });
   }
   for (const host of topo.hosts || []) {
-    const name = host.ip || (host.ipv4 && host.ipv4[0]) || host.mac;
-    const sw = host.dpid || (host.port && host.port.dpid);
-    if (name && sw) links.push({ a: String(name), b: String(sw), host: true });
+    nodes.push({ group: "nodes", data: { id: `host:${host.mac}`, label: host.ip || host.mac, routeLabel: host.ip || host.mac,
+      kind: "host", dpid: host.dpid, port: host.port } });
+    const id = `hostlink:${host.mac}`;
+    edges.set(id, { group: "edges", data: { id, kind: "hostlink", source: `host:${host.mac}`, target: `sw:${host.dpid}`,
+      srcPort: null, dstPort: host.port, sourceLabel: "", targetLabel: String(host.port) } });
   }
-  return links;
+  const ids = new Set(nodes.map((n) => n.data.id)); // a host on a switch not listed (yet) would make cytoscape throw
+  return [...nodes, ...[...edges.values()].filter((e) => ids.has(e.data.source) && ids.has(e.data.target))];
+}
+
+const ROUTE = "#b35900";
+/** A network of two switches is not drawn at four times the size of one of ten. */
+const MAX_ZOOM = 1.6;
+const GRAPH_STYLE = [
+  { selector: "node", style: { label: "data(label)", "font-size": 12, "text-valign": "center", "text-halign": "center",
+    color: "#1b2430", "font-family": "system-ui, DejaVu Sans, sans-serif" } },
+  { selector: "node[kind = 'switch']", style: { shape: "round-rectangle", width: 48, height: 26, color: "#ffffff",
+    "background-color": "#1f4e8c", "border-width": 3, "border-color": "#1f4e8c" } },
+  { selector: "node[kind = 'host']", style: { shape: "ellipse", width: 16, height: 16, "background-color": "#e8f1ff",
+    "border-width": 1.5, "border-color": "#1f4e8c", "text-valign": "bottom", "text-margin-y": 4, "font-size": 11 } },
+  { selector: "edge", style: { width: 2, "line-color": "#8894a8", "curve-style": "straight",
+    "source-label": "data(sourceLabel)", "target-label": "data(targetLabel)", "source-text-offset": 20,
+    "target-text-offset": 20, "font-size": 10, color: "#3d4756", "text-background-color": "#ffffff",
+    "text-background-opacity": 1, "text-background-padding": 1 } },
+  { selector: "edge[kind = 'hostlink']", style: { "line-style": "dashed", width: 1.5 } },
+  { selector: "edge.on-route", style: { width: 5, "line-color": ROUTE, "line-style": "solid", "arrow-scale": 1.3,
+    "target-arrow-color": ROUTE, "source-arrow-color": ROUTE } },
+  { selector: "edge.to-target", style: { "target-arrow-shape": "triangle" } },
+  { selector: "edge.to-source", style: { "source-arrow-shape": "triangle" } },
+  { selector: "node.on-route", style: { "background-color": ROUTE, "border-color": ROUTE, label: "data(routeLabel)" } },
+  { selector: "node[kind = 'switch'].on-route", style: { width: 64 } },
+  { selector: "node.installed-here", style: { "border-color": "#1e7b34", "border-width": 5 } },
+  { selector: "node.failed-here", style: { "border-color": "#b3261e", "border-width": 5 } },
+];
+
+/** Switches on a circle (in dpid order), each switch's hosts just outside it; any bigger fabric: cytoscape's cose. */
+function layoutNetwork(cy) {
+  const switches = cy.nodes("[kind = 'switch']").sort((a, b) => (a.data("dpid") < b.data("dpid") ? -1 : 1));
+  if (switches.length > 16) {
+    cy.layout({ name: "cose", animate: false, randomize: false, fit: true, padding: 24 }).run();
+    return;
+  }
+  const radius = switches.length > 1 ? 40 + 22 * switches.length : 0;
+  const angles = new Map();
+  switches.forEach((node, i) => {
+    const angle = (2 * Math.PI * i) / Math.max(1, switches.length) - Math.PI / 2;
+    angles.set(node.data("dpid"), angle);
+    node.position({ x: radius * Math.cos(angle), y: radius * Math.sin(angle) });
+  });
+  const perSwitch = new Map();
+  cy.nodes("[kind = 'host']").sort((a, b) => a.data("port") - b.data("port")).forEach((node) => {
+    const dpid = node.data("dpid");
+    const n = perSwitch.get(dpid) || 0;
+    perSwitch.set(dpid, n + 1);
+    const angle = (angles.get(dpid) ?? 0) + n * 0.35;
+    const sw = cy.getElementById(`sw:${dpid}`).position();
+    node.position({ x: sw.x + 55 * Math.cos(angle), y: sw.y + 55 * Math.sin(angle) });
+  });
+  cy.fit(cy.elements(), 28);
+  if (cy.zoom() > MAX_ZOOM) {
+    cy.zoom(MAX_ZOOM);
+    cy.center();
+  }
 }
 
 async function refreshTopology() {
@@ -530,67 +612,138 @@ async function refreshTopology() {
   }
   const res = await api("GET", "/qos/topology");
   if (!res.ok || !res.data) return;
-  const links = topologyLinks(res.data);
-  renderIfChanged("topology", links, box, () => {
-    if (!links.length) return el("p", { class: "empty" }, "No links discovered yet.");
-    const canvas = el("canvas", { class: "topology", role: "img",
-      "aria-label": `Topology with ${links.length} links` });
-    const list = el("ul", { class: "link-list" },
-      links.map((l) => el("li", {}, `${l.host ? "host " : ""}${shortDpid(l.a)} — ${shortDpid(l.b)}`)));
-    requestAnimationFrame(() => drawTopology(canvas, links));
-    return [canvas, el("details", {}, el("summary", {}, "Links as text"), list)];
+  const elements = topologyElements(res.data);
+  if (!elements.length) {
+    if (state.cy) state.cy.destroy();
+    state.cy = null;
+    renderIfChanged("topology", "empty", box, () => el("p", { class: "empty" }, "No switch connected yet."));
+    return;
+  }
+  const key = JSON.stringify(elements);
+  if (state.cy && state.topology === key) return;
+  state.topology = key;
+  if (!state.cy) {
+    state.rendered.set("topology", "graph");
+    const graph = el("div", { class: "graph", id: "topology-graph", role: "img" });
+    const list = el("ul", { class: "link-list" });
+    box.replaceChildren(graph, el("details", {}, el("summary", {}, "Links as text"), list));
+    state.cy = cytoscape({ container: graph, style: GRAPH_STYLE, layout: { name: "preset" },
+      userZoomingEnabled: false, userPanningEnabled: false, boxSelectionEnabled: false });
+    window.qosNetwork = state.cy; // for the browser tests and anyone curious in the console
+  }
+  const cy = state.cy;
+  cy.elements().remove();
+  cy.add(elements);
+  layoutNetwork(cy);
+  const count = (kind) => cy.elements(`[kind = '${kind}']`).length;
+  $("#topology-graph").setAttribute("aria-label", `Network: ${count("switch")} switches, ${count("link")} links `
+    + `between them, ${count("host")} hosts`);
+  box.querySelector(".link-list").replaceChildren(...cy.edges().map((e) => el("li", {},
+    `${e.source().data("label")} port ${e.data("sourceLabel") || "-"} — ${e.target().data("label")} port ${e.data("targetLabel")}`)));
+  showSelection();
+}
+
+/** The selector above the map: every QoS path and every policy. */
+function fillRouteSelect() {
+  const select = $("#route-select");
+  const options = [
+    ...state.paths.map((p) => [`path:${p.name}`, `path ${p.name} (${p.src} ${p.direction === "forward" ? "→" : "⇄"} ${p.dst})`]),
+    ...state.policies.map((p) => [`policy:${p.name}`, `policy ${p.name}`])];
+  const key = JSON.stringify(options);
+  if (select.dataset.key === key) return;
+  select.dataset.key = key;
+  const current = select.value;
+  select.replaceChildren(el("option", { value: "" }, "nothing selected"),
+    ...options.map(([value, text]) => el("option", { value }, text)));
+  select.value = options.some(([value]) => value === current) ? current : "";
+}
+
+/** The cable at switch `dpid`'s port `port`, and whether it is that cable's source end. */
+function cableAt(cy, dpid, port) {
+  const id = `sw:${dpid}`;
+  const edge = cy.edges().filter((e) => (e.data("source") === id && e.data("srcPort") === port)
+    || (e.data("target") === id && e.data("dstPort") === port))[0];
+  return edge ? [edge, edge.data("source") === id] : [null, false];
+}
+
+/** Mark a cable as on the route, its arrow pointing away from `fromSource`'s end or towards it. */
+function markCable(edge, leavingSource) {
+  edge.addClass("on-route");
+  edge.addClass(leavingSource ? "to-target" : "to-source");
+  (leavingSource ? edge.target() : edge.source()).filter("[kind = 'host']").addClass("on-route");
+}
+
+/** One direction of a path: each hop's switch (numbered when `numbered`), the cables between, the hosts at the ends. */
+function markHops(cy, hops, numbered) {
+  hops.forEach((hop, i) => {
+    const node = cy.getElementById(`sw:${hop.dpid}`);
+    node.addClass("on-route");
+    if (numbered) node.data("routeLabel", `${i + 1}: ${switchLabel(hop.dpid)}`);
+    if (i === 0) {
+      const [edge, isSource] = cableAt(cy, hop.dpid, hop["in-port"]);
+      if (edge) markCable(edge, !isSource);
+    }
+    const [edge, isSource] = cableAt(cy, hop.dpid, hop["out-port"]);
+    if (edge) markCable(edge, isSource);
   });
 }
 
-/** Nodes on a circle (switches) with hosts just outside their switch. */
-function drawTopology(canvas, links) {
-  const ctx = setupCanvas(canvas, 220);
-  if (!ctx) return;
-  const { width, height } = canvas.getBoundingClientRect();
-  const hosts = new Set(links.filter((l) => l.host).map((l) => l.a));
-  const switches = [...new Set(links.flatMap((l) => (l.host ? [l.b] : [l.a, l.b])))];
-  const pos = new Map();
-  const cx = width / 2;
-  const cy = height / 2;
-  const r = Math.min(width, height) / 2 - 40;
-  switches.forEach((id, i) => {
-    const angle = (2 * Math.PI * i) / Math.max(1, switches.length) - Math.PI / 2;
-    pos.set(id, [cx + r * 0.7 * Math.cos(angle), cy + r * 0.7 * Math.sin(angle), angle]);
-  });
-  const hostCount = new Map();
-  for (const l of links.filter((x) => x.host)) {
-    const sp = pos.get(l.b);
-    if (!sp) continue;
-    const n = hostCount.get(l.b) || 0;
-    hostCount.set(l.b, n + 1);
-    const angle = sp[2] + (n - 0.5) * 0.5;
-    pos.set(l.a, [sp[0] + 46 * Math.cos(angle), sp[1] + 46 * Math.sin(angle)]);
+function markInstalled(cy, install) {
+  for (const [dpid, st] of Object.entries(install || {})) {
+    const node = cy.getElementById(`sw:${dpid}`);
+    if (st.state === "installed") node.addClass("installed-here");
+    else if (st.state === "error" || st.state === "missing-queue") node.addClass("failed-here");
   }
-  ctx.strokeStyle = "#8894a8";
-  ctx.lineWidth = 1.5;
-  for (const l of links) {
-    const a = pos.get(l.a);
-    const b = pos.get(l.b);
-    if (!a || !b) continue;
-    ctx.beginPath();
-    ctx.moveTo(a[0], a[1]);
-    ctx.lineTo(b[0], b[1]);
-    ctx.stroke();
+}
+
+function installText(install) {
+  const entries = Object.entries(install || {});
+  if (!entries.length) return "installed nowhere";
+  return entries.map(([dpid, st]) => `${switchLabel(dpid)} ${st.state}${st.reason ? ` (${st.reason})` : ""}`).join(", ");
+}
+
+/** Draw what the selector names on the map, and say it in words under it. */
+function showSelection() {
+  const cy = state.cy;
+  const value = $("#route-select").value;
+  const text = $("#route-text");
+  if (cy) {
+    cy.elements().removeClass("on-route to-source to-target installed-here failed-here");
+    cy.nodes().forEach((n) => n.data("routeLabel", n.data("label")));
   }
-  ctx.font = "12px system-ui, sans-serif";
-  ctx.textAlign = "center";
-  ctx.textBaseline = "middle";
-  for (const [id, [x, y]] of pos) {
-    const isHost = hosts.has(id);
-    ctx.fillStyle = isHost ? "#e8f1ff" : "#1f4e8c";
-    ctx.strokeStyle = "#1f4e8c";
-    ctx.beginPath();
-    if (isHost) ctx.arc(x, y, 6, 0, 2 * Math.PI);
-    else ctx.roundRect(x - 24, y - 11, 48, 22, 5);
-    ctx.fill();
-    ctx.stroke();
-    ctx.fillStyle = isHost ? "#1b2430" : "#ffffff";
-    ctx.fillText(isHost ? id : shortDpid(id), x, isHost ? y + 15 : y);
+  const colon = value.indexOf(":");
+  const kind = value.slice(0, colon);
+  const name = value.slice(colon + 1);
+  if (kind === "path") {
+    const path = state.paths.find((p) => p.name === name);
+    if (!path) return void text.replaceChildren();
+    const status = path.status || {};
+    const ways = [["forward", status.hops || [], path.src, path.dst],
+      ["reverse", status["reverse-hops"] || [], path.dst, path.src]].filter(([, hops]) => hops.length);
+    if (cy) {
+      ways.forEach(([, hops], i) => markHops(cy, hops, i === 0));
+      markInstalled(cy, path.install);
+    }
+    text.replaceChildren(
+      el("p", {}, el("strong", {}, `Path ${path.name}`), `: ${status.state || "pending"}`,
+        status.reason ? ` (${status.reason})` : "", ` · ${installText(path.install)}`),
+      el("ol", { class: "route-ways" }, ways.map(([way, hops, from, to]) => el("li", { dataset: { way } },
+        `${way} ${from} → ${to}: `, el("span", { class: "mono" }, hops.map(hopText).join(" → "))))));
+  } else if (kind === "policy") {
+    const policy = state.policies.find((p) => p.name === name);
+    if (!policy) return void text.replaceChildren();
+    if (cy) {
+      markInstalled(cy, policy.install);
+      const port = Number(policy["enqueue-port"]);
+      for (const [dpid, st] of Object.entries(policy.install || {})) {
+        const [edge, isSource] = st.state === "installed" && Number.isInteger(port) ? cableAt(cy, dpid, port) : [null];
+        if (edge) markCable(edge, isSource);
+      }
+    }
+    text.replaceChildren(el("p", {}, el("strong", {}, `Policy ${policy.name}`), `: ${actionSummary(policy)} · `
+      + installText(policy.install)));
+  } else {
+    text.replaceChildren();
   }
 }
 
@@ -686,6 +839,7 @@ async function refreshQueueStats() {
   const res = await api("GET", "/qos/stats/queues");
   if (!res.ok) return;
   const rows = listOf(res.data, "queues");
+  recordQueueRates(rows);
   renderIfChanged("queue-stats", rows, box, () => (rows.length
     ? dataTable("Queue counters per switch, port and queue", QUEUE_STAT_COLUMNS, rows)
     : el("p", { class: "empty" }, "No queue counters yet (no switch with queues connected).")));
@@ -694,7 +848,7 @@ async function refreshQueueStats() {
 // ------------------------------------------------------------------ paths
 function hopText(hop) {
   if (typeof hop !== "object" || hop === null) return shortDpid(hop);
-  const sw = shortDpid(hop.dpid ?? hop.sw ?? hop.switch ?? "?");
+  const sw = switchLabel(hop.dpid ?? hop.sw ?? hop.switch ?? "?");
   const inPort = hop["in-port"] ?? hop.in_port ?? hop.inPort;
   const outPort = hop["out-port"] ?? hop.out_port ?? hop.outPort ?? hop.port;
   if (inPort !== undefined && outPort !== undefined) return `${sw} (${inPort}→${outPort})`;
@@ -711,15 +865,28 @@ async function refreshPaths() {
   const res = await api("GET", "/qos/paths");
   if (!res.ok || !res.data) return;
   const paths = listOf(res.data, "paths");
+  state.paths = paths;
   renderIfChanged("paths", paths, box, () => (paths.length ? el("ul", { class: "path-list" }, paths.map((p) =>
-    el("li", {},
+    el("li", { dataset: { path: p.name } },
       el("strong", {}, p.name || `${p.src} → ${p.dst}`),
       p.name && (p.src || p.dst) ? el("span", { class: "muted" }, ` ${p.src ?? "?"} → ${p.dst ?? "?"}`) : null,
-      el("ol", { class: "hops" }, (p.hops || p.path || []).map((h) => el("li", {}, hopText(h)))))))
+      el("span", { class: `badge state-${(p.status || {}).state === "installed" ? "installed" : "pending"}` },
+        (p.status || {}).state || "pending"),
+      el("ol", { class: "hops" }, ((p.status || {}).hops || []).map((h) => el("li", {}, hopText(h)))))))
     : el("p", { class: "empty" }, "No paths.")));
 }
 
-// ------------------------------------------------------------------ live chart
+// ------------------------------------------------------------------ live charts (uPlot)
+const SERIES_COLORS = ["#1f5fbf", "#1e7b34", "#8a3ffc", "#b35900", "#007d79", "#9f1853", "#525252", "#8a6d00"];
+const MAX_QUEUE_SERIES = 8;
+
+/** The controller's history times (its monotonic clock) as Unix seconds, from the answer's own clock. */
+function wallClock(answer) {
+  const received = Date.now() / 1000;
+  const clock = Number(answer.clock);
+  return Number.isFinite(clock) ? (t) => received - (clock - t) : (t) => t;
+}
+
 async function refreshStats() {
   const box = $("#charts");
   const note = $("#rates-note");
@@ -732,143 +899,141 @@ async function refreshStats() {
   const res = await api("GET", "/qos/stats/policies");
   if (!res.ok || !res.data) return;
   const policies = Array.isArray(res.data.policies) ? res.data.policies : [];
+  const paths = Array.isArray(res.data.paths) ? res.data.paths : [];
   state.stats = res.data;
-  note.hidden = policies.length > 0;
-  note.textContent = policies.length ? "" : "No policies to measure.";
-  const now = Date.now() / 1000;
-  const wanted = new Set(policies.map((p) => p.name));
-  for (const fig of [...box.children]) {
-    if (!wanted.has(fig.dataset.policy)) fig.remove();
+  const wall = wallClock(res.data);
+  const items = [...policies.map((p) => ["policy", p]), ...paths.map((p) => ["path", p])];
+  note.hidden = items.length > 0;
+  note.textContent = items.length ? "" : "No policies or paths to measure.";
+  const wanted = new Set(items.map(([kind, p]) => `${kind}:${p.name}`));
+  for (const fig of box.querySelectorAll("figure[data-chart]")) {
+    if (fig.dataset.chart !== "queues" && !wanted.has(fig.dataset.chart)) dropChart(fig);
   }
-  for (const p of policies) {
-    const history = seriesOf(p, now);
-    let fig = [...box.children].find((f) => f.dataset.policy === p.name);
-    if (!fig) {
-      fig = el("figure", { class: "chart", dataset: { policy: p.name } },
-        el("canvas", { role: "img", dataset: { policy: p.name } }),
-        el("figcaption", {}));
-      box.append(fig);
-    }
-    updateCaption(fig.querySelector("figcaption"), p);
-    const canvas = fig.querySelector("canvas");
-    canvas.setAttribute("aria-label", `${p.name}: measured ${formatRate(p.bps)}, max-rate ${
-      p["max-rate"] ? formatRate(p["max-rate"]) : "none"}`);
-    drawChart(canvas, history, p["max-rate"]);
+  for (const [kind, p] of items) {
+    const fig = chartFigure(box, `${kind}:${p.name}`, { [kind]: p.name });
+    updateCaption(fig.querySelector("figcaption"), p, kind);
+    const history = seriesOf(`${kind}:${p.name}`, p, wall);
+    const max = p["max-rate"] || null;
+    fig.querySelector(".plot").setAttribute("aria-label", `${p.name}: measured ${formatRate(p.bps)}, max-rate ${
+      max ? formatRate(max) : "none"}`);
+    drawChart(fig, [{ label: "measured", color: SERIES_COLORS[0], fill: true },
+      { label: "max-rate", color: "#c0392b", dash: [6, 4] }],
+    [history.map(([t]) => t), history.map(([, v]) => v), history.map(() => max)]);
   }
 }
 
-/** The server's history if it sends one, else what this page has seen. */
-function seriesOf(policy, now) {
-  if (Array.isArray(policy.history) && policy.history.length) return policy.history;
-  const mine = state.history.get(policy.name) || [];
-  mine.push([now, Number(policy.bps) || 0]);
+/** The server's history (times made Unix seconds) if it sends one, else what this page has seen. */
+function seriesOf(key, item, wall) {
+  if (Array.isArray(item.history) && item.history.length) return item.history.map(([t, v]) => [wall(t), v]);
+  const now = Date.now() / 1000;
+  const mine = state.history.get(key) || [];
+  mine.push([now, Number(item.bps) || 0]);
   while (mine.length && mine[0][0] < now - CHART_WINDOW_S) mine.shift();
-  state.history.set(policy.name, mine);
+  state.history.set(key, mine);
   return mine;
 }
 
-function updateCaption(caption, p) {
+function updateCaption(caption, p, kind) {
   const max = p["max-rate"];
-  const perSwitch = (p.switches || []).map((s) => `${shortDpid(s.dpid)}: ${formatRate(s.bps)}, `
+  const perSwitch = (p.switches || []).map((s) => `${switchLabel(s.dpid)}: ${formatRate(s.bps)}, `
     + `${formatCount(s.packets)} pkts`).join(" · ");
   caption.replaceChildren(
-    el("span", { class: "chart-name" }, p.name),
+    el("span", { class: "chart-name" }, kind === "path" ? `path ${p.name}` : p.name),
     el("span", { class: "chart-now" }, formatRate(p.bps)),
     el("span", { class: "chart-max" }, max ? `max-rate ${formatRate(max)}` : "no queue max-rate"),
     el("span", { class: "chart-switches muted" }, perSwitch || "no switch counters"));
 }
 
-/** Size the canvas for the device pixel ratio; returns a context in CSS pixels. */
-function setupCanvas(canvas, fallbackHeight) {
-  const ratio = window.devicePixelRatio || 1;
-  const cssWidth = canvas.clientWidth || 300;
-  const cssHeight = canvas.clientHeight || fallbackHeight;
-  canvas.width = Math.round(cssWidth * ratio);
-  canvas.height = Math.round(cssHeight * ratio);
-  const ctx = canvas.getContext("2d");
-  if (!ctx) return null;
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.clearRect(0, 0, cssWidth, cssHeight);
-  return ctx;
+/** Every queue that carried traffic in the window, one line each (the page keeps their history). */
+function recordQueueRates(rows) {
+  const now = Date.now() / 1000;
+  const rates = new Map(rows.map((q) => [`${q.dpid}/${q.port}/${q.queue}`, Number(q.bps) || 0]));
+  const names = new Map(rows.map((q) => [`${q.dpid}/${q.port}/${q.queue}`,
+    `${q["port-name"] || `${switchLabel(q.dpid)} port ${q.port}`} q${q.queue}`]));
+  state.queueHistory.push({ t: now, rates });
+  while (state.queueHistory.length && state.queueHistory[0].t < now - CHART_WINDOW_S) state.queueHistory.shift();
+  const peak = new Map();
+  for (const { rates: r } of state.queueHistory) {
+    for (const [key, bps] of r) peak.set(key, Math.max(peak.get(key) || 0, bps));
+  }
+  const busy = [...peak].filter(([, bps]) => bps > 0).sort((a, b) => b[1] - a[1]).slice(0, MAX_QUEUE_SERIES)
+    .map(([key]) => key).sort();
+  const box = $("#charts");
+  if (!busy.length) {
+    const fig = box.querySelector("figure[data-chart='queues']");
+    if (fig) dropChart(fig);
+    return;
+  }
+  const fig = chartFigure(box, "queues", { queues: "all" });
+  fig.querySelector("figcaption").replaceChildren(el("span", { class: "chart-name" }, "Queues"),
+    el("span", { class: "muted" }, `transmit rate of the ${busy.length} busiest queues (switch port, queue)`));
+  fig.querySelector(".plot").setAttribute("aria-label", `Queues: ${busy.map((k) => `${names.get(k) || k} `
+    + `${formatRate(rates.get(k))}`).join(", ")}`);
+  drawChart(fig, busy.map((key, i) => ({ label: names.get(key) || key, color: SERIES_COLORS[i % SERIES_COLORS.length] })),
+    [state.queueHistory.map((s) => s.t), ...busy.map((key) => state.queueHistory.map((s) => s.rates.get(key) ?? null))]);
 }
 
-/** A "nice" upper bound for the y axis: 1, 2 or 5 times a power of ten. */
-function niceCeiling(value) {
-  if (!(value > 0)) return 1000;
-  const exp = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 5, 10]) {
-    if (value <= step * exp) return step * exp;
+/** The <figure> for one chart, made on first use. */
+function chartFigure(box, key, dataset) {
+  let fig = [...box.querySelectorAll("figure[data-chart]")].find((f) => f.dataset.chart === key);
+  if (!fig) {
+    fig = el("figure", { class: "chart", dataset: { chart: key, ...dataset } },
+      el("div", { class: "plot", role: "img" }), el("figcaption", {}));
+    if (key === "queues") box.append(fig);
+    else box.insertBefore(fig, box.querySelector("figure[data-chart='queues']"));
   }
-  return 10 * exp;
+  return fig;
 }
 
-/** Measured rate (solid) over the last CHART_WINDOW_S seconds, max-rate dashed. */
-function drawChart(canvas, history, maxRate) {
-  const ctx = setupCanvas(canvas, 150);
-  if (!ctx) return;
-  const height = canvas.clientHeight || 150;
-  const width = canvas.clientWidth || 300;
-  const pad = { left: 74, right: 10, top: 10, bottom: 22 };
-  const plotW = width - pad.left - pad.right;
-  const plotH = height - pad.top - pad.bottom;
-  const tEnd = history.length ? history[history.length - 1][0] : Date.now() / 1000;
-  const tStart = tEnd - CHART_WINDOW_S;
-  const peak = Math.max(0, ...history.map(([, v]) => Number(v) || 0));
-  const top = niceCeiling(Math.max(peak, maxRate || 0) * 1.1);
-  const x = (t) => pad.left + ((t - tStart) / CHART_WINDOW_S) * plotW;
-  const y = (v) => pad.top + plotH - (Math.min(v, top) / top) * plotH;
-
-  ctx.font = "11px system-ui, sans-serif";
-  ctx.fillStyle = "#4a5566";
-  ctx.strokeStyle = "#e3e7ee";
-  ctx.lineWidth = 1;
-  ctx.textAlign = "right";
-  ctx.textBaseline = "middle";
-  for (let i = 0; i <= 4; i += 1) {
-    const v = (top * i) / 4;
-    ctx.beginPath();
-    ctx.moveTo(pad.left, Math.round(y(v)) + 0.5);
-    ctx.lineTo(width - pad.right, Math.round(y(v)) + 0.5);
-    ctx.stroke();
-    ctx.fillText(formatRate(v), pad.left - 6, y(v));
-  }
-  ctx.textAlign = "left";
-  ctx.textBaseline = "alphabetic";
-  ctx.fillText(`−${CHART_WINDOW_S} s`, pad.left, height - 6);
-  ctx.textAlign = "right";
-  ctx.fillText("now", width - pad.right, height - 6);
-
-  if (maxRate) {
-    ctx.save();
-    ctx.strokeStyle = "#c0392b";
-    ctx.setLineDash([6, 4]);
-    ctx.lineWidth = 2;
-    ctx.beginPath();
-    ctx.moveTo(pad.left, y(maxRate));
-    ctx.lineTo(width - pad.right, y(maxRate));
-    ctx.stroke();
-    ctx.restore();
-  }
-  const points = history.filter(([t]) => t >= tStart);
-  if (points.length) {
-    ctx.beginPath();
-    points.forEach(([t, v], i) => (i ? ctx.lineTo(x(t), y(v)) : ctx.moveTo(x(t), y(v))));
-    ctx.strokeStyle = "#1f5fbf";
-    ctx.lineWidth = 2;
-    ctx.stroke();
-    ctx.lineTo(x(points[points.length - 1][0]), y(0));
-    ctx.lineTo(x(points[0][0]), y(0));
-    ctx.closePath();
-    ctx.fillStyle = "rgba(31, 95, 191, 0.12)";
-    ctx.fill();
-  }
+function dropChart(fig) {
+  if (fig.qosPlot) fig.qosPlot.destroy();
+  fig.remove();
 }
+
+/**
+ * One uPlot per figure: time on x, bit/s on y from 0. The plot is made again
+ * only when its lines change; otherwise it just gets the new data.
+ */
+function drawChart(fig, lines, data) {
+  const plotBox = fig.querySelector(".plot");
+  const width = Math.max(280, plotBox.clientWidth);
+  const shape = JSON.stringify(lines.map((l) => l.label));
+  if (fig.qosPlot && fig.dataset.shape === shape) {
+    fig.qosPlot.setData(data);
+    if (Math.abs(fig.qosPlot.width - width) > 2) fig.qosPlot.setSize({ width, height: CHART_HEIGHT });
+    return;
+  }
+  if (fig.qosPlot) fig.qosPlot.destroy();
+  fig.dataset.shape = shape;
+  const rate = (u, v) => (v === null || v === undefined ? "–" : formatRate(v));
+  const options = {
+    width, height: CHART_HEIGHT,
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1000, (max || 0) * 1.15)] } },
+    axes: [{ stroke: "#4a5566" }, { stroke: "#4a5566", size: 78, values: (u, splits) => splits.map((v) => formatRate(v)) }],
+    series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.color, width: 2, dash: l.dash, value: rate,
+      fill: l.fill ? "rgba(31, 95, 191, 0.12)" : undefined, spanGaps: false }))],
+    legend: { live: true },
+  };
+  // uPlot is the plot behind the figure; kept on the element for the browser tests and the console
+  fig.qosPlot = new uPlot(options, data, plotBox);
+}
+
+window.addEventListener("resize", () => {
+  for (const fig of document.querySelectorAll("figure[data-chart]")) {
+    const width = Math.max(280, fig.querySelector(".plot").clientWidth);
+    if (fig.qosPlot) fig.qosPlot.setSize({ width, height: CHART_HEIGHT });
+  }
+});
 
 // ------------------------------------------------------------------ main loop
 async function refreshAll() {
   await refreshStatus();
   await Promise.all([refreshServices(), refreshSwitches()]);
-  await Promise.all([refreshPolicies(), refreshStats(), refreshQueues(), refreshPaths(), refreshTopology()]);
+  await Promise.all([refreshPolicies(), refreshStats(), refreshPaths()]);
+  await refreshQueues(); // after the policy and path charts: the queue chart goes last
+  fillRouteSelect();
+  await refreshTopology();
+  showSelection();
 }
 
 /**
@@ -892,6 +1057,7 @@ async function start() {
   $("#qos-enabled").addEventListener("change", onToggle);
   $("#policy-form").addEventListener("submit", onPolicySubmit);
   $("#service-form").addEventListener("submit", onServiceSubmit);
+  $("#route-select").addEventListener("change", showSelection);
   $("#policy-cancel").addEventListener("click", () => {
     const name = stopEdit();
     const button = name && document.querySelector(`[data-key="${CSS.escape(`pol-edit:${name}`)}"]`);
