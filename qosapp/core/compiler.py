@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 from qosapp.core.cookies import FORWARDING_COOKIE, PIPELINE_COOKIE, policy_cookie
 from qosapp.core.meters import MeterMod
-from qosapp.core.model import IPV6, Match, Policy
+from qosapp.core.model import ENQUEUE_ANY, IPV6, Match, Policy
 
 OF10 = 0x01
 OF13 = 0x04
@@ -97,7 +97,7 @@ def unsupported(policy: Policy, version: int) -> str | None:
         return OF10_NO_IPV6
     if policy.meter is not None and version == OF10:
         return OF10_NO_METERS
-    if policy.queue is not None and policy.enqueue_port is None and version == OF10:
+    if policy.queue is not None and policy.enqueue_port in (None, ENQUEUE_ANY) and version == OF10:
         return OF10_ENQUEUE_NEEDS_PORT
     return None
 
@@ -117,7 +117,7 @@ def compile_actions(policy: Policy, version: int, dscp: int | None,
             compile_actions(replace(policy, meter=None), version, dscp)
             if policy.queue is not None or policy.service is not None else (("goto_table", FORWARDING_TABLE),))
     if policy.queue is not None:
-        if policy.enqueue_port is None:
+        if policy.enqueue_port in (None, ENQUEUE_ANY):
             if version == OF10:
                 raise ValueError(f"policy {policy.name!r}: {OF10_ENQUEUE_NEEDS_PORT}")
             return (("set_queue", policy.queue), ("goto_table", FORWARDING_TABLE))

@@ -299,7 +299,9 @@ class Policy:
     sw: str = "all"
     queue: int | None = None
     #: a port number, IN_PORT ("in_port": back out of the port it came in by) or, with a
-    #: queue, None: set the queue and let forwarding choose the port (OpenFlow 1.3 only)
+    #: queue, None: set the queue and let forwarding choose the port (OpenFlow 1.3 only), the
+    #: queue needed on every port; ENQUEUE_ANY ("any"): the same, the queue applying on the
+    #: ports that have it and the others sending unshaped (Ryu rest_qos's set_queue)
     enqueue_port: int | str | None = None
     service: str | None = None
     priority: int = DEFAULT_PRIORITY
@@ -364,6 +366,8 @@ IPV6 = 0x86DD
 IP_ETH_TYPES = {IPV4: "IPv4", IPV6: "IPv6"}
 #: how a policy names OpenFlow's IN_PORT as its enqueue-port
 ENQUEUE_IN_PORT = "in_port"
+#: set_queue, forwarding picks the port; ports without the queue send unshaped (rest_qos's rules)
+ENQUEUE_ANY = "any"
 L4_PROTOCOLS = {6: "tcp", 17: "udp"}
 
 
@@ -489,7 +493,7 @@ def _parse_meter_ref(value: Any, meters: Mapping[str, Any] | None) -> str | None
 
 
 def _parse_enqueue_port(value: Any, match: Match, sw: str, priority: int) -> int | str | None:
-    """A queue policy's port: a number, "in_port", or absent (forwarding chooses, OpenFlow 1.3).
+    """A queue policy's port: a number, "in_port", "any" or absent (forwarding chooses, OpenFlow 1.3).
 
     A number equal to the matched ingress-port is refused: OpenFlow never
     sends a packet out of the port it came in by unless told IN_PORT, so OVS
@@ -502,6 +506,8 @@ def _parse_enqueue_port(value: Any, match: Match, sw: str, priority: int) -> int
         return None
     if isinstance(value, str) and value.strip().lower() == ENQUEUE_IN_PORT:
         return IN_PORT
+    if isinstance(value, str) and value.strip().lower() == ENQUEUE_ANY:
+        return ENQUEUE_ANY
     port = parse_int(value, "enqueue-port", 1, 0xFFFFFF00)
     if match.in_port == port:
         raise ValidationError("enqueue-port", f"equals ingress-port {port}: a packet is never sent out of the port "

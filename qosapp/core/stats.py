@@ -38,6 +38,7 @@ class MessageCounts:
     """
 
     flow_mods: Counter[int] = field(default_factory=Counter)
+    meter_mods: Counter[int] = field(default_factory=Counter)
     errors: Counter[int] = field(default_factory=Counter)
     packet_ins: Counter[int] = field(default_factory=Counter)
 

@@ -7,7 +7,7 @@ ending in ``_total``, ``dp_id`` as Faucet writes it (hex, ``0x1``), and
 Nothing is counted twice. `StateCollector` reads, at scrape time, what the
 service already keeps: the flow counters of each policy and path per switch
 and their install state (`QosCore`), the queue counters per port
-(`core.stats`), the OpenFlow messages the Ryu shell counted
+and meters (`core.stats`), the OpenFlow messages the Ryu shell counted
 (`core.stats.messages`) and the store's commits. The only facts recorded
 here are the ones nobody else keeps: REST requests by route, method and
 status, and their latency (a histogram), recorded by `RequestMetrics`, the
@@ -73,6 +73,7 @@ class StateCollector:
         yield from self._tool(core)
         yield from self._flows(core, offset)
         yield from self._queues(core, offset)
+        yield from self._meters(core, offset)
         yield from self._openflow(core)
 
     @staticmethod
@@ -129,9 +130,30 @@ class StateCollector:
         yield from tx.values()
 
     @staticmethod
+    def _meters(core: Any, offset: float) -> Iterator[Metric]:
+        """Per meter and switch: what came in, and what its drop band dropped."""
+        names = ["meter", "dp_id"]
+        families = [(CounterMetricFamily("qos_meter_bytes", "bytes that reached the meter on the switch (as last "
+                                         "polled)", labels=names), 0, "bytes"),
+                    (CounterMetricFamily("qos_meter_packets", "packets that reached the meter on the switch",
+                                         labels=names), 0, "packets"),
+                    (CounterMetricFamily("qos_meter_band_dropped_bytes", "bytes the meter's drop band dropped "
+                                         "on the switch", labels=names), 1, "bytes"),
+                    (CounterMetricFamily("qos_meter_band_dropped_packets", "packets the meter's drop band "
+                                         "dropped on the switch", labels=names), 1, "packets")]
+        for (name, dpid), pair in sorted(core.stats.meters.items()):
+            for family, which, attr in families:
+                last = pair[which].last
+                if last is not None:
+                    family.add_metric([name, dp_id(dpid)], getattr(last, attr), timestamp=last.time + offset)
+        for family, _, _ in families:
+            yield family
+
+    @staticmethod
     def _openflow(core: Any) -> Iterator[Metric]:
         messages = core.stats.messages
         for name, counts, text in (("flowmods_sent", messages.flow_mods, "flow-mods sent to the switch"),
+                                   ("metermods_sent", messages.meter_mods, "meter-mods sent to the switch"),
                                    ("errors", messages.errors, "OFPT_ERROR messages from the switch"),
                                    ("packet_ins", messages.packet_ins, "packet-ins from the switch")):
             family = CounterMetricFamily(f"qos_of_{name}", text, labels=["dp_id"])
@@ -159,8 +181,8 @@ class Metrics:
         """Route templates by controller and method name, so a request's label is '/qos/policies/{name}'."""
         self.wsgi = wsgi
         for controller in controllers:
-            for action, attr in vars(controller).items():
-                info = getattr(attr, "routing_info", None)
+            for action in dir(controller):  # inherited routes too, as Ryu's register finds them
+                info = getattr(getattr(controller, action, None), "routing_info", None)
                 if info:
                     self.templates[(controller, action)] = info["path"]
 

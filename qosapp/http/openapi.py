@@ -53,9 +53,9 @@ def int_field(lo: int, hi: int, description: str) -> dict[str, Any]:
         {"type": "string", "pattern": int_text_pattern(lo, hi), "description": f"decimal or 0x hex, {lo}-{hi}"}]}
 
 
-#: DSCPs a service may mark with: 0-63 except RFC 2474 pool 2 (xxxx11), which selects queues
-SERVICE_DSCPS = [d for d in range(64) if d % 4 != 3]
-SERVICE_DSCP = {"description": "0-63 except 3, 7, ... 63 (pool 2: they select queues), or a DiffServ name",
+#: DSCPs a service may mark with: all of 0-63 (queues no longer select by DSCP)
+SERVICE_DSCPS = list(range(64))
+SERVICE_DSCP = {"description": "0-63 or a DiffServ name",
                 "anyOf": [{"type": "integer", "enum": SERVICE_DSCPS},
                           {"type": "string", "pattern": values_text_pattern(SERVICE_DSCPS)},
                           {"type": "string", "enum": sorted(DSCP_NAMES)}]}
@@ -117,11 +117,13 @@ POLICY_PROPERTIES: dict[str, Any] = {
     "enqueue-port": {**int_field(1, PORT_NO, "port whose queue the packets enter; only with queue. "
                                  "'in_port': back out of the port they came in by (OpenFlow IN_PORT). Absent: "
                                  "set the queue and let forwarding choose the port (OpenFlow 1.3; a 1.0 switch "
-                                 "reports error). A number equal to ingress-port is refused (the switch would "
+                                 "reports error), the queue needed on every port; 'any': the same, ports "
+                                 "without the queue send unshaped (Ryu rest_qos's set_queue). A number equal to ingress-port is refused (the switch would "
                                  "drop the packet); with sw 'all' and no ingress-port, priority must be below "
                                  "65535 (traffic entering on that port gets a flow one priority higher)"),
                      "anyOf": [*int_field(1, PORT_NO, "")["anyOf"], {"type": "null"},
-                               {"type": "string", "pattern": r"^\s*[iI][nN]_[pP][oO][rR][tT]\s*$"}]},
+                               {"type": "string", "pattern": r"^\s*[iI][nN]_[pP][oO][rR][tT]\s*$"},
+                               {"type": "string", "pattern": r"^\s*[aA][nN][yY]\s*$"}]},
     "service": {"anyOf": [NAME, {"type": "null"}], "description": "name of a service (DSCP marking); excludes queue"},
     "meter": {"anyOf": [NAME, {"type": "null"}],
               "description": "name of a meter (OpenFlow 1.3 policer), alone or with queue or service: police, "

@@ -21,6 +21,8 @@ from qosapp.core.queues import parse_port
 from qosapp.http.common import (CORE_KEY, CoreController, error_response, handler, json_response, read_json,
                                 url_name, wait_confirmed, wants_confirm, wants_force)
 from qosapp.http.floodlight import FloodlightController
+from qosapp.http.floodlight_net import FloodlightNetController
+from qosapp.http.rest_qos import RestQosController
 from qosapp.http.guard import truncate
 from qosapp.http.metrics import METRICS_KEY, Metrics, MetricsController
 from qosapp.http.openapi import document
@@ -256,7 +258,9 @@ def register(wsgi: WSGIApplication, core: QosService, controllers: list[type] | 
     Returns the `Metrics` behind /metrics; its `middleware` counts and times
     requests (the front door wraps the application in it, `qosapp.main.frontdoor`).
     """
-    controllers = [*(controllers or [QosController, FloodlightController, UiController]), MetricsController]
+    controllers = [*(controllers or [QosController, FloodlightController, FloodlightNetController, RestQosController,
+                                   UiController]),
+                   MetricsController]
     metrics = Metrics(core)
     metrics.learn_routes(wsgi, controllers)
     allowed: dict[str, list[str]] = {}
@@ -267,7 +271,7 @@ def register(wsgi: WSGIApplication, core: QosService, controllers: list[type] | 
     for path in allowed:
         wsgi.mapper.connect(None, path, controller=MethodNotAllowed, path_template=path)
     wsgi.registory[MethodNotAllowed.__name__] = {"allowed": allowed}
-    for prefix in ("/qos", "/wm/qos"):
+    for prefix in ("/qos", "/wm", "/v1.0"):
         wsgi.mapper.connect(None, prefix + "/{tail:.*}", controller=UnknownPath)
     return metrics
 

@@ -90,7 +90,9 @@ class QosApp(app_manager.RyuApp):
             LOG.warning("dpid %016x not connected; dropping %d flow ops", dpid, len(ops))
             return
         book = self.outstanding.setdefault(dpid, Outstanding())
-        self.core.stats.messages.flow_mods[dpid] += len(ops)
+        meter_mods = sum(1 for op in ops if isinstance(op, MeterMod))
+        self.core.stats.messages.flow_mods[dpid] += len(ops) - meter_mods
+        self.core.stats.messages.meter_mods[dpid] += meter_mods
         cookies = []
         chunk: list[bytes] = []
         size = 0

@@ -97,6 +97,15 @@ def test_live_network_on_the_page(live: Live, browser_page: BrowserPage, tmp_pat
     row = policy_row(bp, SHAPED["name"])
     expect(row.locator(".badge")).to_have_text(["01: installed"], timeout=15_000)
 
+    # on the map: the switch the policy is installed on, and the cable of its enqueue port
+    page.locator("#route-select").select_option(f"policy:{SHAPED['name']}")
+    expect(page.locator("#route-text")).to_have_text(f"Policy {SHAPED['name']}: queue 2 on port 2 · s1 installed")
+    marked = page.evaluate("""() => ({
+        installed: window.qosNetwork.nodes('.installed-here').map((n) => n.data('label')),
+        cables: window.qosNetwork.edges('.on-route').map((e) => [e.source().data('label'), e.target().data('label'),
+                                                                 e.classes().includes('to-target')])})""")
+    assert marked == {"installed": ["s1"], "cables": [["s1", "s2", True]]}, marked
+
     offers_stats = "/qos/stats/policies" in live.ctl.request("GET", "/qos/openapi.json")[1]["paths"]
     if not offers_stats:
         expect(page.locator("#rates-note")).to_have_text("Policy statistics: not available on this controller.")

@@ -132,13 +132,13 @@ def test_ring_drawn_with_the_path_route_and_its_limited_rate(ring: tuple[Control
     expect(chart.locator(".chart-max")).to_have_text("max-rate 2 Mbit/s")
     expect(chart.locator(".chart-now")).to_have_text(re.compile(r"^(1\.[5-9]\d*|2(\.[0-3]\d*)?) Mbit/s$"),
                                                      timeout=14_000)
-    page.wait_for_timeout(4000)  # a few more points on the line
+    page.wait_for_timeout(6000)  # a few more points on the line (the queue chart's own history lags a poll)
     shown = parse_rate(chart.locator(".chart-now").inner_text())
-    plotted = chart.evaluate("f => f.qosPlot.data[1].filter((v) => v !== null).slice(-3)")
+    plotted = chart.evaluate("f => f.qosPlot.data[1].filter((v) => v !== null).slice(-2)")
     queues = page.locator("#charts figure[data-queues='all']")
     expect(queues.locator(".u-legend .u-series .u-label", has_text="s1-eth2 q2")).to_have_count(1)
     queue_plot = queues.evaluate("""f => { const i = f.qosPlot.series.findIndex((s) => s.label === 's1-eth2 q2');
-                                       return f.qosPlot.data[i].filter((v) => v !== null).slice(-3); }""")
+                                       return f.qosPlot.data[i].filter((v) => v !== null).slice(-2); }""")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.locator("#network").scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "qos-ui-network.png"), full_page=True)
@@ -151,6 +151,6 @@ def test_ring_drawn_with_the_path_route_and_its_limited_rate(ring: tuple[Control
           f"{[round(v / 1e6, 2) for v in queue_plot]} Mbit/s")
     assert 1.7e6 <= measured <= 2.2e6
     for value in (shown, *plotted, *queue_plot):
-        assert 0.8 * measured <= value <= 1.25 * measured, (value, measured)
+        assert 0.8 * measured <= value <= 1.25 * measured, (value, measured, shown, plotted, queue_plot)
     assert bp.unexpected_errors() == []
     assert bp.foreign_requests == []

@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from topologies.controller import ControllerProcess
 from topologies.experiment import in_band, wait_installed
@@ -98,6 +100,14 @@ def test_meter_holds_udp_to_its_rate_and_counts_drops(clean: Bed) -> None:
         s1 = [s for s in rows["cap-2M"]["switches"] if s["dpid"] == S1]
         return bool(s1) and s1[0]["dropped-packets"] > 0 and s1[0]["packets-in"] > s1[0]["dropped-packets"]
     wait_until(dropped, 10, "meter stats with band drops in /qos/stats/meters")
+
+    # the same counters in /metrics (GET /qos/stats/meters above keeps them current, as a scrape does)
+    with urllib.request.urlopen(clean.ctl.url + "/metrics", timeout=10) as resp:
+        families = {s.name: s for f in text_string_to_metric_families(resp.read().decode()) for s in f.samples
+                    if s.labels.get("meter") == "cap-2M" and s.labels.get("dp_id") == "0x1"}
+    assert families["qos_meter_band_dropped_packets_total"].value > 0, families
+    assert families["qos_meter_packets_total"].value > families["qos_meter_band_dropped_packets_total"].value
+    assert families["qos_meter_bytes_total"].value > families["qos_meter_band_dropped_bytes_total"].value > 0
 
 
 def test_meter_and_marking_together(clean: Bed) -> None:

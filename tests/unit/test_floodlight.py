@@ -180,3 +180,32 @@ def test_java_ipv4_is_a_signed_int():
     assert java_ipv4("10.0.0.1") == 167772161
     assert java_ipv4("192.168.0.1") == -1062731775
     assert java_ipv4("10.0.0.0/24") == 167772160
+
+
+def test_devices_and_route_as_circuitpusher_reads_them(fl):
+    """circuitpusher.py: GET /wm/device/?ipv4=, then /wm/topology/route/<dpid>/<port>/<dpid>/<port>/json."""
+    http, core = fl
+    for dpid in (1, 2, 3):
+        core.switch_connected(dpid, 4, {1: f"s{dpid}-eth1", 2: f"s{dpid}-eth2", 3: f"s{dpid}-eth3"})
+    core.link_added(1, 2, 2, 2)
+    core.link_added(2, 2, 1, 2)
+    core.link_added(2, 3, 3, 2)
+    core.link_added(3, 2, 2, 3)
+    core.packet_in(1, 1, "00:00:00:00:00:01", "ff:ff:ff:ff:ff:ff", 0x0806, "10.0.0.1")
+    core.packet_in(3, 1, "00:00:00:00:00:03", "ff:ff:ff:ff:ff:ff", 0x0806, "10.0.0.3")
+    code, devices = http("GET", "/wm/device/?ipv4=10.0.0.1")
+    assert code == 200 and devices == [{"entityClass": "DefaultEntityClass", "mac": ["00:00:00:00:00:01"],
+                                        "ipv4": ["10.0.0.1"], "vlan": [], "attachmentPoint": [
+                                            {"switchDPID": "00:00:00:00:00:00:00:01", "port": 1,
+                                             "errorStatus": None}]}]
+    assert http("GET", "/wm/device/?ipv4=10.0.0.9") == (200, [])
+    code, hops = http("GET", "/wm/topology/route/00:00:00:00:00:00:00:01/1/00:00:00:00:00:00:00:03/1/json")
+    assert code == 200 and hops == [{"switch": "00:00:00:00:00:00:00:01", "port": 1},
+                                    {"switch": "00:00:00:00:00:00:00:01", "port": 2},
+                                    {"switch": "00:00:00:00:00:00:00:02", "port": 2},
+                                    {"switch": "00:00:00:00:00:00:00:02", "port": 3},
+                                    {"switch": "00:00:00:00:00:00:00:03", "port": 2},
+                                    {"switch": "00:00:00:00:00:00:00:03", "port": 1}]
+    code, err = http("GET", "/wm/topology/route/00:00:00:00:00:00:00:09/1/00:00:00:00:00:00:00:03/1/json")
+    assert code == 404 and err["field"] == "src-dpid"
+    assert http("GET", "/wm/device/?ipv4=nope")[0] == 400

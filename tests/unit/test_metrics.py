@@ -105,6 +105,20 @@ def test_policy_path_queue_and_controller_families(core: QosService) -> None:
     assert "other" not in scraper.scrape()
 
 
+def test_meter_counters_per_switch(core: QosService) -> None:
+    """Per meter and switch: bytes and packets in, and what the drop band dropped."""
+    scraper = Scraper(core)
+    core.stats.record_meters(1, 10.0, [("two-mbit", 100, 150000, 20, 30000)])
+    core.stats.messages.meter_mods[1] += 1
+    text = scraper.scrape()
+    labels = {"meter": "two-mbit", "dp_id": "0x1"}
+    assert value(text, "qos_meter_bytes_total", **labels) == 150000
+    assert value(text, "qos_meter_packets_total", **labels) == 100
+    assert value(text, "qos_meter_band_dropped_bytes_total", **labels) == 30000
+    assert value(text, "qos_meter_band_dropped_packets_total", **labels) == 20
+    assert value(text, "qos_of_metermods_sent_total", dp_id="0x1") == 1
+
+
 def test_disabled_policies_are_not_installed(core: QosService) -> None:
     scraper = Scraper(core)
     core.switch_connected(1, OF13, {1: "s1-eth1"})
@@ -193,6 +207,8 @@ def test_promtool_finds_nothing_to_complain_about(core: QosService) -> None:
     core.stats.record_flows(1, 1.0, [(policy_cookie(policy.id), 1, 100)])
     core.stats.record_queues(1, 1.0, [(2, 0, 1, 100, 0)])
     core.stats.messages.flow_mods[1] += 1
+    core.stats.messages.meter_mods[1] += 1
+    core.stats.record_meters(1, 1.0, [("m", 1, 100, 0, 0)])
     scraper.call("GET", "/qos/status")
     run = subprocess.run([promtool, "check", "metrics"], input=scraper.scrape(), capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == "" and run.stderr.strip() == "", run.stdout + run.stderr

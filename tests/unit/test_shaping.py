@@ -70,3 +70,11 @@ def test_put_replaces_the_same_sw_and_port() -> None:
     shaping.put(parse_queue_profile(SEED))
     shaping.put(parse_queue_profile({**SEED, "max-rate": "1G", "queues": {"0": {"max-rate": "1G"}}}))
     assert len(shaping.profiles) == 1 and shaping.find("all", "all").max_rate == 10**9
+
+
+def test_leaf_queues_hold_about_50_ms_at_the_ceiling() -> None:
+    from qosapp.adapters.tcbridge import leaf_command, leaf_limit
+    assert leaf_limit(500_000) == 16 and leaf_limit(2_000_000) == 16  # the floor
+    assert leaf_limit(20_000_000) == 83 and leaf_limit(10_000_000_000) == 1000  # the kernel default at most
+    assert leaf_command("s1-eth1", 1, 16) == ["tc", "qdisc", "replace", "dev", "s1-eth1", "parent", "1:2",
+                                              "pfifo", "limit", "16"]

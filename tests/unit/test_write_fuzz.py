@@ -23,7 +23,8 @@ from qosapp.http import rest
 from qosapp.http.guard import Guard
 from tests.unit.serviceenv import make_service
 
-FIELDS = ["name", "dscp", "tos", "sid", "service", "protocol", "eth-type", "ingress-port", "ip-src", "ip-dst",
+FIELDS = ["match", "actions", "nw_src", "nw_dst", "nw_proto", "tp_dst", "ip_dscp", "in_port", "dl_type", "qos_id",
+          "mark", "port_name", "max_rate", "min_rate", "type", "name", "dscp", "tos", "sid", "service", "protocol", "eth-type", "ingress-port", "ip-src", "ip-dst",
           "vlan-id", "eth-src", "eth-dst", "src-port", "dst-port", "sw", "queue", "enqueue-port", "priority",
           "policy-id", "policyid", "max-rate", "min-rate", "queues", "port", "src", "dst", "direction",
           "names", "all", "id"]
@@ -47,7 +48,12 @@ WRITES = [("POST", "/qos/services"), ("POST", "/qos/policies"), ("DELETE", "/qos
           ("POST", "/qos/queues"), ("DELETE", "/qos/queues"), ("POST", "/qos/paths"),
           ("DELETE", "/qos/paths/{name}"), ("POST", "/wm/qos/service/json"), ("DELETE", "/wm/qos/service/json"),
           ("POST", "/wm/qos/policy/json"), ("DELETE", "/wm/qos/policy/json"), ("POST", "/qos/enable"),
-          ("POST", "/qos/disable"), ("GET", "/wm/qos/tool/{name}/json")]
+          ("POST", "/qos/disable"), ("GET", "/wm/qos/tool/{name}/json"),
+          # Ryu's rest_qos / rest_conf_switch (qosapp.http.rest_qos)
+          ("POST", "/qos/rules/0000000000000001"), ("POST", "/qos/rules/all"), ("POST", "/qos/rules/0000000000000001/{name}"),
+          ("DELETE", "/qos/rules/0000000000000001"), ("DELETE", "/qos/rules/all/{name}"),
+          ("POST", "/qos/queue/0000000000000001"), ("DELETE", "/qos/queue/0000000000000001"),
+          ("PUT", "/v1.0/conf/switches/0000000000000001/ovsdb_addr")]
 READS = ["/qos/status", "/qos/services", "/qos/policies", "/qos/queues", "/qos/paths"]
 
 
