@@ -201,7 +201,7 @@ SCHEMAS: dict[str, Any] = {
                       "description": "as Policy; name defaults to the one in the URL (another name renames)"},
     "PolicyStored": {"type": "object", "required": ["name", "sw", "priority"], "properties": {
         "name": {"type": "string"}, "sw": {"type": "string"}, "priority": {"type": "integer"},
-        "queue": {"type": "integer"}, "enqueue-port": {"anyOf": [{"type": "integer"}, {"const": "in_port"}]},
+        "queue": {"type": "integer"}, "enqueue-port": {"anyOf": [{"type": "integer"}, {"enum": ["in_port", "any"]}]},
         "service": {"type": "string"}, "meter": {"type": "string"},
         "id": {"type": "integer"}}},
     "PolicyView": {"allOf": [{"$ref": "#/components/schemas/PolicyStored"}, {"type": "object",
