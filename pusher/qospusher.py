@@ -273,8 +273,9 @@ def describe_queue_profile(view: dict[str, Any]) -> list[str]:
     lines = [f"{queue_label(view)}: max-rate {format_rate(view.get('max-rate'))}; {'; '.join(queues)}"]
     applied = view.get("applied") or {}
     for where, info in applied.items():
-        detail = info.get("reason") or info.get("note")
-        lines.append(f"  {where}: {info.get('state')}" + (f" ({detail})" if detail else ""))
+        details = [info[key] for key in ("reason", "note", "filter-error", "filter-note") if info.get(key)]
+        filters = f", {count(info['filters'], 'filter')}" if info.get("filters") else ""
+        lines.append(f"  {where}: {info.get('state')}{filters}" + (f" ({'; '.join(details)})" if details else ""))
     if not applied:
         lines.append("  not applied to any port (no matching switch port connected, or queues not managed)")
     return lines

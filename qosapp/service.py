@@ -6,9 +6,10 @@ and does what the effects say, in order, while holding one lock:
      `StoreApi` before it changed its own state);
   2. each flow batch goes to `send(dpid, ops)` (the Ryu shell: the batch,
      then a barrier);
-  3. a queue sync, when asked, goes through the `QueueBackend` (OVSDB rows,
-     tc filters); its outcome goes back to the core, and what that returns
-     is applied the same way;
+  3. a queue sync, when asked, goes through the `QueueBackend` (OVSDB rows);
+     its outcome goes back to the core, and what that returns is applied
+     the same way; then each shaped port's classification (tc filters from
+     the matches of the flows that enqueue there) is brought up to date;
   4. waiters for switch confirmations are woken.
 The lock makes every request and every switch event atomic with respect to
 the others: under eventlet an OVSDB wait or a full send queue yields to other
@@ -84,6 +85,9 @@ class QosService:
         if fx.sync_queues:
             changed = self.core.shaping.sync(self.core.switch_ports(), self.queues)
             self.apply(self.core.queues_synced(changed))
+        if self.queues is not None and (fx.flows or fx.sync_queues or fx.confirm):
+            # which flows enqueue where may have changed: each shaped port's classification follows
+            self.core.shaping.sync_filters(self.core.wanted_filters(), self.queues)
         if fx.confirm:
             for listener in list(self.confirm_listeners):
                 listener()
@@ -221,16 +225,19 @@ class QosService:
         """
         if not self.core.pending(policies):
             return
-        self.pause()  # let the datapath's send loop put the flows and the barrier on the wire ...
-        self.core.store.sync()  # ... and make the change durable while the switch works on them
         done = self.new_event()
 
         def check() -> None:
             if not self.core.pending(policies):
                 done.set()
 
+        # listen first: a confirmation that comes in while this request yields below
+        # (pause, fsync, a tc call in the apply before) must not be missed
         self.confirm_listeners.append(check)
         try:
+            self.pause()  # let the datapath's send loop put the flows and the barrier on the wire ...
+            self.core.store.sync()  # ... and make the change durable while the switch works on them
+            check()
             done.wait(timeout)
         finally:
             self.confirm_listeners.remove(check)

@@ -30,7 +30,7 @@ import ovs.poller
 import ovs.stream
 import ovs.timeval
 
-from qosapp.core.queues import QueueProfile, queue_dscps
+from qosapp.core.queues import QueueProfile
 
 LOG = logging.getLogger(__name__)
 
@@ -279,14 +279,12 @@ class OvsdbClient:
             return {table: sum(1 for row in self._rows(table) if _owned(row)) for table in ("QoS", "Queue")}
 
     # ------------------------------------------------------------ writing
-    def apply_profile(self, port_name: str, profile: QueueProfile, mark_dscp: bool | None = None) -> dict[int, int]:
+    def apply_profile(self, port_name: str, profile: QueueProfile) -> None:
         """Give the port one QoS row (linux-htb) with the profile's queues.
 
-        Returns {queue id: DSCP} of the queues that rewrite DSCP, i.e. the
-        filters `qosapp.adapters.tcbridge.install_queue_filters` must install. By
-        default (mark_dscp=None) queues get their DSCP only on a netdev
-        (userspace) bridge, where they need it; on the kernel datapath the
-        skb priority already selects the class.
+        Queue rows carry no `dscp`: a queue never rewrites its packets (the
+        classification on the userspace datapath is per port, from the flows'
+        matches: `qosapp.adapters.tcbridge`).
 
         The previous QoS/Queue rows of the port are deleted in the same
         transaction if they are ours, and any orphan rows of ours with them.
@@ -299,10 +297,6 @@ class OvsdbClient:
             port = self._port(port_name)
             if port is None:
                 raise OvsdbError(f"no port {port_name!r} in OVSDB at {self.remote}")
-            if mark_dscp is None:
-                bridge = self._bridge_of(port)
-                mark_dscp = bridge is not None and bridge.datapath_type == NETDEV
-            dscps = queue_dscps(profile) if mark_dscp else {}
 
             def build(txn: ovs.db.idl.Transaction) -> bool:
                 row = self._port(port_name)
@@ -313,15 +307,14 @@ class OvsdbClient:
                 qos.type = "linux-htb"
                 qos.other_config = {"max-rate": str(profile.max_rate)}
                 qos.external_ids = {OWNER_KEY: "1", f"{OWNER_KEY}-port": port_name}
-                qos.queues = {q.id: self._insert_queue(txn, q, dscps.get(q.id)) for q in profile.queues}
+                qos.queues = {q.id: self._insert_queue(txn, q) for q in profile.queues}
                 row.qos = [qos]
                 self._delete_unreferenced()
                 return True
 
             self._transact(build, wait_for_switch=True)
-            return dscps
 
-    def _insert_queue(self, txn: ovs.db.idl.Transaction, spec: Any, dscp: int | None) -> Any:
+    def _insert_queue(self, txn: ovs.db.idl.Transaction, spec: Any) -> Any:
         assert self._idl is not None
         queue = txn.insert(self._idl.tables["Queue"])
         config = {}
@@ -331,7 +324,7 @@ class OvsdbClient:
             config["max-rate"] = str(spec.max_rate)
         queue.other_config = config
         queue.external_ids = {OWNER_KEY: "1"}
-        queue.dscp = [dscp] if dscp is not None else []
+        queue.dscp = []
         return queue
 
     def clear_port(self, port_name: str) -> bool:

@@ -2,10 +2,11 @@
 
 `OvsQueues` implements `qosapp.core.shaping.QueueBackend` for a local Open vSwitch:
 the profile becomes QoS/Queue rows through `qosapp.adapters.ovsdb`, and, on a
-userspace (netdev) bridge, one tc u32 filter per queue through
-`qosapp.adapters.tcbridge` (why: see the README's "Queues" section). The filters
-vanish whenever OVS rewrites the port's qdisc, so they are installed after
-every row write, here, in one place.
+userspace (netdev) bridge, each port gets one tc u32 filter per flow that
+enqueues there, with that flow's match, through `qosapp.adapters.tcbridge`
+(why: see `qosapp.core.shaping` and the README's "Queues" section). The
+filters vanish whenever OVS rewrites the port's qdisc; the core asks for
+them again after every row write.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import logging
 from qosapp.adapters import tcbridge
 from qosapp.adapters.ovsdb import OvsdbClient
 from qosapp.core.queues import QueueProfile
+from qosapp.core.shaping import PortFilter
 
 LOG = logging.getLogger(__name__)
 
@@ -25,22 +27,20 @@ class OvsQueues:
         self.ovsdb = OvsdbClient(remote, timeout=timeout)
 
     def apply(self, dpid: int, port_name: str, profile: QueueProfile) -> str | None:
-        """Rows first (OVS builds the HTB classes), then the DSCP filters."""
-        dscps = self.ovsdb.apply_profile(port_name, profile)
-        datapath_type = self.ovsdb.port_datapath_type(port_name)
-        if not dscps:
-            if datapath_type == "netdev":
-                return "only queue 0 (HTB's default class): no DSCP filters needed"
-            return f"{datapath_type or 'system'} datapath: set_queue selects the HTB class, no DSCP filters needed"
+        """The port's QoS/Queue rows (OVS builds the HTB classes), then short leaf queues (userspace
+        datapath, see `qosapp.adapters.tcbridge`); its filters come with `classify`."""
+        self.ovsdb.apply_profile(port_name, profile)
         ceilings = {q.id: q.max_rate or profile.max_rate for q in profile.queues}
-        result = tcbridge.install_queue_filters(port_name, dscps, datapath_type=datapath_type, ceilings=ceilings)
-        if result.skipped:
-            return f"DSCP filters not installed: {result.skipped}"
-        return None
+        return tcbridge.shorten_leaves(port_name, ceilings, datapath_type=self.ovsdb.port_datapath_type(port_name))
 
     def clear(self, dpid: int, port_name: str) -> None:
         """Detach and delete our rows; OVS removes the qdisc and with it the filters."""
         self.ovsdb.clear_port(port_name)
+
+    def classify(self, dpid: int, port_name: str, filters: tuple[PortFilter, ...]) -> str | None:
+        """One tc u32 filter per flow that enqueues into this port (userspace datapath only)."""
+        return tcbridge.install_port_filters(port_name, filters,
+                                             datapath_type=self.ovsdb.port_datapath_type(port_name))
 
     def close(self) -> None:
         self.ovsdb.close()

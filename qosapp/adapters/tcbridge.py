@@ -1,14 +1,17 @@
-"""Userspace-datapath queues: tc u32 filters from a queue's DSCP to its HTB class.
+"""Userspace-datapath queues: per-port tc u32 filters from the matches of the flows that enqueue there.
 
 On OVS's netdev (userspace) datapath `set_queue` does not shape: packets go
 out through AF_PACKET and lose the skb priority that would pick the HTB
 class, so everything lands in the default class (measured: ~500 Mbit/s
-through a "2 Mbit/s" queue). What works: each Queue row rewrites the DSCP of
-its packets (`qosapp.core.queues.queue_dscp`) and one u32 filter per queue on the
-egress port sends that DSCP to the queue's class:
+through a "2 Mbit/s" queue). tc on this kernel classifies (HTB, u32) but
+has no actions, so nothing can mark the packet for a later hop either.
+What works and stays on its port: for each flow that enqueues into a queue
+of this port, one u32 filter on the port's HTB qdisc with that flow's own
+match, sending it to the queue's class (`qosapp.core.shaping` says why, and
+which flows go where). For example the seed's s1 policy on s1-eth2:
 
-    tc filter add dev PORT parent 1:0 protocol ip prio 1 u32 \\
-        match ip dsfield <dscp << 2> 0xfc flowid 1:<hex(queue + 1)>
+    tc filter add dev s1-eth2 parent 1:0 protocol ip prio 1 u32 \\
+        match ip src 10.0.0.1/32 match ip protocol 6 0xff flowid 1:3
 
 Second, each class's leaf queue is cut to about 50 ms at the class's ceiling
 (`leaf_limit`, 16-1000 packets; the default is 1000 packets): OVS's
@@ -19,12 +22,14 @@ that port before they reach tc (measured: the Ryu book's per-flow example
 gave its guaranteed 800 kbit/s queue 107-153 kbit/s next to a full 500 kbit/s
 default class; with short leaves, 873 kbit/s, the book's 929).
 
-Filters die with the qdisc, which OVS re-creates when a port's QoS changes
-or the port comes back, so they are (re)installed after every QoS write.
-This only works where the controller runs next to OVS, as root, in the
-network namespace of ovs-vswitchd (`netns` names another one). Running
-`tc` is not `ovs-vsctl`: OVS itself has no knob for this, and the kernel's
-tc is the only way in. Never with a shell.
+Filters are ordered like the flows (higher OpenFlow priority first, each at
+its own tc prio). They die with the qdisc, which OVS re-creates when a
+port's QoS changes or the port comes back, so the core installs them again
+after every QoS write. What u32 cannot see here: the OpenFlow in_port (on
+egress the packet has left the switch) and the VLAN tag; such a filter
+matches the other fields only, and `install_port_filters` says so. This
+only works where the controller runs next to OVS, as root, in the network
+namespace of ovs-vswitchd (`netns` names another one). Never with a shell.
 """
 from __future__ import annotations
 
@@ -32,14 +37,16 @@ import os
 import re
 import subprocess
 import time
-from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from qosapp.core.queues import htb_classid
+from qosapp.core.shaping import PortFilter
 
 NETDEV = "netdev"
-#: Filters live at one priority so they can be replaced as a group.
+#: The first tc prio our filters take (each filter its own, in order).
 FILTER_PRIO = 1
+#: Match fields u32 cannot express on an egress port (the filter then matches the others).
+UNEXPRESSED = {"in_port": "ingress-port", "vlan_vid": "vlan-id"}
 TC_TIMEOUT = 5.0
 _CLASS_RE = re.compile(r"^class htb (\S+)", re.MULTILINE)
 
@@ -48,26 +55,38 @@ class TcError(RuntimeError):
     """tc failed, or OVS did not create the HTB qdisc in time."""
 
 
-@dataclass(frozen=True)
-class FilterResult:
-    """What happened on one port: filters installed, or why not."""
+def selectors(match: Any) -> tuple[str, list[str], list[str]]:
+    """(tc protocol, u32 selector words, the policy keys tc cannot express) for one flow match."""
+    words: list[str] = []
+    for attr, selector in (("ipv4_src", "src"), ("ipv4_dst", "dst")):
+        value = getattr(match, attr)
+        if value is not None:
+            words += ["match", "ip", selector, value if "/" in value else f"{value}/32"]
+    if match.ip_proto is not None:
+        words += ["match", "ip", "protocol", str(match.ip_proto), "0xff"]
+    if match.ip_dscp is not None:
+        words += ["match", "ip", "tos", f"{match.ip_dscp << 2:#04x}", "0xfc"]
+    for attr, selector in (("tp_src", "sport"), ("tp_dst", "dport")):  # IPv4 without options
+        value = getattr(match, attr)
+        if value is not None:
+            words += ["match", "ip", selector, str(value), "0xffff"]
+    for attr, selector in (("eth_src", "src"), ("eth_dst", "dst")):
+        value = getattr(match, attr)
+        if value is not None:
+            words += ["match", "ether", selector, value]
+    if not words:
+        words = ["match", "u32", "0", "0"]  # every packet of that protocol
+    eth_type = match.eth_type
+    protocol = "all" if eth_type is None else "ip" if eth_type == 0x0800 else f"{eth_type:#06x}"
+    unexpressed = [key for attr, key in UNEXPRESSED.items() if getattr(match, attr) is not None]
+    return protocol, words, unexpressed
 
-    port: str
-    installed: dict[int, int] = field(default_factory=dict)  # queue id -> DSCP
-    skipped: str | None = None
 
-    def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"port": self.port, "filters": {str(q): d for q, d in sorted(self.installed.items())}}
-        if self.skipped:
-            out["skipped"] = self.skipped
-        return out
-
-
-def filter_command(port: str, queue_id: int, dscp: int) -> list[str]:
-    """The tc command sending DSCP `dscp` on `port` to queue `queue_id`'s class."""
-    return ["tc", "filter", "add", "dev", port, "parent", "1:0", "protocol", "ip",
-            "prio", str(FILTER_PRIO), "u32", "match", "ip", "dsfield", f"{dscp << 2:#04x}", "0xfc",
-            "flowid", htb_classid(queue_id)]
+def filter_command(port: str, prio: int, item: PortFilter) -> list[str]:
+    """The tc command sending the packets `item` matches on `port` to its queue's class."""
+    protocol, words, _ = selectors(item.match)
+    return ["tc", "filter", "add", "dev", port, "parent", "1:0", "protocol", protocol,
+            "prio", str(prio), "u32", *words, "flowid", htb_classid(item.queue)]
 
 
 #: a leaf queue holds about this long at the class's ceiling (bounded by the two limits below)
@@ -84,6 +103,24 @@ def leaf_command(port: str, queue_id: int, limit: int) -> list[str]:
     return ["tc", "qdisc", "replace", "dev", port, "parent", htb_classid(queue_id), "pfifo", "limit", str(limit)]
 
 
+def shorten_leaves(port: str, ceilings: Mapping[int, int], datapath_type: str | None = NETDEV,
+                   netns: str | None = None, timeout: float = 3.0) -> str | None:
+    """Cut each class's leaf queue to `leaf_limit` packets (see the module docstring), once OVS made the classes.
+
+    `ceilings`: queue id -> the class's ceiling in bits/s, queue 0 included.
+    Returns why it was skipped, or None; raises TcError if the classes did not appear within `timeout`.
+    """
+    reason = skip_reason(datapath_type)
+    if reason:
+        return f"leaf queues not shortened: {reason}"
+    if not wait_for_htb(port, sorted(ceilings), netns, timeout):
+        raise TcError(f"OVS did not create the HTB classes on {port} within {timeout} s "
+                      f"(is the port's QoS set, and is {port} a device in this network namespace?)")
+    for queue_id, ceil in sorted(ceilings.items()):
+        _tc(leaf_command(port, queue_id, leaf_limit(ceil)), netns)
+    return None
+
+
 def skip_reason(datapath_type: str | None) -> str | None:
     """Why filters cannot or need not be installed here; None if they should be."""
     if datapath_type != NETDEV:
@@ -94,11 +131,13 @@ def skip_reason(datapath_type: str | None) -> str | None:
     return None
 
 
-def _tc(args: Sequence[str], netns: str | None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run tc (optionally inside a network namespace), bounded in time."""
+def _tc(args: Sequence[str], netns: str | None, check: bool = True,
+        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run tc (optionally inside a network namespace), bounded in time; `stdin` feeds `tc -batch -`."""
     command = (["ip", "netns", "exec", netns] if netns else []) + list(args)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=TC_TIMEOUT, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=TC_TIMEOUT, check=False,
+                                input=stdin)
     except (OSError, subprocess.TimeoutExpired) as err:
         raise TcError(f"{' '.join(command)}: {err}") from err
     if check and result.returncode != 0:
@@ -130,39 +169,38 @@ def wait_for_htb(port: str, queue_ids: Sequence[int], netns: str | None = None,
 
 
 def remove_queue_filters(port: str, netns: str | None = None) -> None:
-    """Delete our filters (all of priority FILTER_PRIO) on the port's HTB qdisc.
+    """Delete every filter on the port's HTB qdisc (qos-sdn owns the port's QoS; OVS adds none).
 
     Missing filters, qdisc or device are fine: the goal is "none left".
     """
-    _tc(["tc", "filter", "del", "dev", port, "parent", "1:0", "prio", str(FILTER_PRIO)], netns, check=False)
+    _tc(["tc", "filter", "del", "dev", port, "parent", "1:0"], netns, check=False)
 
 
-def install_queue_filters(port: str, dscps: Mapping[int, int], datapath_type: str | None = NETDEV,
-                          netns: str | None = None, timeout: float = 3.0,
-                          ceilings: Mapping[int, int] | None = None) -> FilterResult:
-    """(Re)install one DSCP -> class filter per queue on `port`; idempotent.
+def install_port_filters(port: str, filters: Sequence[PortFilter], datapath_type: str | None = NETDEV,
+                         netns: str | None = None, timeout: float = 3.0) -> str | None:
+    """Make the port's classification exactly `filters`, in their order; idempotent.
 
-    `dscps` is what `OvsdbClient.apply_profile` returned; it is only
-    non-empty for ports of netdev bridges, hence the default datapath_type
-    (pass `OvsdbClient.port_datapath_type(port)` to be explicit). Existing filters
-    are replaced, so calling this after every QoS write (and when a port
-    comes back) leaves exactly one filter per queue. Skips, saying why, on
-    a kernel bridge or without root; raises TcError if OVS did not build
-    the HTB classes within `timeout` or tc refuses a filter. `ceilings`
-    (queue id -> the class's ceiling in bits/s, queue 0 included) cut each
-    class's leaf queue to `leaf_limit` packets (see the module docstring).
+    Returns a note for the queue profile's answer (what the filters cannot
+    express, or why none were installed), or None. Skips, saying why, on a
+    kernel bridge (there set_queue's skb priority selects the class) or
+    without root; raises TcError if OVS did not build the HTB classes
+    within `timeout` or tc refuses a filter. Delete-then-add leaves a
+    window of a few ms in which packets fall into the default class; tc
+    has no atomic "replace this set".
     """
     reason = skip_reason(datapath_type)
     if reason:
-        return FilterResult(port=port, skipped=reason)
-    if not wait_for_htb(port, list(dscps) or [0], netns, timeout):
+        return f"tc filters not installed: {reason}"
+    queues = sorted({item.queue for item in filters})
+    if filters and not wait_for_htb(port, queues, netns, timeout):
         raise TcError(f"OVS did not create the HTB classes on {port} within {timeout} s "
                       f"(is the port's QoS set, and is {port} a device in this network namespace?)")
-    # Delete-then-add leaves a window of a few ms in which queued packets
-    # fall into the default class; tc has no atomic "replace this set".
     remove_queue_filters(port, netns)
-    for queue_id, dscp in sorted(dscps.items()):
-        _tc(filter_command(port, queue_id, dscp), netns)
-    for queue_id, ceil in sorted((ceilings or {}).items()):
-        _tc(leaf_command(port, queue_id, leaf_limit(ceil)), netns)
-    return FilterResult(port=port, installed=dict(dscps))
+    if filters:  # one tc for all of them (a port may carry thousands of policies)
+        lines = [" ".join(filter_command(port, prio, item)[1:]) for prio, item in enumerate(filters, start=FILTER_PRIO)]
+        _tc(["tc", "-batch", "-"], netns, stdin="\n".join(lines) + "\n")
+    unexpressed = sorted({key for item in filters for key in selectors(item.match)[2]})
+    if unexpressed:
+        return (f"tc cannot see {' or '.join(unexpressed)} on an egress port: packets with the other fields of "
+                "such a policy that leave by this port are shaped whichever port they came in by")
+    return None

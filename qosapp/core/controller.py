@@ -26,8 +26,8 @@ from qosapp.core.effects import Effects
 from qosapp.core.model import (BEST_EFFORT, ENQUEUE_ANY, Policy, Service, ValidationError, format_dpid,
                           parse_policy, parse_service)
 from qosapp.core.ports import IN_PORT, is_reserved_port
-from qosapp.core.queues import LOCAL_USE_DSCPS, QueueProfile, parse_queue_profile, resolve_targets
-from qosapp.core.shaping import Shaping, missing_queues, missing_reason
+from qosapp.core.queues import QueueProfile, parse_queue_profile, resolve_targets
+from qosapp.core.shaping import PortFilter, Shaping, Target, missing_queues, missing_reason
 from qosapp.core.fabric import LEARNED, Fabric, Ops
 from qosapp.core.cookies import meter_cookie, meter_id_of, path_cookie, path_id_of, policy_cookie, policy_id_of
 from qosapp.core.meters import WIPE_METERS, Meter, MeterTable, meter_add, meter_delete, parse_meter
@@ -210,10 +210,6 @@ class QosCore:
 
     def add_service(self, data: Any) -> tuple[Service, Effects]:
         service = parse_service(data)
-        if service.dscp in LOCAL_USE_DSCPS:
-            queue = LOCAL_USE_DSCPS.index(service.dscp) + 1
-            raise ValidationError("dscp", f"DSCP {service.dscp} is reserved: it selects queue {queue} on shaped "
-                                  "ports of the userspace datapath (see README, Queues)")
         if service.name in self.services:
             raise ValidationError("name", f"a service named {service.name!r} exists", status=409)
         try:
@@ -738,6 +734,49 @@ class QosCore:
                 ops += compiler.delete_policy(policy, info.dpid, info.version, self.service_dscps())
                 info.install[cookie] = self._missing_state(policy, info, missing)
         return ops
+
+    def wanted_filters(self) -> dict[Target, tuple[PortFilter, ...]]:
+        """Per shaped port: the matches of the flows that enqueue into its queues (see `qosapp.core.shaping`).
+
+        From queue policies that are pending or installed on a switch (the
+        enqueue port; without one, or for sw "all" with an enqueue-port and
+        no ingress-port, every port: forwarding chooses) and from installed
+        queue paths (each hop's out port). Nothing while QoS is disabled.
+        """
+        wanted: dict[Target, set[PortFilter]] = {}
+        if not self.enabled or not self.shaping.managed:
+            return {}
+
+        def add(info: SwitchState, port_no: int, item: PortFilter) -> None:
+            name = info.ports.get(port_no)
+            # only where the queue is (enqueue-port "any": the other ports send unshaped)
+            if name is not None and self.queue_exists(info.dpid, port_no, item.queue):
+                wanted.setdefault((info.dpid, name), set()).add(item)
+
+        for policy in self.policies.values():
+            if policy.queue is None:
+                continue
+            cookie = policy_cookie(_id(policy))
+            companion = policy.sw == "all" and isinstance(policy.enqueue_port, int) and policy.match.in_port is None
+            for info in self.switches.values():
+                state = info.install.get(cookie)
+                if state is None or state.state not in (PENDING, INSTALLED):
+                    continue
+                item = PortFilter.of(policy.queue, policy.priority, policy.match)
+                ports = [p for p in info.ports if not is_reserved_port(p)] if companion else \
+                    self._queue_ports(policy, info)
+                for port in ports:
+                    add(info, port, item)
+        for name, path in self.fabric.paths.items():
+            plan = self.fabric.plans.get(name)
+            if path.queue is None or plan is None or plan.state != PATH_INSTALLED:
+                continue
+            for rule in plan.rules:
+                hop_switch = self.switches.get(rule.hop.dpid)
+                if hop_switch is not None:
+                    add(hop_switch, rule.hop.out_port,
+                        PortFilter.of(path.queue, rule.policy.priority, rule.policy.match))
+        return {target: tuple(sorted(items)) for target, items in wanted.items()}
 
     def _queue_ports(self, policy: Policy, info: SwitchState) -> list[int]:
         """The ports of `info` whose queue `policy` sends packets to: its enqueue-port; for

@@ -12,11 +12,10 @@ The seed's profile, expressible as::
      "queues": {"0": {"max-rate": "10G"}, "1": {"max-rate": "20M"},
                 "2": {"max-rate": "2M"}}}
 
-The userspace-datapath trick (see `queue_dscp`): OVS's netdev datapath loses
-the skb priority that `set_queue` would use to pick an HTB class, so each
-queue also rewrites the DSCP of its packets and a tc u32 filter per queue
-sends that DSCP to the queue's class. The DSCP choice lives here because it
-is policy, not plumbing.
+How a packet reaches its queue's HTB class on the userspace datapath
+(`set_queue` alone does not: the skb priority is lost) is the business of
+`qosapp.core.shaping` (which flows enqueue where) and
+`qosapp.adapters.tcbridge` (tc u32 filters from those flows' matches).
 """
 from __future__ import annotations
 
@@ -34,13 +33,9 @@ MAX_RATE = 10**12  # 1 Tbit/s: far above any port, low enough to catch typos
 RATE_SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
 _RATE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kKmMgG]?)")
 
-#: RFC 2474 pool 2 (DSCPs of the form xxxx11): 16 code points reserved for
-#: Experimental or Local Use, never to be standardised. They are all odd, so
-#: they cannot collide with EF (46), VOICE-ADMIT (44), AFxy or CSx (all even)
-#: nor with LE (1, RFC 8622).
-LOCAL_USE_DSCPS: tuple[int, ...] = tuple(range(3, 64, 4))
-#: Queue 0 is HTB's default class; queues 1..16 each get one local-use DSCP.
-MAX_QUEUE_ID = len(LOCAL_USE_DSCPS)
+#: Queue 0 is HTB's default class; ids run 0..16 (a profile of a few classes per port;
+#: the HTB classes OVS makes are 1:1 .. 1:11).
+MAX_QUEUE_ID = 16
 #: Linux interface names are at most 15 bytes (IFNAMSIZ - 1); linux-htb
 #: only works on Linux devices, so a longer name can never be shaped.
 MAX_PORT_NAME = 15
@@ -57,19 +52,12 @@ class QueueSpec:
     min_rate: int | None = None
     max_rate: int | None = None
 
-    @property
-    def dscp(self) -> int | None:
-        """The DSCP this queue stamps on its packets (userspace datapath)."""
-        return queue_dscp(self.id)
-
-    def to_dict(self, include_dscp: bool = False) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.min_rate is not None:
             out["min-rate"] = self.min_rate
         if self.max_rate is not None:
             out["max-rate"] = self.max_rate
-        if include_dscp and self.dscp is not None:
-            out["dscp"] = self.dscp
         return out
 
 
@@ -111,50 +99,13 @@ class QueueProfile:
             return True
         return self.port == port_no if isinstance(self.port, int) else self.port == port_name
 
-    def to_dict(self, include_dscp: bool = False) -> dict[str, Any]:
-        """The normalised JSON form; `parse_queue_profile` reads it back.
-
-        `include_dscp` adds each queue's assigned DSCP (for GET answers; parsing
-        accepts it back only if it is the same value).
-        """
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised JSON form; `parse_queue_profile` reads it back."""
         return {"sw": self.sw, "port": self.port, "max-rate": self.max_rate,
-                "queues": {str(q.id): q.to_dict(include_dscp) for q in self.queues}}
+                "queues": {str(q.id): q.to_dict() for q in self.queues}}
 
 
-# ---------------------------------------------------------------- DSCP trick
-def queue_dscp(queue_id: int) -> int | None:
-    """The DSCP queue `queue_id` rewrites its packets to, None for queue 0.
-
-    Why DSCPs at all: on OVS's userspace datapath `set_queue` picks the Queue
-    row (and its `dscp` rewrite) but the skb priority is lost when the packet
-    is sent, so every packet would land in HTB's default class. Each queue
-    therefore stamps its own DSCP and a tc u32 filter maps that DSCP back to
-    the queue's class (`qosapp.adapters.tcbridge`).
-
-    Why these DSCPs: queue q (1..16) gets the q-th code point of RFC 2474
-    pool 2 (xxxx11, "Experimental or Local Use"): 3, 7, 11, ... 63, i.e.
-    4q - 1. Pool 2 is never standardised and odd, so the code points that
-    services use (EF 46, AFxy, CSx, VOICE-ADMIT 44, LE 1) are never taken,
-    and the mapping is fixed so a restarted controller and the filters agree.
-    Queue 0 is HTB's default class: unmatched packets land there anyway, so
-    it needs no DSCP and no filter.
-
-    Side effect (documented for users): packets leaving through a queue > 0
-    carry that queue's DSCP, and any packet that already carries one of these
-    DSCPs is classified into the matching queue of that port.
-    """
-    if queue_id == 0:
-        return None
-    if not 1 <= queue_id <= MAX_QUEUE_ID:
-        raise ValueError(f"queue {queue_id} has no DSCP: queues 1..{MAX_QUEUE_ID} do")
-    return LOCAL_USE_DSCPS[queue_id - 1]
-
-
-def queue_dscps(profile: QueueProfile) -> dict[int, int]:
-    """{queue id: DSCP} for every queue of the profile that needs a filter."""
-    return {q.id: q.dscp for q in profile.queues if q.dscp is not None}
-
-
+# ---------------------------------------------------------------- HTB
 def htb_classid(queue_id: int) -> str:
     """The HTB class OVS's linux-htb gives queue N: 1:<hex(N+1)>."""
     return f"1:{queue_id + 1:x}"
@@ -235,10 +186,8 @@ def _parse_queue(qid: int, body: Mapping[str, Any], port_rate: int) -> QueueSpec
     ceiling = max_rate if max_rate is not None else port_rate
     if min_rate is not None and min_rate > ceiling:
         raise ValidationError(f"{where}.min-rate", f"{min_rate} exceeds the queue's max-rate {ceiling}")
-    if body.get("dscp") is not None:
-        dscp = parse_int(body["dscp"], f"{where}.dscp", 0, 63)
-        if dscp != queue_dscp(qid):
-            raise ValidationError(f"{where}.dscp", f"assigned by the controller ({queue_dscp(qid)}); leave it out")
+    if body.get("dscp") is not None:  # answers before per-port classification carried one; it means nothing now
+        parse_int(body["dscp"], f"{where}.dscp", 0, 63)
     return QueueSpec(id=qid, min_rate=min_rate, max_rate=max_rate)
 
 
@@ -246,8 +195,7 @@ def parse_queue_profile(data: Any) -> QueueProfile:
     """Validate a queue profile (shape in the module docstring).
 
     Rules: `max-rate` (the port's) is required; queue ids are 0..N without
-    gaps (0 is HTB's default class, N <= 16 because each other queue needs
-    its own local-use DSCP); min-rate <= max-rate <= port max-rate; the
+    gaps (0 is HTB's default class, N <= 16); min-rate <= max-rate <= port max-rate; the
     queues' guaranteed min-rates together fit in the port.
     """
     if not isinstance(data, Mapping):

@@ -53,9 +53,9 @@ def int_field(lo: int, hi: int, description: str) -> dict[str, Any]:
         {"type": "string", "pattern": int_text_pattern(lo, hi), "description": f"decimal or 0x hex, {lo}-{hi}"}]}
 
 
-#: DSCPs a service may mark with: 0-63 except RFC 2474 pool 2 (xxxx11), which selects queues
-SERVICE_DSCPS = [d for d in range(64) if d % 4 != 3]
-SERVICE_DSCP = {"description": "0-63 except 3, 7, ... 63 (pool 2: they select queues), or a DiffServ name",
+#: DSCPs a service may mark with: all of 0-63 (queues no longer select by DSCP)
+SERVICE_DSCPS = list(range(64))
+SERVICE_DSCP = {"description": "0-63 or a DiffServ name",
                 "anyOf": [{"type": "integer", "enum": SERVICE_DSCPS},
                           {"type": "string", "pattern": values_text_pattern(SERVICE_DSCPS)},
                           {"type": "string", "enum": sorted(DSCP_NAMES)}]}

@@ -200,7 +200,7 @@ def test_queue_set_replaces_by_sw_and_port_list_and_delete(controller: Controlle
     faster = {**json.loads(SEED_QUEUES), "sw": "ALL", "queues": {"0": {}, "1": {"min-rate": "5M", "max-rate": "20M"}}}
     replaced = qospusher(controller, workdir, "--json", "queue", "set", json.dumps(faster))
     assert replaced.returncode == 0, replaced.stderr
-    assert json.loads(replaced.stdout)["queues"]["1"] == {"min-rate": 5_000_000, "max-rate": 20_000_000, "dscp": 3}
+    assert json.loads(replaced.stdout)["queues"]["1"] == {"min-rate": 5_000_000, "max-rate": 20_000_000}
     one_port = {"sw": "1", "port": "2", "max-rate": "100M", "queues": [{"id": 0}, {"id": 1, "max-rate": "2M"}]}
     assert qospusher(controller, workdir, "queue", "set", json.dumps(one_port), "127.0.0.1").returncode == 0
     normal_one_port = {"sw": "00:00:00:00:00:00:00:01", "port": 2, "max-rate": 100_000_000,
@@ -212,9 +212,9 @@ def test_queue_set_replaces_by_sw_and_port_list_and_delete(controller: Controlle
     listed = qospusher(controller, workdir, "queue", "list")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines() == [
-        "sw all port all: max-rate 10G; q0 port rate; q1 min 5M max 20M, DSCP 3",
+        "sw all port all: max-rate 10G; q0 port rate; q1 min 5M max 20M",
         "  not applied to any port (no matching switch port connected, or queues not managed)",
-        "sw 00:00:00:00:00:00:00:01 port 2: max-rate 100M; q0 port rate; q1 max 2M, DSCP 3",
+        "sw 00:00:00:00:00:00:00:01 port 2: max-rate 100M; q0 port rate; q1 max 2M",
         "  not applied to any port (no matching switch port connected, or queues not managed)",
     ]
     as_json = json.loads(qospusher(controller, workdir, "--json", "queue", "list").stdout)

@@ -97,7 +97,17 @@ def test_queue_profile_rows_and_filters_exist(clean: Bed) -> None:
     classes = subprocess.run(["tc", "class", "show", "dev", "s1-eth2"], capture_output=True, text=True).stdout
     assert "1:3" in classes and "rate 2Mbit" in classes.replace("ceil", "rate").replace("2000Kbit", "2Mbit")
     filters = subprocess.run(["tc", "filter", "show", "dev", "s1-eth2"], capture_output=True, text=True).stdout
-    assert "flowid 1:3" in filters and "flowid 1:2" in filters
+    assert "flowid" not in filters  # no flow enqueues here yet: no classification (queues are per port)
+
+
+def test_a_queue_policy_classifies_on_its_enqueue_port_only(clean: Bed) -> None:
+    add_policy(clean, {"name": "q2", "queue": "2", **H1_TO_H2_ON_S1})
+
+    def shown(port: str) -> str:
+        return subprocess.run(["tc", "filter", "show", "dev", port], capture_output=True, text=True).stdout
+    wait_until(lambda: "flowid 1:3" in shown("s1-eth2"), 5, "the filter on s1-eth2")
+    assert "match 0a000001/ffffffff at 12" in shown("s1-eth2")  # ip src 10.0.0.1
+    assert all("flowid" not in shown(port) for port in ("s1-eth1", "s2-eth1", "s2-eth2", "s2-eth3"))
 
 
 def test_queue2_policy_limits_h1_to_h2_only(clean: Bed) -> None:

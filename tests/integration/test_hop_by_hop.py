@@ -12,12 +12,16 @@ Each test is one of the issue's cases, and fails on the code before it:
   TCP working (OF1.3), or says why not (OF1.0); sw all + enqueue-port without
   ingress-port does not black-hole traffic entering on that port;
 - qospusher/qospath exit 1 when a switch or port failed (they exited 0);
+- a queue applies only on the port a flow enqueues into, at that port's rate,
+  and the packet keeps its own ToS (the old DSCP carrier leaked downstream);
+- TCP across a switch whose controller connection is down for 5 s keeps flowing;
 
 iperf3 runs are short (4 s) and TCP: the point is "TCP works" and "shaped".
 """
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -33,7 +37,7 @@ from topologies.experiment import SEED_QUEUES, in_band
 from topologies.netutil import free_tcp_port, wait_until
 from topologies.network import start_network, stop_network
 from topologies.ovsenv import PrivateOvs
-from topologies.traffic import iperf3, wait_reachable
+from topologies.traffic import iperf3, stop_process, wait_reachable
 from tests.integration.test_paths import Bed, running_bed
 
 pytestmark = pytest.mark.integration
@@ -162,6 +166,50 @@ class TestHopByHop:
         wait_until(lambda: view(bed, "Enqueue 1:2 s2")["install"][S2]["state"] == "installed", 10, "installed")
         assert ("IN_PORT" if of13(bed) else "enqueue:IN_PORT:2") in bed.flows("s2")
         delete_policies(bed)
+
+    def test_a_queue_applies_only_where_a_flow_enqueues_and_the_packet_keeps_its_tos(self, bed: Bed) -> None:
+        """q2 is 2 Mbit/s everywhere but 5 Mbit/s on s1-eth2; a policy enqueues h1's TCP there only.
+
+        Before (each queue stamped its DSCP, one filter per DSCP on every port)
+        the DSCP s1 wrote picked q2 again on s2-eth3 and s3-eth1: 1.87 Mbit/s,
+        ToS 0x1c at h3, and h2's own ToS 0x1c traffic shaped by no policy.
+        """
+        five = {**SEED_QUEUES, "sw": S1, "port": 2, "queues": {**SEED_QUEUES["queues"], "2": {"max-rate": 5_000_000}}}
+        bed.call("POST", "/qos/queues", five, expect=201)
+        s1_only = {"name": "h1 q2 on s1", **H1_TCP, "ingress-port": 1, "sw": S1, "queue": 2, "enqueue-port": 2}
+        bed.call("POST", "/qos/policies?wait=confirm", s1_only, expect=201)
+        try:
+            h3 = bed.net.get("h3")
+            dump = h3.popen(["tcpdump", "-l", "-n", "-v", "-c", "5", "-i", "h3-eth0",
+                             "tcp and src host 10.0.0.1 and greater 1000"])
+            try:
+                time.sleep(0.5)  # tcpdump listening
+                one_hop = iperf3(bed.net.get("h1"), h3, seconds=4, tos=0x20).mbps
+                raw, _ = dump.communicate(timeout=10)
+                out = raw.decode(errors="replace")
+            finally:
+                stop_process(dump)
+            print(f"h1->h3, queue 2 only on s1-eth2 (5 Mbit/s): {one_hop:.2f} Mbit/s; at h3: "
+                  f"{sorted(set(re.findall(r'tos 0x[0-9a-f]+', out)))}")
+            assert 0.85 * 5 <= one_hop <= 1.10 * 5, one_hop
+            assert re.findall(r"tos (0x[0-9a-f]+)", out) and set(re.findall(r"tos (0x[0-9a-f]+)", out)) == {"0x20"}, out
+            # the profile's answer shows each port's classification, and what it cannot see
+            [shaped] = [p for p in bed.call("GET", "/qos/queues") if p["sw"] == S1]
+            port_state = shaped["applied"][f"{S1}/s1-eth2"]
+            assert port_state["filters"] == 1 and "ingress-port" in port_state["filter-note"], port_state
+            # a second hop enqueues too (s2 towards s3, 2 Mbit/s there): now that hop's rate is the limit
+            s2_too = {"name": "h1 q2 on s2", **H1_TCP, "ingress-port": 2, "sw": S2, "queue": 2, "enqueue-port": 3}
+            bed.call("POST", "/qos/policies?wait=confirm", s2_too, expect=201)
+            two_hops = bed.rate("h1", "h3")
+            assert in_band(two_hops), two_hops
+            # a host that sends the ToS the old scheme used for queue 2 is not shaped by any policy
+            own_tos = iperf3(bed.net.get("h2"), h3, seconds=4, tos=0x1c).mbps
+            print(f"two hops (5 then 2 Mbit/s): {two_hops:.2f} Mbit/s; h2->h3 with ToS 0x1c, no policy: "
+                  f"{own_tos:.0f} Mbit/s")
+            assert own_tos > 100, own_tos
+        finally:
+            delete_policies(bed)
+            bed.call("DELETE", "/qos/queues", {"sw": S1, "port": 2}, expect=200)
 
     def test_tcp_across_a_switch_whose_controller_connection_is_down_for_5_s(self, bed: Bed) -> None:
         """s1 (h1's switch) is pointed at a dead controller for 5 s; TCP h3->h1 across it keeps flowing.

@@ -32,8 +32,10 @@ from typing import Iterator
 import pytest
 
 from qosapp.adapters.ovsdb import OvsdbClient, OvsdbError
-from qosapp.core.queues import parse_queue_profile, queue_dscps
-from qosapp.adapters.tcbridge import htb_classes, install_queue_filters
+from qosapp.core.model import Match
+from qosapp.core.queues import parse_queue_profile
+from qosapp.core.shaping import PortFilter
+from qosapp.adapters.tcbridge import htb_classes, install_port_filters
 from topologies.netutil import free_tcp_port
 
 pytestmark = pytest.mark.integration
@@ -204,18 +206,21 @@ def client(bed: Bed) -> Iterator[OvsdbClient]:
     ovsdb.close()
 
 
-def apply_seed(ovsdb: OvsdbClient, bed: Bed, host: str = "b") -> dict[int, int]:
+#: what a flow "ip, nw_src=10.213.0.1 -> set_queue:Q" needs on its out port: that match to Q's class
+def from_a(queue: int) -> tuple[PortFilter, ...]:
+    return (PortFilter.of(queue, 10, Match(eth_type=0x0800, ipv4_src="10.213.0.1")),)
+
+
+def apply_seed(ovsdb: OvsdbClient, bed: Bed, host: str = "b", filters: tuple[PortFilter, ...] = ()) -> None:
     port = bed.port(host)
-    dscps = ovsdb.apply_profile(port, parse_queue_profile(SEED))
-    result = install_queue_filters(port, dscps, ovsdb.port_datapath_type(port), netns=bed.sw_ns)
-    assert result.skipped is None and result.installed == dscps
-    return dscps
+    ovsdb.apply_profile(port, parse_queue_profile(SEED))
+    assert install_port_filters(port, filters, ovsdb.port_datapath_type(port), netns=bed.sw_ns) is None
 
 
-def dsfield_filters(bed: Bed, port: str) -> list[tuple[str, str]]:
-    """(flowid, matched dsfield) of every u32 filter on the port."""
+def u32_filters(bed: Bed, port: str) -> list[tuple[str, str]]:
+    """(flowid, first matched key/mask at offset 12 = IPv4 source) of every u32 filter on the port."""
     text = bed.in_sw("tc", "filter", "show", "dev", port, check=False)
-    return re.findall(r"flowid (\S+).*\n\s+match 00([0-9a-f]{2})0000/00fc0000 at 0", text)
+    return re.findall(r"flowid (\S+).*\n\s+match ([0-9a-f]{8}/[0-9a-f]{8}) at 12", text)
 
 
 # ---------------------------------------------------------------- reading
@@ -231,41 +236,42 @@ def test_bridges_map_dpid_to_netdev_bridge_and_ports(bed: Bed, client: OvsdbClie
 # ---------------------------------------------------------------- writing
 def test_seed_profile_over_tcp_then_unix_leaves_one_set_of_rows(bed: Bed, client: OvsdbClient) -> None:
     port = bed.port("b")
-    assert apply_seed(client, bed) == {1: 3, 2: 7}
+    apply_seed(client, bed, filters=from_a(2))
     first_qos = bed.rows("QoS")
     assert len(first_qos) == 1 and first_qos[0]["type"] == "linux-htb"
     assert dict(first_qos[0]["other_config"][1]) == {"max-rate": "10000000000"}
     queues = {json.dumps(row["other_config"]): row["dscp"] for row in bed.rows("Queue")}
-    assert queues == {'["map", [["max-rate", "10000000000"]]]': ["set", []],
-                      '["map", [["max-rate", "20000000"]]]': 3, '["map", [["max-rate", "2000000"]]]': 7}
+    assert queues == {'["map", [["max-rate", "10000000000"]]]': ["set", []],  # no queue rewrites DSCP
+                      '["map", [["max-rate", "20000000"]]]': ["set", []], '["map", [["max-rate", "2000000"]]]': ["set", []]}
     assert client.port_qos(port)["queues"] == {0: {"max-rate": 10**10, "dscp": None},
-                                               1: {"max-rate": 20_000_000, "dscp": 3},
-                                               2: {"max-rate": 2_000_000, "dscp": 7}}
+                                               1: {"max-rate": 20_000_000, "dscp": None},
+                                               2: {"max-rate": 2_000_000, "dscp": None}}
     assert {"1:1", "1:2", "1:3"} <= htb_classes(port, bed.sw_ns)
     classes = bed.in_sw("tc", "class", "show", "dev", port)
     assert re.search(r"class htb 1:3 .*ceil 2Mbit", classes) and re.search(r"class htb 1:2 .*ceil 20Mbit", classes)
-    assert sorted(dsfield_filters(bed, port)) == [("1:2", "0c"), ("1:3", "1c")]
+    assert u32_filters(bed, port) == [("1:3", "0ad50001/ffffffff")]  # 10.213.0.1 -> queue 2
 
     over_unix = OvsdbClient(bed.unix_remote, timeout=5)
     try:
-        assert apply_seed(over_unix, bed) == {1: 3, 2: 7}
+        apply_seed(over_unix, bed, filters=from_a(2))
         assert over_unix.owned_rows() == {"QoS": 1, "Queue": 3}
     finally:
         over_unix.close()
     second_qos = bed.rows("QoS")
     assert len(second_qos) == 1 and second_qos[0]["_uuid"] != first_qos[0]["_uuid"]  # replaced, old deleted
     assert len(bed.rows("Queue")) == 3
-    assert sorted(dsfield_filters(bed, port)) == [("1:2", "0c"), ("1:3", "1c")]  # replaced, not doubled
+    assert u32_filters(bed, port) == [("1:3", "0ad50001/ffffffff")]  # replaced, not doubled
 
 
 def test_queue_two_shapes_to_2_mbits_queue_one_to_20_and_clear_restores(bed: Bed, client: OvsdbClient) -> None:
     port = bed.port("b")
-    apply_seed(client, bed)
+    apply_seed(client, bed, filters=from_a(2))
     bed.ofctl("add-flow", bed.bridge, "priority=10,ip,in_port=1,nw_src=10.213.0.1,actions=set_queue:2,output:2")
     try:
         q2 = bed.iperf_mbps(seconds=8)  # at 2 Mbit/s a 64 KiB TSO segment is 0.26 s: average longer
         assert 0.85 * 2 <= q2 <= 1.10 * 2, f"queue 2 (2 Mbit/s) carried {q2:.2f} Mbit/s"
         bed.ofctl("mod-flows", bed.bridge, "priority=10,ip,in_port=1,nw_src=10.213.0.1,actions=set_queue:1,output:2")
+        assert install_port_filters(port, from_a(1), "netdev", netns=bed.sw_ns) is None
         q1 = bed.iperf_mbps()
         assert 0.85 * 20 <= q1 <= 1.10 * 20, f"queue 1 (20 Mbit/s) carried {q1:.2f} Mbit/s"
 
@@ -315,15 +321,13 @@ def test_a_deleted_port_leaves_orphans_that_are_swept(bed: Bed, client: OvsdbCli
                       bed.port(host), f"ofport_request={number}")
 
 
-def test_unknown_port_is_an_error_and_a_kernel_bridge_gets_no_dscp(bed: Bed, client: OvsdbClient) -> None:
+def test_unknown_port_is_an_error_and_a_kernel_bridge_gets_no_filters(bed: Bed, client: OvsdbClient) -> None:
     with pytest.raises(OvsdbError, match="no port"):
         client.apply_profile("no-such-port", parse_queue_profile(SEED))
-    profile = parse_queue_profile(SEED)
-    assert queue_dscps(profile) == {1: 3, 2: 7}
-    assert client.apply_profile(bed.port("b"), profile, mark_dscp=False) == {}
+    client.apply_profile(bed.port("b"), parse_queue_profile(SEED))
     assert all(row["dscp"] == ["set", []] for row in bed.rows("Queue"))
-    skipped = install_queue_filters(bed.port("b"), {}, "system", netns=bed.sw_ns)
-    assert skipped.skipped and "not netdev" in skipped.skipped
+    skipped = install_port_filters(bed.port("b"), from_a(2), "system", netns=bed.sw_ns)
+    assert skipped is not None and "not netdev" in skipped
 
 
 def test_a_connection_the_server_dropped_is_noticed_and_reads_are_fresh(bed: Bed) -> None:
@@ -395,7 +399,7 @@ def test_client_under_eventlet_works_and_waits_cooperatively_with_a_deadline(bed
     out = run(sys.executable, "-c", GREEN_SCRIPT, bed.tcp_remote, bed.port("b"), json.dumps(SEED),
               env={**os.environ, "PYTHONPATH": str(root)}, timeout=30)
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["dscps"] == {"1": 3, "2": 7} and result["cleared"] is True
+    assert result["dscps"] is None and result["cleared"] is True
     assert "did not send its schema within 1" in result["error"]
     assert 0.9 <= result["seconds"] < 3
     assert result["ticks_while_waiting"] > 50  # the hub kept running while the client waited
@@ -416,7 +420,7 @@ def test_without_ovs_vswitchd_a_write_commits_and_returns_in_bounded_time(
         ovsdb = OvsdbClient(f"unix:{sock}", timeout=1)
         start = time.monotonic()
         with caplog.at_level("WARNING", logger="qosapp.adapters.ovsdb"):
-            assert ovsdb.apply_profile("lonely-p1", parse_queue_profile(SEED)) == {1: 3, 2: 7}
+            ovsdb.apply_profile("lonely-p1", parse_queue_profile(SEED))
         assert 0.9 <= time.monotonic() - start < 3
         assert "is ovs-vswitchd running?" in caplog.text
         assert ovsdb.owned_rows() == {"QoS": 1, "Queue": 3}

@@ -50,6 +50,7 @@ class QueueRecorder:
     def __init__(self) -> None:
         self.applied: list[tuple[int, str, QueueProfile]] = []
         self.cleared: list[tuple[int, str]] = []
+        self.classified: list[tuple[int, str, tuple[Any, ...]]] = []
 
     def apply(self, dpid: int, port_name: str, profile: QueueProfile) -> str | None:
         self.applied.append((dpid, port_name, profile))
@@ -57,6 +58,10 @@ class QueueRecorder:
 
     def clear(self, dpid: int, port_name: str) -> None:
         self.cleared.append((dpid, port_name))
+
+    def classify(self, dpid: int, port_name: str, filters: tuple[Any, ...]) -> str | None:
+        self.classified.append((dpid, port_name, filters))
+        return None
 
 
 @pytest.fixture

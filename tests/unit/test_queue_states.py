@@ -18,6 +18,7 @@ import pytest
 from qosapp.core.compiler import OF10, OF13, FlowDelete, FlowSpec
 from qosapp.core.cookies import policy_cookie
 from qosapp.core.model import ValidationError
+from qosapp.core.shaping import PortFilter
 from qosapp.service import QosService
 from tests.unit.serviceenv import make_service
 from tests.unit.test_fabric import PATH, QueueRecorder, Recorder, ring_with_hosts
@@ -201,3 +202,32 @@ def test_enqueue_port_any_installs_where_some_port_has_the_queue(core: QosServic
     [flow] = policy_ops(core, "h1")
     assert isinstance(flow, FlowSpec) and flow.actions == (("set_queue", 2), ("goto_table", 1))
     assert core.get_policy("h1").to_dict()["enqueue-port"] == "any"
+
+
+# ---------------------------------------------------------------- per-port classification
+def test_each_port_is_classified_by_the_flows_that_enqueue_there_only(core: QosService) -> None:
+    backend: QueueRecorder = core.queues  # type: ignore[assignment]
+    core.add_queue_profile(THREE)
+    core.switch_connected(1, OF13, ports(1))
+    core.switch_connected(2, OF13, ports(2))
+    policy = core.add_policy(TO_PORT_2)
+    item = PortFilter.of(2, 32767, policy.match)
+    assert core.wanted_filters() == {(1, "s1-eth2"): (item,)}  # s1's port 2 only: not s2, not s1's others
+    assert backend.classified[-1] == (1, "s1-eth2", (item,))
+    assert core.queue_profile_view(core.queue_profiles[0])["applied"]["00:00:00:00:00:00:00:01/s1-eth2"][
+        "filters"] == 1
+    core.add_policy({"name": "h1 anywhere", "ip-src": "10.0.0.1", "queue": 1, "sw": S1})  # forwarding chooses
+    assert set(core.wanted_filters()) == {(1, "s1-eth1"), (1, "s1-eth2"), (1, "s1-eth3")}
+    core.disable()
+    assert core.wanted_filters() == {}
+    assert backend.classified[-1][2] == ()  # the filters went with the flows
+
+
+def test_a_rewritten_profile_gets_its_filters_again(core: QosService) -> None:
+    backend: QueueRecorder = core.queues  # type: ignore[assignment]
+    core.add_queue_profile(THREE)
+    core.switch_connected(1, OF13, ports(1))
+    core.add_policy(TO_PORT_2)
+    before = len(backend.classified)
+    core.add_queue_profile({**THREE, "queues": {**THREE["queues"], "2": {"max-rate": "3M"}}})  # OVS rebuilds the qdisc
+    assert len(backend.classified) == before + 1 and backend.classified[-1][1] == "s1-eth2"

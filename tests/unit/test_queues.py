@@ -1,15 +1,16 @@
-"""Queue profiles: parsing, validation, the DSCP mapping and port resolution (no OVS)."""
+"""Queue profiles: parsing, validation, port resolution and the per-port tc filters (no OVS)."""
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
 
-from qosapp.core.model import DSCP_NAMES, ValidationError
-from qosapp.core.queues import (LOCAL_USE_DSCPS, MAX_QUEUE_ID, QueueProfile, htb_classid, parse_port,
-                           parse_queue_profile, parse_rate, queue_dscp, queue_dscps, resolve_ports,
+from qosapp.core.model import Match, ValidationError, parse_policy
+from qosapp.core.shaping import PortFilter
+from qosapp.core.queues import (MAX_QUEUE_ID, QueueProfile, htb_classid, parse_port,
+                           parse_queue_profile, parse_rate, resolve_ports,
                            resolve_targets)
-from qosapp.adapters.tcbridge import filter_command, skip_reason
+from qosapp.adapters.tcbridge import filter_command, selectors, skip_reason
 
 SEED = {"sw": "all", "port": "all", "max-rate": 10_000_000_000,
         "queues": {"0": {"max-rate": 10_000_000_000}, "1": {"max-rate": 20_000_000}, "2": {"max-rate": 2_000_000}}}
@@ -49,13 +50,14 @@ def test_to_dict_round_trips_and_is_normalised() -> None:
     assert seed.key == ("00:00:00:00:00:00:00:01", "2")
 
 
-def test_to_dict_with_dscp_reads_back_but_a_different_dscp_is_refused() -> None:
+def test_a_dscp_from_older_answers_is_accepted_and_means_nothing() -> None:
+    """Profiles no longer give queues a DSCP (classification is per port, from the flows' matches)."""
     seed = profile()
-    shown = seed.to_dict(include_dscp=True)
-    assert shown["queues"]["2"] == {"max-rate": 2_000_000, "dscp": 7}
-    assert "dscp" not in shown["queues"]["0"]
+    shown = seed.to_dict()
+    assert "dscp" not in shown["queues"]["2"]
+    shown["queues"]["2"]["dscp"] = 7
     assert parse_queue_profile(shown) == seed
-    shown["queues"]["2"]["dscp"] = 46
+    shown["queues"]["2"]["dscp"] = 64
     assert rejected(shown).field == "queues.2.dscp"
 
 
@@ -163,34 +165,37 @@ def test_port_values_that_cannot_name_a_linux_port_are_refused(value: Any) -> No
     assert info.value.field == "port"
 
 
-# ---------------------------------------------------------------- DSCP trick
-def test_queue_dscps_are_the_rfc2474_local_use_pool() -> None:
-    assert LOCAL_USE_DSCPS == (3, 7, 11, 15, 19, 23, 27, 31, 35, 39, 43, 47, 51, 55, 59, 63)
-    assert [queue_dscp(q) for q in range(MAX_QUEUE_ID + 1)] == [None, *LOCAL_USE_DSCPS]
-    assert all(d & 0b11 == 0b11 for d in LOCAL_USE_DSCPS)
-
-
-def test_queue_dscps_never_take_a_diffserv_code_point_services_use() -> None:
-    standard = set(DSCP_NAMES.values()) | {1}  # EF, AFxy, CSx, VOICE-ADMIT, BE and LE (RFC 8622)
-    assert not standard & set(LOCAL_USE_DSCPS)
-    assert len(set(LOCAL_USE_DSCPS)) == MAX_QUEUE_ID
-
-
-def test_queue_zero_is_the_default_class_and_needs_no_dscp() -> None:
-    assert queue_dscps(profile()) == {1: 3, 2: 7}
-    assert queue_dscps(parse_queue_profile({"max-rate": "1G", "queues": {"0": {}}})) == {}
-    with pytest.raises(ValueError):
-        queue_dscp(MAX_QUEUE_ID + 1)
-
-
+# ---------------------------------------------------------------- per-port classification
 def test_htb_class_of_queue_n_is_hex_n_plus_one() -> None:
     assert [htb_classid(q) for q in (0, 1, 2, 9, 15)] == ["1:1", "1:2", "1:3", "1:a", "1:10"]
 
 
-def test_filter_command_matches_the_dsfield_of_the_queue_dscp() -> None:
-    assert filter_command("s1-eth2", 2, 7) == [
+def test_filter_command_is_the_flows_own_match_to_the_queues_class() -> None:
+    seed = parse_policy({"name": "s1", "protocol": "6", "ingress-port": "1", "ip-src": "10.0.0.1", "sw": 1,
+                         "queue": 2, "enqueue-port": 2})
+    item = PortFilter.of(2, seed.priority, seed.match)
+    assert filter_command("s1-eth2", 1, item) == [
         "tc", "filter", "add", "dev", "s1-eth2", "parent", "1:0", "protocol", "ip", "prio", "1",
-        "u32", "match", "ip", "dsfield", "0x1c", "0xfc", "flowid", "1:3"]
+        "u32", "match", "ip", "src", "10.0.0.1/32", "match", "ip", "protocol", "6", "0xff", "flowid", "1:3"]
+    assert selectors(seed.match)[2] == ["ingress-port"]  # on egress the in_port is gone
+
+
+def test_every_match_field_u32_can_see() -> None:
+    match = Match(eth_type=0x0800, eth_src="aa:bb:cc:dd:ee:01", eth_dst="aa:bb:cc:dd:ee:02", ip_proto=17,
+                  ipv4_src="10.0.0.0/24", ipv4_dst="10.0.1.7", ip_dscp=46, tp_src=5000, tp_dst=53, vlan_vid=10)
+    protocol, words, unexpressed = selectors(match)
+    assert protocol == "ip" and unexpressed == ["vlan-id"]
+    assert " ".join(words) == ("match ip src 10.0.0.0/24 match ip dst 10.0.1.7/32 match ip protocol 17 0xff "
+                               "match ip tos 0xb8 0xfc match ip sport 5000 0xffff match ip dport 53 0xffff "
+                               "match ether src aa:bb:cc:dd:ee:01 match ether dst aa:bb:cc:dd:ee:02")
+    assert selectors(Match()) == ("all", ["match", "u32", "0", "0"], [])
+    assert selectors(Match(eth_type=0x0806))[0] == "0x0806"
+
+
+def test_port_filters_order_like_the_flows() -> None:
+    low = PortFilter.of(1, 10, Match(ipv4_src="10.0.0.1"))
+    high = PortFilter.of(2, 200, Match(ipv4_src="10.0.0.0/8"))
+    assert sorted([low, high]) == [high, low] and high.priority == 200
 
 
 def test_filters_are_skipped_off_the_userspace_datapath() -> None:
