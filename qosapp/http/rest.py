@@ -23,6 +23,7 @@ from qosapp.http.common import (CORE_KEY, CoreController, error_response, handle
 from qosapp.http.floodlight import FloodlightController
 from qosapp.http.floodlight_net import FloodlightNetController
 from qosapp.http.rest_qos import RestQosController
+from qosapp.http.staticflows import StaticFlowController
 from qosapp.http.guard import truncate
 from qosapp.http.metrics import METRICS_KEY, Metrics, MetricsController
 from qosapp.http.openapi import document
@@ -259,7 +260,7 @@ def register(wsgi: WSGIApplication, core: QosService, controllers: list[type] | 
     requests (the front door wraps the application in it, `qosapp.main.frontdoor`).
     """
     controllers = [*(controllers or [QosController, FloodlightController, FloodlightNetController, RestQosController,
-                                   UiController]),
+                                   StaticFlowController, UiController]),
                    MetricsController]
     metrics = Metrics(core)
     metrics.learn_routes(wsgi, controllers)
