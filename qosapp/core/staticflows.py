@@ -140,11 +140,11 @@ def parse_static_flow(data: Any) -> StaticFlow:
     """
     if not isinstance(data, Mapping):
         raise ValidationError("body", "a static flow entry must be a JSON object")
-    data = {k: v for k, v in data.items() if v != ""}
     unknown = set(data) - STATIC_KEYS
     if unknown:
         raise ValidationError(str(sorted(unknown, key=str)[0]),
                               f"unknown key; allowed: {', '.join(sorted(STATIC_KEYS - {'id'}))}")
+    data = {k: v for k, v in data.items() if v != ""}
     name = parse_name(data.get("name"))
     if data.get("switch") is None:
         raise ValidationError("switch", "required: the dpid of the switch the flow is for")

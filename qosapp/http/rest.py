@@ -26,7 +26,7 @@ from qosapp.http.rest_qos import RestQosController
 from qosapp.http.staticflows import StaticFlowController
 from qosapp.http.guard import truncate
 from qosapp.http.metrics import METRICS_KEY, Metrics, MetricsController
-from qosapp.http.openapi import document
+from qosapp.http.openapi_compat import document
 from qosapp.http.ui import UiController
 from qosapp.service import QosService
 

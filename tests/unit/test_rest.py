@@ -12,7 +12,7 @@ from webob import Request
 
 from qosapp.http import rest
 from tests.unit.serviceenv import make_service
-from qosapp.http.openapi import document
+from qosapp.http.openapi_compat import document
 from qosapp.http.floodlight import FloodlightController
 
 SEED_S1 = {"name": "Enqueue 2:2 s1", "protocol": "6", "eth-type": "0x0800", "ingress-port": "1",
@@ -160,7 +160,8 @@ def test_floodlight_routes_are_mounted(env):
 
 def _routed_paths() -> set[tuple[str, str]]:
     out = set()
-    for controller in (rest.QosController, FloodlightController, rest.MetricsController):
+    from qosapp.http.staticflows import StaticFlowController
+    for controller in (rest.QosController, FloodlightController, rest.MetricsController, StaticFlowController):
         for path, methods in rest.routes_of(controller):
             out |= {(path, m.lower()) for m in methods}
     return out
