@@ -81,8 +81,9 @@ SCHEMAS: dict[str, Any] = {
         "error": {"type": "string"}, "field": {"type": "string"},
         "deleted": {"type": "array", "items": {"type": "string"}}}},
 }
-SWITCH_PARAM = [{"name": "switch", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1},
-                 "description": "'all' or a dpid"}]
+SWITCH_PARAM = [{"name": "switch", "in": "path", "required": True, "schema": {
+    "type": "string", "pattern": r"^\s*(([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}|[0-9a-fA-F]{16}|[aA][lL][lL])\s*$"},
+    "description": "'all' or a dpid (00:00:00:00:00:00:00:01 or 16 hex digits)"}]
 
 
 def static_flow_paths() -> dict[str, Any]:
