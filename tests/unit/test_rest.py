@@ -206,3 +206,19 @@ def test_stats_answer_carries_its_clock(env):
     code, body = client.call("GET", "/qos/stats/policies")
     assert code == 200 and before <= body["clock"] <= time.monotonic() + 0.001
     assert body["paths"] == [] and body["policies"] == []
+
+
+@pytest.mark.parametrize("raw", ["%00", "%07", "x%0d%0ay", "%0a", "%7f", "%c2%85", "%ff", "%25", "%e2%80%a8"])
+def test_paths_with_control_characters_get_a_json_4xx(tmp_path, raw):
+    """Every route's variables and every unknown tail under /qos, /wm and /v1.0: a JSON 4xx, never a 500
+    (a CR/LF in the path once fell through to a plain-text 404; a bad dpid to a 405)."""
+    from tests.unit.test_guard import Front
+    front = Front(make_service(str(tmp_path), lambda dpid, ops: None, green=True))
+    paths = [re.sub(r"\{[^}]+\}", raw, p) for p in document()["paths"] if "{" in p]
+    paths += [f"/qos/status/{raw}", f"/wm/qos/{raw}", f"/v1.0/conf/switches/{raw}/ovsdb_addr", f"/qos/rules/{raw}/1",
+              f"/qos/meter/{raw}"]
+    for path in paths:
+        for method in ("GET", "POST", "DELETE"):
+            code, body, _ = front.call(method, path, {} if method != "GET" else None)
+            lowest = 200 if path.startswith("/wm/qos/") else 400  # Floodlight's QoS routes: 200 + status text
+            assert lowest <= code < 500 and isinstance(body, dict) and "error" in body, (method, path, code, body)

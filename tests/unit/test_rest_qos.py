@@ -178,5 +178,8 @@ def test_bad_meters_are_4xx_naming_the_field(ryu, body, field):
 def test_native_routes_unchanged(ryu):
     curl, _ = ryu
     assert curl("GET", "/qos/queues")[0] == 200
-    assert curl("GET", "/qos/rules/zzz")[0] in (404, 405)
+    code, answer = curl("GET", "/qos/rules/zzz")  # not a switch: no route's path, so 404 (not 405)
+    assert code == 404 and answer["field"] == "path"
+    code, answer = curl("PUT", f"/qos/rules/{S1}")  # a route's path, a method it does not take
+    assert code == 405 and "GET" in answer["error"]
     assert curl("GET", "/v1.0/nothing")[0] == 404
