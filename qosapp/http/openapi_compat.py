@@ -134,8 +134,114 @@ def static_flow_paths() -> dict[str, Any]:
     }
 
 
+#: {switchid} of rest_qos's routes: 16 hex digits or 'all' (ryu.lib.dpid's pattern)
+RQ_SWITCH = [{"name": "switchid", "in": "path", "required": True,
+              "schema": {"type": "string", "pattern": r"^([0-9a-fA-F]{16}|all)$"},
+              "description": "16 hex digits, or 'all' (every connected switch)"}]
+RQ_VLAN = {"name": "vlanid", "in": "path", "required": True,
+           "schema": {"type": "string", "pattern": r"^(0{0,3}[1-9]|0{0,2}[1-9][0-9]|0?[1-9][0-9]{2}|[1-3][0-9]{3}"
+                                                   r"|40[0-8][0-9]|409[0-4]|all)$"},
+           "description": "1-4094 or 'all'"}
+RQ_DPID = [{"name": "dpid", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": r"^[0-9a-fA-F]{16}$"}}]
+_RQ_ANSWER = {"type": "array", "items": {"type": "object", "required": ["switch_id", "command_result"], "properties": {
+    "switch_id": {"type": "string"}, "command_result": {}}}}
+_RQ_ERROR = {"type": "object", "required": ["error", "switch_id", "command_result"], "properties": {
+    "error": {"type": "string"}, "field": {"type": "string"}, "switch_id": {"type": "string"},
+    "command_result": {"type": "array"}}}
+
+
+def _rq(description: str, write: bool = False, body_schema: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One rest_qos operation: rest_qos's answer shape, its refusals as 4xx with qos-sdn's error and field."""
+    responses = {"200": answer(description, _RQ_ANSWER),
+                 "400": answer("invalid input: error, field, and a failed command_result", _RQ_ERROR),
+                 "404": answer("no such rule, meter or connected switch", _RQ_ERROR), **(extra or {})}
+    if body_schema is not None:
+        responses["415"] = answer("body is not JSON", _RQ_ERROR)
+        return op(responses, write=write, requestBody=body(body_schema))
+    return op(responses, write=write)
+
+
+_CONFLICT = {"409": answer("a conflict with what is stored (named in the error)", _RQ_ERROR)}
+RULE_BODY = {"type": "object", "description": "{match: {in_port, dl_src, dl_dst, dl_type, nw_src, nw_dst, "
+             "nw_proto, tp_src, tp_dst, ip_dscp}, actions: {queue|mark|meter}, priority}"}
+DELETE_RULE = {"type": "object", "required": ["qos_id"], "properties": {"qos_id": {}}}
+QUEUE_BODY = {"type": "object", "description": "{port_name, type: linux-htb, max_rate, queues: [{max_rate|min_rate}]}"}
+METER_BODY = {"type": "object", "description": "{meter_id, flags: KBPS (BURST, STATS), bands: [{type: DROP, rate "
+              "(kbit/s), burst_size (kbit)}]}; a DSCP_REMARK or EXPERIMENTER band is 501"}
+NOT_IMPLEMENTED = {"501": answer("a DSCP_REMARK or EXPERIMENTER band: qos-sdn's meters drop", _RQ_ERROR)}
+
+
+def rest_qos_paths() -> dict[str, Any]:
+    """Ryu's rest_qos and rest_conf_switch (qosapp.http.rest_qos)."""
+    rules = {"parameters": RQ_SWITCH,
+             "get": _rq("the switch's rules (policies) in rest_qos's shape, grouped by vlan_id"),
+             "post": _rq("the rule is stored as a policy on that switch", True, RULE_BODY, _CONFLICT),
+             "delete": _rq("those rules deleted", True, DELETE_RULE)}
+    vlan_rules = {**rules, "parameters": [*RQ_SWITCH, RQ_VLAN]}
+    dpid_ops = {"parameters": RQ_DPID}
+    return {
+        "/qos/rules/{switchid}": rules,
+        "/qos/rules/{switchid}/{vlanid}": vlan_rules,
+        "/qos/queue/{switchid}": {
+            "parameters": RQ_SWITCH,
+            "get": _rq("the queue profiles that shape the switch, in rest_qos's details shape"),
+            "post": _rq("a queue profile for the switch and port_name", True, QUEUE_BODY, _CONFLICT),
+            "delete": _rq("the switch's queue profiles deleted", True, extra=_CONFLICT)},
+        "/qos/queue/status/{switchid}": {"parameters": RQ_SWITCH, "get": _rq("queue counters per port and queue")},
+        "/qos/meter/{switchid}": {
+            "parameters": RQ_SWITCH,
+            "get": _rq("the switch's rest_qos meters in rest_qos's meter-stats shape"),
+            "post": _rq("a native meter rest_qos-<switch>-meter-<id>", True, METER_BODY,
+                        {**_CONFLICT, **NOT_IMPLEMENTED}),
+            "delete": _rq("the meter deleted", True, {"type": "object", "required": ["meter_id"]}, _CONFLICT)},
+        "/v1.0/conf/switches": {"get": op({"200": answer("connected switches (16 hex digits)",
+                                                         {"type": "array", "items": {"type": "string"}})})},
+        "/v1.0/conf/switches/{dpid}": {**dpid_ops, "get": op({
+            "200": answer("the keys set for the switch", {"type": "array", "items": {"type": "string"}}),
+            "400": answer("not a dpid", _RQ_ERROR)})},
+        "/v1.0/conf/switches/{dpid}/ovsdb_addr": {
+            **dpid_ops,
+            "put": op({"201": {"description": "kept for the switch"},
+                       "400": answer("not an OVSDB address", _RQ_ERROR), "415": answer("body is not JSON", _RQ_ERROR)},
+                      write=True, requestBody=body({"type": "string",
+                                                    "pattern": r"^((tcp|ssl):[^:]+:[0-9]{1,5}|unix:/\S+)$"})),
+            "get": op({"200": answer("the address", {"type": "string"}), "400": answer("not a dpid", _RQ_ERROR),
+                       "404": answer("none set", _RQ_ERROR)}),
+            "delete": op({"200": {"description": "forgotten"}, "400": answer("not a dpid", _RQ_ERROR),
+                          "404": answer("none set", _RQ_ERROR)}, write=True)},
+    }
+
+
+_FL_DPID = {"type": "string", "pattern": r"^\s*(([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}|[0-9a-fA-F]{16})\s*$"}
+_FL_PORT = {"type": "integer", "minimum": 1, "maximum": PORT_NO}
+
+
+def floodlight_net_paths() -> dict[str, Any]:
+    """Floodlight's device manager and route (circuitpusher.py's reads; qosapp.http.floodlight_net)."""
+    params = [{"name": name, "in": "path", "required": True, "schema": schema}
+              for name, schema in (("src", _FL_DPID), ("src_port", _FL_PORT), ("dst", _FL_DPID),
+                                   ("dst_port", _FL_PORT))]
+    return {
+        "/wm/device/": {"get": op({
+            "200": answer("the learned hosts as Floodlight's devices (mac, ipv4, vlan, attachmentPoint "
+                          "[{switchDPID, port, errorStatus}]); none: []", {"type": "array", "items": {"type": "object"}}),
+            **ERRORS}, parameters=[
+                {"name": "ipv4", "in": "query", "required": False, "schema": {"type": "string", "pattern": IPV4_TEXT}},
+                {"name": "mac", "in": "query", "required": False, "schema": {"type": "string", "pattern": MAC_TEXT}}])},
+        "/wm/topology/route/{src}/{src_port}/{dst}/{dst_port}/json": {
+            "parameters": params,
+            "get": op({"200": answer("the shortest route: [{switch, port}], in then out port per switch",
+                                     {"type": "array", "items": {"type": "object"}}),
+                       "400": answer("not a dpid or port", ref("Error")),
+                       "404": answer("a switch that is not in the topology", ref("Error")),
+                       "409": answer("no route between them", ref("Error"))})},
+    }
+
+
 def compat_paths() -> dict[str, Any]:
-    return static_flow_paths()
+    return {**static_flow_paths(), **rest_qos_paths(), **floodlight_net_paths()}
 
 
 def document() -> dict[str, Any]:

@@ -160,8 +160,11 @@ def test_floodlight_routes_are_mounted(env):
 
 def _routed_paths() -> set[tuple[str, str]]:
     out = set()
+    from qosapp.http.floodlight_net import FloodlightNetController
+    from qosapp.http.rest_qos import RestQosController
     from qosapp.http.staticflows import StaticFlowController
-    for controller in (rest.QosController, FloodlightController, rest.MetricsController, StaticFlowController):
+    for controller in (rest.QosController, FloodlightController, rest.MetricsController, StaticFlowController,
+                       RestQosController, FloodlightNetController):
         for path, methods in rest.routes_of(controller):
             out |= {(path, m.lower()) for m in methods}
     return out
@@ -175,7 +178,7 @@ def test_openapi_matches_routes(env):
                   for method in ops if method != "parameters"}
     assert documented == _routed_paths()
     for path in doc["paths"]:
-        assert re.fullmatch(r"/[a-z/{}._-]+", path)
+        assert re.fullmatch(r"/[a-z0-9/{}._-]+", path)
 
 
 def test_wait_confirm_answers_once_the_switch_confirmed(env):
