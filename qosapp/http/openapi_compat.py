@@ -146,7 +146,9 @@ RQ_DPID = [{"name": "dpid", "in": "path", "required": True,
             "schema": {"type": "string", "pattern": r"^[0-9a-fA-F]{16}$"}}]
 _RQ_ANSWER = {"type": "array", "items": {"type": "object", "required": ["switch_id", "command_result"], "properties": {
     "switch_id": {"type": "string"}, "command_result": {}}}}
-_RQ_ERROR = {"type": "object", "required": ["error", "switch_id", "command_result"], "properties": {
+#: a refusal: qos-sdn's error and field, and rest_qos's switch_id and failed command_result (a path that is no
+#: route's, e.g. a switch id that is not 16 hex digits, is the plain JSON 404 of every unknown path)
+_RQ_ERROR = {"type": "object", "required": ["error"], "properties": {
     "error": {"type": "string"}, "field": {"type": "string"}, "switch_id": {"type": "string"},
     "command_result": {"type": "array"}}}
 
@@ -200,11 +202,12 @@ def rest_qos_paths() -> dict[str, Any]:
                                                          {"type": "array", "items": {"type": "string"}})})},
         "/v1.0/conf/switches/{dpid}": {**dpid_ops, "get": op({
             "200": answer("the keys set for the switch", {"type": "array", "items": {"type": "string"}}),
-            "400": answer("not a dpid", _RQ_ERROR)})},
+            "400": answer("not a dpid", _RQ_ERROR), "404": answer("not 16 hex digits", _RQ_ERROR)})},
         "/v1.0/conf/switches/{dpid}/ovsdb_addr": {
             **dpid_ops,
             "put": op({"201": {"description": "kept for the switch"},
-                       "400": answer("not an OVSDB address", _RQ_ERROR), "415": answer("body is not JSON", _RQ_ERROR)},
+                       "400": answer("not an OVSDB address", _RQ_ERROR), "415": answer("body is not JSON", _RQ_ERROR),
+                       "404": answer("not 16 hex digits", _RQ_ERROR)},
                       write=True, requestBody=body({"type": "string",
                                                     "pattern": r"^((tcp|ssl):[^:]+:[0-9]{1,5}|unix:/\S+)$"})),
             "get": op({"200": answer("the address", {"type": "string"}), "400": answer("not a dpid", _RQ_ERROR),
