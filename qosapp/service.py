@@ -60,8 +60,12 @@ class QosService:
     def __init__(self, core: QosCore, send: Sender | None = None, queues: QueueBackend | None = None,
                  lock: AbstractContextManager[Any] | None = None,
                  new_event: Callable[[], EventLike] = threading.Event,
-                 pause: Callable[[], None] = lambda: None) -> None:
+                 pause: Callable[[], None] = lambda: None,
+                 sync: Callable[[], bool] | None = None) -> None:
         self.core = core
+        #: make every commit so far durable; returns whether it fsynced (the Ryu shell passes a
+        #: group commit that fsyncs in a worker thread: `qosapp.adapters.groupcommit`)
+        self.sync_store: Callable[[], bool] = sync or core.store.sync
         self.send: Sender = send or (lambda dpid, ops: None)
         self.queues = queues
         self.lock: AbstractContextManager[Any] = lock if lock is not None else threading.Lock()
@@ -236,7 +240,7 @@ class QosService:
         self.confirm_listeners.append(check)
         try:
             self.pause()  # let the datapath's send loop put the flows and the barrier on the wire ...
-            self.core.store.sync()  # ... and make the change durable while the switch works on them
+            self.sync_store()  # ... and make the change durable while the switch works on them
             check()
             done.wait(timeout)
         finally:
