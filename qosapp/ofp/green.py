@@ -57,14 +57,18 @@ class NativeWorker:
             raise error
 
 
-def green_service(core: QosCore, send: Sender | None = None, queues: QueueBackend | None = None) -> QosService:
+def green_service(core: QosCore, send: Sender | None = None, queues: QueueBackend | None = None,
+                  coalesce_topology: bool = False) -> QosService:
     """A `QosService` whose lock and confirmation waits cooperate with eventlet's green threads.
 
     A SQLite store's fdatasync runs in a native thread, shared by concurrent
-    requests (group commit), so it no longer stops the hub.
+    requests (group commit), so it no longer stops the hub. `coalesce_topology`
+    (the controller): topology work runs once per burst of events, in a
+    greenthread spawned when the first of them arrives.
     """
     sync = None
     if isinstance(core.store, Store) and core.store.deferred_sync:
         sync = GroupCommit(core.store, NativeWorker("qos-fsync"), hub.Event).sync
     return QosService(core, send=send, queues=queues, lock=hub.BoundedSemaphore(1), new_event=hub.Event,
-                      pause=lambda: hub.sleep(0), sync=sync)
+                      pause=lambda: hub.sleep(0), sync=sync,
+                      later=(lambda fn: hub.spawn(fn)) if coalesce_topology else None)
