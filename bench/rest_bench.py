@@ -286,6 +286,10 @@ def targets(n: int, ryu: Row | None, qos: Row | None, variant: str) -> list[Row]
     """
     def get(row: Row | None, fn: Callable[[Row], Any]) -> Any:
         return value(row, fn)
+
+    def clean(row: Row | None, phase: str) -> Any:
+        """A phase's figure only if every one of its answers was what was asked for (else no ratio)."""
+        return get(row, lambda r: None if r[phase].get("errors") else r[phase])
     ryu_seq = get(ryu, lambda r: r["seq"]["rate_per_s"])
     bulk_rate = get(qos, lambda r: r["bulk"]["rate_per_s"] if r["bulk"]["switch_s"] is not None else None)
     measured = {
@@ -295,10 +299,11 @@ def targets(n: int, ryu: Row | None, qos: Row | None, variant: str) -> list[Row]
                                 get(ryu, lambda r: r["conc"]["rate_per_s"]), "higher"),
                           get(qos, lambda r: r["conc"]["confirmed"] == r["conc"]["count"])),
         goals.BULK: (ratio(bulk_rate, ryu_seq, "higher"), None),
-        goals.DELETE_ONE: (ratio(get(qos, lambda r: r["del1"]["median_ms"]),
-                                 get(ryu, lambda r: r["del1"]["median_ms"]), "lower"), None),
-        goals.GET_ALL: (ratio(get(qos, lambda r: r["get"]["median_s"]),
-                              get(ryu, lambda r: r["get"]["median_s"]), "lower"), None),
+        goals.DELETE_ONE: (ratio(get(clean(qos, "del1"), lambda d: d["median_ms"]),
+                                 get(clean(ryu, "del1"), lambda d: d["median_ms"]), "lower"), None),
+        goals.GET_ALL: (ratio(get(qos, lambda r: r["get"]["median_s"] if r["get"]["complete"] else None),
+                              get(ryu, lambda r: r["get"]["median_s"] if r["get"]["complete"] else None),
+                              "lower"), None),
         goals.MEMORY: (ratio(get(qos, lambda r: r["rss_n"]["rss_mb"]),
                              get(ryu, lambda r: r["rss_n"]["rss_mb"]), "lower"), None),
     }
