@@ -13,9 +13,9 @@ Two ways to be durable, both WAL:
   The caller can then overlap the fsync with other waiting, e.g. for a
   switch's barrier reply, and one fsync covers every commit made since the
   last one. The caller must call `sync()` before it acknowledges anything;
-  `close()` syncs too. (In one eventlet thread an fsync blocks every
-  greenthread, so concurrent requests rarely get to share one: measured ~1
-  fsync per request with 8 clients. That needs the fsync off the thread.)
+  `close()` syncs too. In the controller the fdatasync runs in a worker
+  thread (`qosapp.adapters.groupcommit`): in the one eventlet thread it
+  blocked every greenthread, so concurrent requests never shared one.
 """
 from __future__ import annotations
 
@@ -139,12 +139,32 @@ class Store:
 
         A no-op when a previous sync() already covered every commit.
         """
-        if not self.unsynced:
+        point = self.sync_point()
+        if point is None:
             return False
-        covered = self._commits
-        os.fdatasync(self._wal())
-        self._synced = covered
+        fd, covered = point
+        os.fdatasync(fd)
+        self.mark_synced(covered)
         return True
+
+    def sync_point(self) -> tuple[int, int] | None:
+        """What one fdatasync must cover now: (WAL descriptor, commits it makes durable); None if nothing.
+
+        For `qosapp.adapters.groupcommit`, which runs the fdatasync in a
+        worker thread and then calls `mark_synced(covered)` here.
+        """
+        if not self.unsynced:
+            return None
+        return self._wal(), self._commits
+
+    def mark_synced(self, covered: int) -> None:
+        """An fdatasync that started after commit number `covered` has finished."""
+        self._synced = max(self._synced, covered)
+
+    @property
+    def synced(self) -> int:
+        """How many commits are durable (deferred mode; every commit otherwise)."""
+        return self._synced if self.deferred_sync else self._commits
 
     def _wal(self) -> int:
         """An open descriptor on the WAL file (re-opened if SQLite replaced the file)."""

@@ -78,6 +78,11 @@ class QosCore:
         self.switch_grace = switch_grace
         #: switches whose OpenFlow connection dropped, still in the topology: dpid -> when it dropped
         self.absent: dict[int, float] = {}
+        #: coalesce topology work: events only mark it due, `flush_topology` does it once for the lot
+        #: (the Ryu shell turns this on, see `QosService`); off, every event does it at once
+        self.defer_topology = False
+        self._topology_due = False
+        self._paths_due = False
         self.fabric = Fabric(forwarding)
         self.stats = Stats()
         self.shaping = Shaping(managed=manage_queues)
@@ -504,10 +509,11 @@ class QosCore:
 
     def switch_ready(self, dpid: int) -> Effects:
         """Cold start, second half (after the queue sync): forwarding everywhere, paths back."""
-        fx = self.topology_changed()
+        if self.defer_topology:
+            self._topology_due = self._paths_due = True
+            return Effects()
         # the wipe took this switch's path flows; put back what the plans say
-        fx.send_all(self._path_updates(self.fabric.paths))
-        return fx
+        return self._topology_work(all_paths=True)
 
     def switch_disconnected(self, dpid: int, now: float | None = None) -> Effects:
         """The switch's OpenFlow connection dropped: forget what it held, keep its place in the topology.
@@ -717,20 +723,32 @@ class QosCore:
         """The service applied the profiles (`Shaping.sync`): queue policies whose queue came or went
         are installed or taken out (missing-queue); if anything changed, the paths are re-planned."""
         fx = Effects()
-        for info in self.switches.values():
-            fx.send(info.dpid, self._recheck_queues(info))
+        if self.enabled and self.shaping.managed:  # unmanaged, every queue counts as there: nothing to recheck
+            # one pass over the policies, not one per switch: each cold start syncs the queues, so a
+            # fabric of S switches coming up was S*S/2 passes over every policy (100 switches and
+            # 10,000 policies: 50 million checks, minutes of CPU)
+            per_switch = self._queue_policies_by_switch()
+            everywhere = per_switch.pop(None, [])
+            for info in self.switches.values():
+                fx.send(info.dpid, self._recheck_queues(info, per_switch.get(info.dpid, []) + everywhere))
         if changed:
             fx.send_all(self._path_updates(self.fabric.replan_all(self.queue_exists)))
         return fx
 
-    def _recheck_queues(self, info: SwitchState) -> list[FlowOp]:
-        """A queue policy's flows go in when its queue is there and out when it is not."""
-        if not self.enabled:
-            return []
-        ops: list[FlowOp] = []
+    def _queue_policies_by_switch(self) -> dict[int | None, list[Policy]]:
+        """Queue policies by the one switch they name (None: sw "all"); policies for no switch are left out."""
+        out: dict[int | None, list[Policy]] = {}
         for policy in self.policies.values():
-            if policy.queue is None or not policy.applies_to(info.dpid):
+            if policy.queue is None or policy.sw == "none":
                 continue
+            out.setdefault(policy.dpid(), []).append(policy)
+        return out
+
+    def _recheck_queues(self, info: SwitchState, policies: Iterable[Policy]) -> list[FlowOp]:
+        """A queue policy's flows (of `policies`, those for this switch) go in when its queue is there
+        and out when it is not."""
+        ops: list[FlowOp] = []
+        for policy in policies:
             cookie = policy_cookie(_id(policy))
             state = info.install.get(cookie)
             if state is None or state.state == ERROR:  # not ours to change: refused, or the switch said no
@@ -916,10 +934,37 @@ class QosCore:
         return target is not None and self.shaping.has_queue(target, queue_id)
 
     def topology_changed(self) -> Effects:
-        """After any topology event: fix forwarding, re-route affected paths."""
+        """After any topology event: fix forwarding, re-route affected paths (or mark it due, deferred)."""
+        if self.defer_topology:
+            self._topology_due = True
+            return Effects()
+        return self._topology_work()
+
+    @property
+    def topology_due(self) -> bool:
+        """Is deferred topology work waiting for `flush_topology`?"""
+        return self._topology_due
+
+    def flush_topology(self) -> Effects:
+        """The topology work of every event since the last flush, done once.
+
+        Why: each event (a switch connecting, each LLDP link, each host seen)
+        recomputed every switch's forwarding and checked every path. A
+        100-switch fabric coming up is ~600 such events; one at a time that
+        was a minute of CPU, while the result only depends on the topology
+        after the last of them.
+        """
+        if not self._topology_due:
+            return Effects()
+        all_paths = self._paths_due
+        self._topology_due = self._paths_due = False
+        return self._topology_work(all_paths)
+
+    def _topology_work(self, all_paths: bool = False) -> Effects:
+        """Forwarding diffed on every switch; re-routed paths (every path: `all_paths`) made to match their plan."""
         forwarding_ops = self.fabric.forwarding_updates(self.switches)
         rerouted = self.fabric.reroute(self.queue_exists)
-        path_ops = self._path_updates(rerouted)
+        path_ops = self._path_updates(self.fabric.paths if all_paths else rerouted)
         fx = Effects()
         fx.send_all(forwarding_ops)
         fx.send_all(path_ops)
