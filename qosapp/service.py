@@ -37,6 +37,7 @@ from qosapp.core.effects import Effects
 from qosapp.core.meters import Meter
 from qosapp.core.model import Policy, Service
 from qosapp.core.pathspec import PathSpec
+from qosapp.core.staticflows import StaticFlow
 from qosapp.core.queues import QueueProfile
 from qosapp.core.shaping import QueueBackend
 from qosapp.core.storeapi import Tables
@@ -180,6 +181,13 @@ class QosService:
 
     def delete_path(self, name: str) -> PathSpec:
         return self._request(lambda: self.core.delete_path(name))
+
+    def push_static_flow(self, data: Any) -> tuple[StaticFlow, bool]:
+        """The stored entry and whether it replaced one of the same name."""
+        return self._request(lambda: self.core.push_static_flow(data))
+
+    def delete_static_flows(self, names: list[str]) -> list[StaticFlow]:
+        return self._request(lambda: self.core.delete_static_flows(names))
 
     def converge(self, tables: Tables | Callable[[], Tables | None]) -> bool:
         """Take the store's rows into the core (a cluster: others' writes) and apply what that changes.

@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS meters (
     name TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS static_flows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS queue_profiles (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     sw TEXT NOT NULL,
@@ -81,7 +86,7 @@ def _fsync_dir(path: str) -> None:
 
 
 class Store:
-    """Rows of settings, services, policies, paths, queue profiles and meters (implements `StoreApi`)."""
+    """Rows of settings, services, policies, paths, queue profiles, meters and static flows (implements `StoreApi`)."""
 
     def __init__(self, state_dir: str, deferred_sync: bool = False) -> None:
         os.makedirs(state_dir, exist_ok=True)
@@ -262,3 +267,22 @@ class Store:
     def delete_meter(self, name: str) -> bool:
         with self.transaction() as db:
             return db.execute("DELETE FROM meters WHERE name = ?", (name,)).rowcount > 0
+
+    # static flow entries (body is the validated entry's dict)
+    def static_flows(self) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self._db.execute("SELECT id, name, body FROM static_flows ORDER BY id").fetchall()
+        return [(fid, name, json.loads(body)) for fid, name, body in rows]
+
+    def insert_static_flow(self, name: str, body: dict[str, Any]) -> int:
+        with self.transaction() as db:
+            return _row_id(db.execute("INSERT INTO static_flows (name, body) VALUES (?, ?)",
+                                      (name, json.dumps(body, sort_keys=True))).lastrowid)
+
+    def update_static_flow(self, flow_id: int, name: str, body: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE static_flows SET name = ?, body = ? WHERE id = ?",
+                       (name, json.dumps(body, sort_keys=True), flow_id))
+
+    def delete_static_flows(self, ids: list[int]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM static_flows WHERE id = ?", [(i,) for i in ids])
