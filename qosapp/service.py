@@ -215,6 +215,10 @@ class QosService:
     def flow_error(self, dpid: int, cookie: int, reason: str) -> None:
         self._event(lambda: self.core.flow_error(dpid, cookie, reason))
 
+    def meter_features(self, dpid: int, max_meter: int) -> None:
+        """A switch's meter features reply (max_meter 0: it takes no meters)."""
+        self._event(lambda: self.core.meter_features(dpid, max_meter))
+
     # ------------------------------------------------------------ confirmations
     def wait_confirmed(self, policies: list[Policy], timeout: float = CONFIRM_TIMEOUT) -> None:
         """Hold this request until no switch is still to confirm `policies` (not under the lock).

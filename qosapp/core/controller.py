@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from qosapp.core import compiler
+from qosapp.core import fallback
 from qosapp.core import forwarding
 from qosapp.core.compiler import FlowDelete, FlowOp, FlowSpec
 from qosapp.core.effects import Effects
@@ -33,7 +34,8 @@ from qosapp.core.cookies import meter_cookie, meter_id_of, path_cookie, path_id_
 from qosapp.core.meters import WIPE_METERS, Meter, MeterTable, meter_add, meter_delete, parse_meter
 from qosapp.core.pathspec import INSTALLED as PATH_INSTALLED, PathSpec, clashing_path, parse_path
 from qosapp.core.stats import Stats
-from qosapp.core.switchstate import ERROR, INSTALLED, MISSING_QUEUE, PENDING, InstallState, SwitchState
+from qosapp.core.switchstate import (ERROR, INSTALLED, METER_FALLBACK, MISSING_QUEUE, PENDING, QUEUE, InstallState,
+                                     SwitchState)
 from qosapp.core.storeapi import StoreApi, StoreConflict, Tables
 from qosapp.core import converge as converging
 
@@ -41,6 +43,9 @@ LOG = logging.getLogger(__name__)
 
 OF10_MARKING_REFUSED = ("not installed: on OpenFlow 1.0 a marking policy can only forward by NORMAL, which "
                         "floods loops; use OpenFlow 1.3, a QoS path with this service, or --forwarding normal")
+#: why a meter policy is not installed on an OpenFlow 1.3 switch whose meter features report no meters
+NO_METERS = ("not installed: the switch reports no meters (OFPMP_METER_FEATURES max_meter 0), so it cannot police; "
+             "use a queue")
 OF10_ENTERING_REFUSED = ("not installed: on OpenFlow 1.0 traffic that enters on enqueue-port {port} could only be "
                          "forwarded by NORMAL (which floods loops; output to port {port} would drop it); give "
                          "ingress-port, use OpenFlow 1.3, or --forwarding normal")
@@ -284,8 +289,8 @@ class QosCore:
         switches: dict[str, Any] = {}
         for dpid, info in sorted(self.switches.items()):
             meter_id = self.meter_table.id_of(dpid, meter.name)
-            if info.version == compiler.OF10:
-                switches[format_dpid(dpid)] = {"state": ERROR, "reason": compiler.OF10_NO_METERS}
+            if info.version == compiler.OF10 or info.no_meters:
+                switches[format_dpid(dpid)] = {"state": ERROR, "reason": info.no_meters or compiler.OF10_NO_METERS}
             elif meter_id is not None:
                 state = info.install.get(cookie, InstallState("not-installed"))
                 switches[format_dpid(dpid)] = {"meter-id": meter_id, **state.to_dict()}
@@ -294,13 +299,37 @@ class QosCore:
 
     def _meter_adds(self, info: SwitchState, meters: Iterable[Meter]) -> list[FlowOp]:
         """meter_mod adds for `meters` on an OpenFlow 1.3 switch (ids allocated here); none on 1.0."""
-        if info.version == compiler.OF10:
+        if info.version == compiler.OF10 or info.no_meters:
             return []
         ops: list[FlowOp] = []
         for meter in meters:
             ops.append(meter_add(meter, self.meter_table.allocate(info.dpid, meter.name)))
             info.sent(meter_cookie(_id(meter)))
         return ops
+
+    def meter_features(self, dpid: int, max_meter: int) -> Effects:
+        """An OpenFlow 1.3 switch's OFPMP_METER_FEATURES reply. With max_meter 0 it takes no meters: its
+        meter policies become `error` with that reason (their flows removed), fallback ones `missing-queue`."""
+        info = self.switches.get(dpid)
+        fx = Effects()
+        if info is None or max_meter > 0 or info.no_meters:
+            return fx
+        info.no_meters = NO_METERS
+        ops: list[FlowOp] = []
+        for policy in self.policies.values():
+            cookie = policy_cookie(_id(policy))
+            state = info.install.get(cookie)
+            if state is None or not (policy.meter or state.mechanism == METER_FALLBACK):
+                continue
+            ops += compiler.delete_policy(policy, dpid, info.version, self.service_dscps())
+            if policy.meter:
+                info.install[cookie] = InstallState(ERROR, NO_METERS)
+            else:
+                info.install[cookie] = self._missing_state(policy, info, self._missing(policy, info))
+        for name in self.meter_table.ids(dpid):
+            self.meter_table.free(dpid, name)
+        fx.send(dpid, ops)
+        return fx
 
     def meter_stats(self) -> dict[str, Any]:
         """Per meter and switch: packets and bytes in, packets and bytes the band dropped, rates."""
@@ -582,6 +611,12 @@ class QosCore:
         known = (pid is not None and pid in self.policies_by_id) or \
             (path_id_of(cookie) is not None and switch is not None and cookie in switch.install)
         if switch is not None and known:
+            rejected = self.policies_by_id.get(pid) if pid is not None else None
+            state = switch.install.get(cookie)
+            if rejected is not None and state is not None and state.mechanism == QUEUE:  # it rejected the queue
+                fx = Effects(confirm=True)
+                fx.send(dpid, self._fall_back(switch, rejected, InstallState(ERROR, reason)))
+                return fx
             switch.install[cookie] = InstallState(ERROR, reason)
         return Effects(confirm=True)
 
@@ -726,13 +761,16 @@ class QosCore:
                 continue
             missing = self._missing(policy, info)
             if state.state == MISSING_QUEUE:
-                if not missing:
+                if not missing or fallback.wants_fallback(policy, info.version):
                     ops += self._policy_flows(info, [policy])
                 elif missing != state.missing:
                     info.install[cookie] = self._missing_state(policy, info, missing)
-            elif missing:
+            elif (state.mechanism == METER_FALLBACK) != bool(missing):  # the queue came or went: switch mechanism
                 ops += compiler.delete_policy(policy, info.dpid, info.version, self.service_dscps())
-                info.install[cookie] = self._missing_state(policy, info, missing)
+                if missing:
+                    ops += self._fall_back(info, policy, self._missing_state(policy, info, missing))
+                else:
+                    ops += self._policy_flows(info, [policy])
         return ops
 
     def wanted_filters(self) -> dict[Target, tuple[PortFilter, ...]]:
@@ -1108,7 +1146,7 @@ class QosCore:
             if not policy.applies_to(info.dpid):
                 continue
             cookie = policy_cookie(_id(policy))
-            refused = compiler.unsupported(policy, info.version)
+            refused = compiler.unsupported(policy, info.version) or (info.no_meters if policy.meter else None)
             if refused:
                 info.install[cookie] = InstallState(ERROR, refused)
                 continue
@@ -1119,11 +1157,36 @@ class QosCore:
                 continue
             missing = self._missing(policy, info)
             if missing:
-                info.install[cookie] = self._missing_state(policy, info, missing)
+                ops += self._fall_back(info, policy, self._missing_state(policy, info, missing))
                 continue
-            ops += specs
+            ops += specs + fallback.drop(policy, info.dpid, self.meter_table)
             info.sent(cookie)
+            if policy.fallback is not None:
+                info.install[cookie].mechanism = QUEUE
         return ops
+
+    def _fall_back(self, info: SwitchState, policy: Policy, failed: InstallState) -> list[FlowOp]:
+        """Where `policy` cannot enqueue on `info` (`failed` says why): its fallback meter at the queue's
+        max-rate if it has one and the switch can (`qosapp.core.fallback`); else `failed` stands."""
+        cookie = policy_cookie(_id(policy))
+        able = fallback.wants_fallback(policy, info.version) and not info.no_meters
+        rate = self._fallback_rate(policy, info, failed.missing) if able else None
+        if rate is None:
+            info.install[cookie] = failed
+            return []
+        ops, how = fallback.install(policy, info.dpid, rate, self.meter_table)
+        info.sent(cookie)
+        why = (failed.reason or "").removeprefix("not installed: ")
+        info.install[cookie] = InstallState(PENDING, f"{why}; {how}", mechanism=METER_FALLBACK)
+        return ops
+
+    def _fallback_rate(self, policy: Policy, info: SwitchState, missing: Iterable[tuple[int, int]]) -> int | None:
+        """The queue's max-rate: in the profile meant for a port it is missing on (even one that failed to
+        apply), else in the newest profile that has the queue."""
+        assert policy.queue is not None
+        wanted = [self.shaping.profile_at(target) for target in
+                  (self._target(info.dpid, port) for port, _queue in missing) if target is not None]
+        return fallback.queue_rate(policy.queue, [*wanted, *reversed(self.shaping.profiles)])
 
     def _floods(self, specs: list[FlowSpec], info: SwitchState) -> bool:
         """An OF1.0 flow that forwards by NORMAL (a marking policy, or a queue policy's flow for
@@ -1138,6 +1201,7 @@ class QosCore:
         dscps = self.service_dscps()
         for policy in policies:
             ops += compiler.delete_policy(policy, info.dpid, info.version, dscps)
+            ops += fallback.drop(policy, info.dpid, self.meter_table)
             info.install.pop(policy_cookie(_id(policy)), None)
         return ops
 

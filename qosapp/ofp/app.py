@@ -129,6 +129,8 @@ class QosApp(app_manager.RyuApp):
             address = "%s:%s" % datapath.address if datapath.address else None
             LOG.info("switch %016x connected (OpenFlow %#x) from %s", dpid, datapath.ofproto.OFP_VERSION, address)
             self.core.switch_connected(dpid, datapath.ofproto.OFP_VERSION, port_names(datapath), address)
+            if datapath.ofproto.OFP_VERSION != ofproto_v1_0.OFP_VERSION:  # does it take meters at all?
+                datapath.send_msg(datapath.ofproto_parser.OFPMeterFeaturesStatsRequest(datapath, 0))
         elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dpid) is datapath:
             LOG.info("switch %016x disconnected", dpid)
             del self.datapaths[dpid]
@@ -251,6 +253,12 @@ class QosApp(app_manager.RyuApp):
             self.core.stats.record_queues(ev.msg.datapath.id, time.monotonic(),
                                           [(s.port_no, s.queue_id, s.tx_packets, s.tx_bytes, s.tx_errors)
                                            for s in body])
+
+    @set_ev_cls(ofp_event.EventOFPMeterFeaturesStatsReply, MAIN_DISPATCHER)
+    def _meter_features(self, ev: Any) -> None:
+        body = self._complete(ev.msg)
+        if body:
+            self.core.meter_features(ev.msg.datapath.id, min(f.max_meter for f in body))
 
     @set_ev_cls(ofp_event.EventOFPMeterStatsReply, MAIN_DISPATCHER)
     def _meter_stats(self, ev: Any) -> None:

@@ -845,6 +845,41 @@ async function refreshQueueStats() {
     : el("p", { class: "empty" }, "No queue counters yet (no switch with queues connected).")));
 }
 
+// ------------------------------------------------------------------ meters
+const METER_STAT_COLUMNS = [
+  ["Meter", (m) => m.name],
+  ["Rate", (m) => formatRate(m.rate), true],
+  ["Switch", (m) => (m.dpid ? shortDpid(m.dpid) : "–")],
+  ["Id", (m) => (m["meter-id"] === undefined ? "–" : String(m["meter-id"])), true],
+  ["In packets", (m) => formatCount(m["packets-in"]), true],
+  ["In bytes", (m) => formatCount(m["bytes-in"]), true],
+  ["In rate", (m) => formatRate(m["bps-in"]), true],
+  ["Dropped packets", (m) => formatCount(m["dropped-packets"]), true],
+  ["Dropped bytes", (m) => formatCount(m["dropped-bytes"]), true],
+  ["Drop rate", (m) => formatRate(m["bps-dropped"]), true],
+];
+
+/** /qos/stats/meters -> one row per meter and switch (a meter not on any switch yet: one row of its own). */
+function meterRows(meters) {
+  return meters.flatMap((m) => ((m.switches || []).length
+    ? m.switches.map((s) => ({ name: m.name, rate: m.rate, ...s }))
+    : [{ name: m.name, rate: m.rate }]));
+}
+
+async function refreshMeterStats() {
+  const box = $("#meter-stats");
+  if (!offers("/qos/stats/meters")) {
+    renderIfChanged("meter-stats", "n/a", box, () => notAvailable("Meter statistics"));
+    return;
+  }
+  const res = await api("GET", "/qos/stats/meters");
+  if (!res.ok) return;
+  const rows = meterRows(listOf(res.data, "meters"));
+  renderIfChanged("meter-stats", rows, box, () => (rows.length
+    ? dataTable("Meter counters per meter and switch", METER_STAT_COLUMNS, rows)
+    : el("p", { class: "empty" }, "No meters.")));
+}
+
 // ------------------------------------------------------------------ paths
 function hopText(hop) {
   if (typeof hop !== "object" || hop === null) return shortDpid(hop);
@@ -1031,6 +1066,7 @@ async function refreshAll() {
   await Promise.all([refreshServices(), refreshSwitches()]);
   await Promise.all([refreshPolicies(), refreshStats(), refreshPaths()]);
   await refreshQueues(); // after the policy and path charts: the queue chart goes last
+  await refreshMeterStats();
   fillRouteSelect();
   await refreshTopology();
   showSelection();
