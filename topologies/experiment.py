@@ -126,7 +126,9 @@ def venv_script(name: str) -> str:
 
 def qospusher(args: list[str], rest_port: int, cwd: Path, tool: str = "qospusher") -> str:
     """Run the real CLI (`qospusher`, or `qospath`) as a user would; fail loudly on a non-zero exit."""
-    cmd = [venv_script(tool), "--port", str(rest_port), *args, "127.0.0.1"]
+    where = ["--port", str(rest_port), *args, "127.0.0.1"] if tool == "qospusher" else \
+        ["--port", str(rest_port), "-c", "127.0.0.1", *args]  # qospath names the controller with -c
+    cmd = [venv_script(tool), *where]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60)
     if proc.returncode != 0:
         raise RuntimeError(f"{tool} {' '.join(args[:2])} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
