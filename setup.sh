@@ -21,8 +21,8 @@ if ((${#missing[@]})); then
         echo "setup: need root for apt-get (missing: ${missing[*]})" >&2
         exit 1
     fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # The web page's libraries (qosapp/http/vendored.txt): npm packages at pinned versions, each file checked by
@@ -37,8 +37,8 @@ done < qosapp/http/vendored.txt
 if ((need_vendor)); then
     if ! command -v npm >/dev/null; then
         [[ $(id -u) -eq 0 ]] || { echo "setup: need root to apt-get install npm" >&2; exit 1; }
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends npm >/dev/null
     fi
     echo "setup: fetching the web page's libraries from the npm registry"
     work=$(mktemp -d)

@@ -262,20 +262,31 @@ def format_rate(bits: Any) -> str:
     return str(bits)
 
 
-def describe_queue_profile(view: dict[str, Any]) -> list[str]:
-    """A profile line (port rate, each queue's rates and DSCP), then one line per port it shapes."""
-    queues = []
-    for qid, spec in (view.get("queues") or {}).items():
+def describe_queues(queues: dict[str, Any]) -> str:
+    """"q0 max 10G; q1 min 8M max 10M": each queue's rates (and DSCP, in old answers)."""
+    parts = []
+    for qid, spec in queues.items():
         rates = [f"{word} {format_rate(spec[key])}" for word, key in (("min", "min-rate"), ("max", "max-rate"))
                  if spec.get(key) is not None] or ["port rate"]
         dscp = f", DSCP {spec['dscp']}" if spec.get("dscp") is not None else ""
-        queues.append(f"q{qid} {' '.join(rates)}{dscp}")
-    lines = [f"{queue_label(view)}: max-rate {format_rate(view.get('max-rate'))}; {'; '.join(queues)}"]
+        parts.append(f"q{qid} {' '.join(rates)}{dscp}")
+    return "; ".join(parts)
+
+
+def describe_queue_profile(view: dict[str, Any]) -> list[str]:
+    """A profile line (port rate, each queue's rates), then per port it shapes its state and the rates
+    the port really applies (read back from tc or OVSDB)."""
+    lines = [f"{queue_label(view)}: max-rate {format_rate(view.get('max-rate'))}; {describe_queues(view.get('queues') or {})}"]
     applied = view.get("applied") or {}
     for where, info in applied.items():
-        details = [info[key] for key in ("reason", "note", "filter-error", "filter-note") if info.get(key)]
+        details = [info[key] for key in ("reason", "note", "filter-error", "filter-note", "rates-note", "rates-error")
+                   if info.get(key)]
         filters = f", {count(info['filters'], 'filter')}" if info.get("filters") else ""
         lines.append(f"  {where}: {info.get('state')}{filters}" + (f" ({'; '.join(details)})" if details else ""))
+        rates = info.get("rates")
+        if rates:
+            lines.append(f"    applied ({rates.get('source')}): port {format_rate(rates.get('max-rate'))}; "
+                         f"{describe_queues(rates.get('queues') or {})}")
     if not applied:
         lines.append("  not applied to any port (no matching switch port connected, or queues not managed)")
     return lines

@@ -16,6 +16,13 @@ held by an OpenFlow 1.3 meter (a drop band) instead of a queue; h1->h2 is
 measured with TCP and with UDP (offered at 10 Mbit/s). Exit status 0 only
 when UDP h1->h2 is within 0.85-1.10 x 2 Mbit/s, TCP h1->h2 at most 1.10 x
 2 Mbit/s and h2->h1 >= 100 Mbit/s after the policy.
+
+`--scenario guarantee`: h1->h2 and h3->h2 at once into s2's port to h2,
+shaped to 10 Mbit/s, queue 1 min-rate 8 Mbit/s and queue 2 min-rate
+1 Mbit/s (both max-rate 10 Mbit/s), one policy each. Measured together
+before the policies (the split TCP gives) and after. Exit status 0 only
+when each gets at least 0.9 x its min-rate after the policies and both
+together fill at least 0.85 x the port. Its PNG shows both rates over time.
 """
 from __future__ import annotations
 
@@ -48,7 +55,20 @@ LIMIT_BAND = (0.85, 1.10)
 METER = {"name": "cap-2M", "rate": "2M", "burst": "256k"}
 METER_POLICY = {"name": "police h1->h2", "ip-src": "10.0.0.1", "ip-dst": "10.0.0.2", "meter": "cap-2M"}
 UDP_OFFERED = "10M"
-SCENARIOS = ("seed", "meter")
+#: --scenario guarantee: two senders into s2's port to h2, 10 Mbit/s; q1 guarantees 8, q2 1 Mbit/s
+GUARANTEE_PORT_MBPS = 10.0
+GUARANTEE_QUEUES = {"sw": "00:00:00:00:00:00:00:02", "port": "s2-eth1", "max-rate": "10M",
+                    "queues": {"0": {"max-rate": "10M"}, "1": {"min-rate": "8M", "max-rate": "10M"},
+                               "2": {"min-rate": "1M", "max-rate": "10M"}}}
+#: (direction, sender, its policy's queue, that queue's min-rate in Mbit/s)
+GUARANTEE_FLOWS = (("h1->h2", "h1", 1, 8.0), ("h3->h2", "h3", 2, 1.0))
+GUARANTEE_POLICIES = [
+    {"name": f"{sender} guaranteed {int(floor)}M", "sw": "00:00:00:00:00:00:00:02", "ip-src": f"10.0.0.{sender[1:]}",
+     "ip-dst": "10.0.0.2", "protocol": 6, "queue": queue, "enqueue-port": 1}
+    for _direction, sender, queue, floor in GUARANTEE_FLOWS]
+GUARANTEE_SHARE = 0.9
+SATURATED_SHARE = 0.85
+SCENARIOS = ("seed", "meter", "guarantee")
 REVERSE_MIN_MBPS = 100.0
 KEEP_TRAFFIC_PORT = 5299
 KEEP_TRAFFIC_SECONDS = 3600
@@ -72,6 +92,8 @@ class Outcome:
     openflow: str
     scenario: str = "seed"
     measurements: list[Measurement] = field(default_factory=list)
+    #: phase -> direction -> [(seconds, Mbit/s)] for the scenarios whose flows run at once
+    series: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
     ok: bool = False
 
@@ -126,8 +148,27 @@ def wait_queues_applied(ctl: Any, timeout: float = 20.0) -> list[Any]:
     raise RuntimeError(f"queue profile not applied within {timeout}s: {json.dumps(profiles)}")
 
 
+def measure_together(net: Any, outcome: Outcome, phase: str, seconds: float) -> None:
+    """The guarantee scenario: both senders into h2 at once, each rate and its course over time."""
+    from topologies.traffic import iperf3_together, rate_series
+    h2 = net.get("h2")
+    flows = [(net.get(sender), h2, 5201 + k) for k, (_d, sender, _q, _f) in enumerate(GUARANTEE_FLOWS)]
+    results = iperf3_together(flows, seconds=seconds)
+    outcome.series[phase] = {}
+    for (direction, *_rest), result in zip(GUARANTEE_FLOWS, results):
+        outcome.measurements.append(Measurement(phase, direction, round(result.mbps, 3), result.retransmits))
+        outcome.series[phase][direction] = rate_series(result)
+        say(f"{phase:>15}  {direction}: {result.mbps:10.2f} Mbit/s (both at once)")
+    total = sum(r.mbps for r in results)
+    split = ", ".join(f"{d} {100 * r.mbps / total:.0f} %" for (d, *_r), r in zip(GUARANTEE_FLOWS, results)) if total else "-"
+    say(f"{phase:>15}  together {total:.2f} Mbit/s of the port's {GUARANTEE_PORT_MBPS:g}; split {split}")
+
+
 def measure(net: Any, outcome: Outcome, phase: str, seconds: float) -> None:
     from topologies.traffic import iperf3
+    if outcome.scenario == "guarantee":
+        measure_together(net, outcome, phase, seconds)
+        return
     h1, h2 = net.get("h1"), net.get("h2")
     runs: list[tuple[str, Any, Any, bool]] = [("h1->h2", h1, h2, False), ("h2->h1", h2, h1, False)]
     if outcome.scenario == "meter":
@@ -138,7 +179,25 @@ def measure(net: Any, outcome: Outcome, phase: str, seconds: float) -> None:
         say(f"{phase:>15}  {direction}: {result.mbps:10.2f} Mbit/s")
 
 
+def evaluate_guarantee(outcome: Outcome) -> None:
+    """Each flow at least GUARANTEE_SHARE x its queue's min-rate, both together filling the port."""
+    checks: dict[str, Any] = {}
+    total = 0.0
+    for direction, _sender, queue, floor in GUARANTEE_FLOWS:
+        mbps = outcome.get("after policies", direction)
+        total += mbps
+        want = GUARANTEE_SHARE * floor
+        checks[f"{direction} gets queue {queue}'s min-rate"] = {"mbps": mbps, "want": f">= {want:.2f}", "ok": mbps >= want}
+    want = SATURATED_SHARE * GUARANTEE_PORT_MBPS
+    checks["both together fill the port"] = {"mbps": total, "want": f">= {want:.2f}", "ok": total >= want}
+    outcome.checks = checks
+    outcome.ok = all(c["ok"] for c in checks.values())
+
+
 def evaluate(outcome: Outcome) -> None:
+    if outcome.scenario == "guarantee":
+        evaluate_guarantee(outcome)
+        return
     forward = outcome.get("after policies", "h1->h2")
     reverse = outcome.get("after policies", "h2->h1")
     lo, hi = LIMIT_BAND[0] * LIMIT_MBPS, LIMIT_BAND[1] * LIMIT_MBPS  # for the printed "want"
@@ -174,11 +233,41 @@ def print_table(outcome: Outcome) -> None:
     print()
 
 
+def write_series_chart(outcome: Outcome, path: Path) -> None:
+    """The guarantee scenario: both rates over time, before and after the policies, the min-rates drawn."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    phases = list(outcome.series)
+    fig, axes = plt.subplots(1, len(phases), figsize=(9, 4), dpi=110, sharey=True, squeeze=False)
+    for ax, phase in zip(axes[0], phases):
+        for (direction, _sender, queue, floor), color in zip(GUARANTEE_FLOWS, ("tab:blue", "tab:orange")):
+            points = outcome.series[phase].get(direction, [])
+            ax.plot([t for t, _ in points], [v for _, v in points], color=color, marker=".",
+                    label=f"{direction} (policy: queue {queue})")
+            ax.axhline(floor, color=color, linestyle=":", linewidth=1, label=f"queue {queue} min-rate {floor:g}")
+        ax.axhline(GUARANTEE_PORT_MBPS, color="red", linestyle="--", linewidth=1, label="port max-rate 10")
+        ax.set_title(phase, fontsize=9)
+        ax.set_xlabel("seconds")
+        ax.set_ylim(0, GUARANTEE_PORT_MBPS * 1.15)
+    axes[0][0].set_ylabel("iperf3 throughput, Mbit/s")
+    axes[0][-1].legend(fontsize=7, loc="center right")
+    fig.suptitle(f"qos-sdn guarantee scenario: two TCP senders into s2-eth1 (10 Mbit/s), OpenFlow {outcome.openflow}",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def write_chart(outcome: Outcome, path: Path) -> None:
     """Grouped bars per phase, log scale (2 Mbit/s next to Gbit/s), the limit drawn."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    if outcome.series:
+        write_series_chart(outcome, path)
+        return
 
     phases = list(dict.fromkeys(m.phase for m in outcome.measurements))
     columns = directions(outcome)
@@ -242,12 +331,18 @@ def run(args: argparse.Namespace) -> int:
         net = start_network("linear,4", controller=("127.0.0.1", ctl.ofp_port),
                             protocols="OpenFlow" + args.openflow)
         stack.callback(stop_network, net)
-        wait_reachable([net.get("h1"), net.get("h2")], timeout=30)
+        wait_reachable([net.get(h) for h in (("h1", "h2", "h3") if args.scenario == "guarantee" else ("h1", "h2"))],
+                       timeout=30)
 
-        say("phase 4/7: seed queue profile, enable QoS")
-        qospusher(["queue", "set", json.dumps(SEED_QUEUES)], ctl.rest_port, outdir)
+        guarantee = args.scenario == "guarantee"
+        say(f"phase 4/7: {'the guarantee' if guarantee else 'seed'} queue profile, enable QoS")
+        qospusher(["queue", "set", json.dumps(GUARANTEE_QUEUES if guarantee else SEED_QUEUES)], ctl.rest_port, outdir)
         wait_queues_applied(ctl)
         qospusher(["enable"], ctl.rest_port, outdir)
+        if guarantee:
+            listing = qospusher(["queue", "list"], ctl.rest_port, outdir)
+            (outdir / "queues.txt").write_text(listing)
+            say("  queue list (with the rates s2-eth1 applies, read back from tc):\n" + listing.rstrip())
 
         say("phase 5/7: iperf3 before the policies")
         measure(net, outcome, "before policies", args.seconds)
@@ -260,14 +355,20 @@ def run(args: argparse.Namespace) -> int:
             meters = ovs.ofctl("-O", "OpenFlow13", "dump-meters", "s1")
             (outdir / "meters-s1.txt").write_text(meters)
             say("  s1 meters:\n" + meters.rstrip())
+        elif guarantee:
+            say("phase 6/7: one policy per sender: h1 into queue 1, h3 into queue 2 (s2, out of port 1)")
+            for policy in GUARANTEE_POLICIES:
+                print(qospusher(["add", "policy", json.dumps(policy)], ctl.rest_port, outdir), end="")
+            wait_installed(ctl, [p["name"] for p in GUARANTEE_POLICIES])
         else:
             say("phase 6/7: push the seed's policies")
             for policy in SEED_POLICIES:
                 print(qospusher(["add", "policy", policy], ctl.rest_port, outdir), end="")
             wait_installed(ctl, [json.loads(p)["name"] for p in SEED_POLICIES])
-        flows = dump_flows(ovs, "s1", openflow)
-        (outdir / "flows-s1.txt").write_text(flows)
-        say("  s1 flows:\n" + flows.rstrip())
+        bridge = "s2" if guarantee else "s1"
+        flows = dump_flows(ovs, bridge, openflow)
+        (outdir / f"flows-{bridge}.txt").write_text(flows)
+        say(f"  {bridge} flows:\n" + flows.rstrip())
         measure(net, outcome, "after policies", args.seconds)
 
         say("phase 7/7: results")
@@ -276,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
         (outdir / "results.json").write_text(json.dumps(
             {**asdict(outcome), "seconds": args.seconds, "limit_mbps": LIMIT_MBPS}, indent=2))
         write_chart(outcome, outdir / "throughput.png")
-        say(f"wrote {outdir / 'results.json'}, {outdir / 'throughput.png'}, {outdir / 'flows-s1.txt'}")
+        say(f"wrote {outdir / 'results.json'}, {outdir / 'throughput.png'}, {outdir / f'flows-{bridge}.txt'}")
         if args.keep_running:
             keep_running(net, ctl, stack)
         say("stopping what this run started")
@@ -310,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qos-experiment", description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", choices=SCENARIOS, default="seed",
                         help="seed: the seed's queue limit (default); meter: the same 2 Mbit/s by an OpenFlow 1.3 "
-                             "meter, TCP and UDP")
+                             "meter, TCP and UDP; guarantee: two senders sharing a 10 Mbit/s port by their queues' "
+                             "min-rates (8 and 1 Mbit/s)")
     parser.add_argument("--openflow", choices=["10", "13"], default="13", help="OpenFlow version (default 13)")
     parser.add_argument("--seconds", type=float, default=5.0, help="iperf3 duration per measurement (default 5)")
     parser.add_argument("--outdir", default="results", help="where results.json and the chart go (default ./results)")

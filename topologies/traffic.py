@@ -159,6 +159,57 @@ def iperf3(client: Node, server: Node, seconds: float = 5.0, port: int = 5201, u
         stop_process(srv)
 
 
+def iperf3_together(flows: Sequence[tuple[Node, Node, int]], seconds: float = 5.0, interval: float = 0.5,
+                    slack: float = 15.0) -> list[IperfResult]:
+    """Several TCP iperf3 runs at once, each (client, server, port): what each gets while they compete.
+
+    All servers listen first, then all clients start together. Each
+    server reports every ``interval`` seconds what it received, which
+    ``rate_series`` draws over time (the sender's own intervals show its
+    socket writes, bursty at a few Mbit/s). Every process is bounded by
+    ``seconds + slack`` and stopped by PID.
+    """
+    servers: list[subprocess.Popen] = []
+    clients: list[subprocess.Popen] = []
+    try:
+        for _client, server, port in flows:
+            servers.append(server.popen(["iperf3", "-s", "-1", "-p", str(port), "-J", "-i", str(interval)]))
+            wait_listening(server, port, proc=servers[-1])
+        for client, server, port in flows:
+            clients.append(client.popen(_iperf_client_argv(server.IP(), port, seconds, False, None, None, False, 1)))
+        results = []
+        for (client, server, _port), proc, srv in zip(flows, clients, servers):
+            report = _json_report(proc, seconds + 1 + slack, f"iperf3 client on {client.name}")
+            received = _json_report(srv, slack, f"iperf3 server on {server.name}")
+            report["receiver_intervals"] = received.get("intervals", [])
+            results.append(parse_iperf3(report))
+        return results
+    finally:
+        for proc in clients + servers:
+            stop_process(proc)
+
+
+def _json_report(proc: subprocess.Popen, timeout: float, what: str) -> dict[str, Any]:
+    out, err = _communicate(proc, timeout, what)
+    try:
+        report: dict[str, Any] = json.loads(out)
+    except json.JSONDecodeError as exc:
+        raise TrafficError(f"{what} printed no JSON (exit {proc.returncode}): {err[-500:]}") from exc
+    return report
+
+
+def rate_series(result: IperfResult) -> list[tuple[float, float]]:
+    """(seconds since the start, Mbit/s) per iperf3 interval as the receiver saw it (the sender's
+    when there is no receiver report), the omitted start-up intervals left out."""
+    series = []
+    for item in result.raw.get("receiver_intervals") or result.raw.get("intervals", []):
+        total = item.get("sum", {})
+        if total.get("omitted") or float(total.get("seconds", 0.0)) < 0.2:  # start-up; the last stub after -t
+            continue
+        series.append((float(total.get("end", 0.0)), float(total.get("bits_per_second", 0.0)) / 1e6))
+    return series
+
+
 _PING_SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
 _PING_RTT = re.compile(r"icmp_seq=\d+ .*time=([\d.]+) ms")
 

@@ -11,6 +11,7 @@ them again after every row write.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from qosapp.adapters import tcbridge
@@ -46,6 +47,18 @@ class OvsQueues:
         else:
             self.ovsdb.apply_profile(port_name, profile)
         return tcbridge.shorten_leaves(port_name, ceilings, datapath_type=self.ovsdb.port_datapath_type(port_name))
+
+    def rates(self, dpid: int, port_name: str) -> dict[str, Any] | None:
+        """What the port's HTB classes really hold: read from tc where it can see the port, else from OVSDB."""
+        applied = tcbridge.class_rates(port_name) if os.geteuid() == 0 else None
+        if applied is not None:
+            return {"source": "tc", **applied}
+        qos = self.ovsdb.port_qos(port_name)
+        if qos is None:
+            return None
+        queues = {str(qid): {key: spec[key] for key in ("min-rate", "max-rate") if isinstance(spec.get(key), int)}
+                  for qid, spec in qos["queues"].items()}
+        return {"source": "ovsdb", "max-rate": qos["max-rate"], "queues": queues}
 
     def clear(self, dpid: int, port_name: str) -> None:
         """Detach and delete our rows; OVS removes the qdisc and with it the filters."""

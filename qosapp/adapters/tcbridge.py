@@ -53,6 +53,12 @@ _CLASS_RE = re.compile(r"^class htb (\S+)", re.MULTILINE)
 _FILTER_RE = re.compile(r"^filter protocol (\S+) pref (\d+) u32 .*fh [0-9a-f]+::[0-9a-f]+ .*?\*?flowid (\S+)",
                         re.MULTILINE)
 _LEAF_RE = re.compile(r"^qdisc pfifo \S+ parent (\S+) limit (\d+)p", re.MULTILINE)
+#: `tc class show` of an HTB class: its id, rate (the guarantee) and ceil (the limit)
+_RATES_RE = re.compile(r"^class htb 1:([0-9a-f]+) .*?\brate (\d+(?:\.\d+)?)([KMGT]?)bit ceil (\d+(?:\.\d+)?)([KMGT]?)bit",
+                       re.MULTILINE)
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+#: the class OVS's linux-htb makes for the port itself; queue N is 1:<hex(N+1)>
+ROOT_CLASS = 0xFFFE
 
 
 class TcError(RuntimeError):
@@ -173,6 +179,34 @@ def htb_classes(port: str, netns: str | None = None) -> set[str]:
     """The HTB class ids on `port` ("1:1", "1:3", ...); empty if none or no such device."""
     result = _tc(["tc", "class", "show", "dev", port], netns, check=False)
     return set(_CLASS_RE.findall(result.stdout)) if result.returncode == 0 else set()
+
+
+def parse_class_rates(text: str) -> dict[str, Any]:
+    """`tc class show` output -> {"max-rate": the port's, "queues": {queue id: {"min-rate", "max-rate"}}}, bits/s.
+
+    tc prints rates rounded to its units (1500Kbit, 10Mbit): exact for the
+    round rates a profile usually has. Classes that are not OVS's (not 1:N)
+    are ignored.
+    """
+    out: dict[str, Any] = {"max-rate": None, "queues": {}}
+    for classid, rate, rate_unit, ceil, ceil_unit in _RATES_RE.findall(text):
+        number = int(classid, 16)
+        rates = {"min-rate": round(float(rate) * _UNITS[rate_unit]), "max-rate": round(float(ceil) * _UNITS[ceil_unit])}
+        if number == ROOT_CLASS:
+            out["max-rate"] = rates["max-rate"]
+        elif number >= 1:
+            out["queues"][number - 1] = rates
+    out["queues"] = {str(qid): rates for qid, rates in sorted(out["queues"].items())}
+    return out
+
+
+def class_rates(port: str, netns: str | None = None) -> dict[str, Any] | None:
+    """The rates the kernel applies on `port`'s HTB classes (see `parse_class_rates`); None if it has none."""
+    result = _tc(["tc", "class", "show", "dev", port], netns, check=False)
+    if result.returncode != 0:
+        return None
+    rates = parse_class_rates(result.stdout)
+    return rates if rates["queues"] else None
 
 
 def wait_for_htb(port: str, queue_ids: Sequence[int], netns: str | None = None,

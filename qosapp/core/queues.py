@@ -173,14 +173,34 @@ def _queue_items(raw: Any) -> list[tuple[int, Mapping[str, Any]]]:
     return sorted(items, key=lambda item: item[0])
 
 
+def _queue_rate(body: Mapping[str, Any], key: str, where: str, lo: int = MIN_RATE) -> int | None:
+    """A queue's min-rate or max-rate as OVS's linux-htb can apply it, or None if not given.
+
+    OVS hands HTB whole bytes/s (it divides the bits/s by 8) and raises a
+    min-rate below one 1500-byte MTU per second to that, so a rate that is
+    not a multiple of 8, or a guarantee of 1..11999 bits/s, would be
+    applied as something else than asked (0 means no guarantee).
+    """
+    if body.get(key) is None:
+        return None
+    rate = parse_rate(body[key], f"{where}.{key}", lo=lo)
+    if 0 < rate < MIN_RATE:
+        raise ValidationError(f"{where}.{key}", f"{rate} is below {MIN_RATE} bits/s, the least OVS applies "
+                              "(one 1500-byte packet per second); give 0 for no guarantee")
+    if rate % 8:
+        raise ValidationError(f"{where}.{key}", f"{rate} is not a whole number of bytes/s (a multiple of 8 bits/s), "
+                              f"which OVS would apply as {rate // 8 * 8}")
+    return rate
+
+
 def _parse_queue(qid: int, body: Mapping[str, Any], port_rate: int) -> QueueSpec:
     """One queue's rates, checked against each other and the port's rate."""
     where = f"queues.{qid}"
     unknown = set(body) - QUEUE_KEYS
     if unknown:
         raise ValidationError(f"{where}.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(sorted(QUEUE_KEYS))}")
-    min_rate = parse_rate(body["min-rate"], f"{where}.min-rate", lo=0) if body.get("min-rate") is not None else None
-    max_rate = parse_rate(body["max-rate"], f"{where}.max-rate") if body.get("max-rate") is not None else None
+    min_rate = _queue_rate(body, "min-rate", where, lo=0)
+    max_rate = _queue_rate(body, "max-rate", where)
     if max_rate is not None and max_rate > port_rate:
         raise ValidationError(f"{where}.max-rate", f"{max_rate} exceeds the port's max-rate {port_rate}")
     ceiling = max_rate if max_rate is not None else port_rate
@@ -223,6 +243,48 @@ def parse_queue_profile(data: Any) -> QueueProfile:
     if guaranteed > port_rate:
         raise ValidationError("queues", f"the min-rates add up to {guaranteed}, more than the port's max-rate {port_rate}")
     return QueueProfile(max_rate=port_rate, queues=queues, sw=sw, port=port)
+
+
+# ---------------------------------------------------------------- what OVS applies
+def ovs_rates(profile: QueueProfile) -> dict[str, dict[str, int]]:
+    """Queue id -> {"min-rate", "max-rate"} as OVS's linux-htb sets the HTB class's rate and ceil (bits/s).
+
+    Mirrors netdev-linux's htb_parse_class_details: whole bytes/s, a
+    min-rate of at least one MTU (1500 bytes) per second and at most the
+    port's rate, no max-rate meaning the port's, a ceiling never below the
+    guarantee nor above the port.
+    """
+    port = profile.max_rate // 8 * 8
+    out: dict[str, dict[str, int]] = {}
+    for queue in profile.queues:
+        low = min(max((queue.min_rate or 0) // 8 * 8, MIN_RATE), port)
+        high = min(max((queue.max_rate or profile.max_rate) // 8 * 8, low), port)
+        out[str(queue.id)] = {"min-rate": low, "max-rate": high}
+    return out
+
+
+#: tc prints rates in rounded units (e.g. 1234Kbit for 1,234,567): differences within this share are tc's
+RATE_TOLERANCE = 0.01
+
+
+def rate_differences(profile: QueueProfile, applied: Mapping[str, Any]) -> list[str]:
+    """Where the rates read back from the port (tc or OVSDB, see `QueueBackend.rates`) differ from `ovs_rates`.
+
+    One text per difference ("queue 1 min-rate: applied 12000, asked 8000000");
+    empty when the port holds what the profile asks.
+    """
+    found = []
+    got_queues = applied.get("queues") or {}
+    for qid, want in ovs_rates(profile).items():
+        got = got_queues.get(qid)
+        if got is None:
+            found.append(f"queue {qid}: no class on the port")
+            continue
+        for key, value in want.items():
+            seen = got.get(key)
+            if isinstance(seen, int) and abs(seen - value) > RATE_TOLERANCE * value:
+                found.append(f"queue {qid} {key}: applied {seen}, asked {value}")
+    return found
 
 
 # ---------------------------------------------------------------- targets

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from qosapp.core.model import Match, format_dpid
-from qosapp.core.queues import QueueProfile, resolve_targets
+from qosapp.core.queues import QueueProfile, rate_differences, resolve_targets
 
 LOG = logging.getLogger(__name__)
 
@@ -97,6 +97,10 @@ class QueueBackend(Protocol):
 
     def clear(self, dpid: int, port_name: str) -> None:
         """Remove the QoS/Queue rows (and filters) qos-sdn made on the port."""
+
+    def rates(self, dpid: int, port_name: str) -> dict[str, Any] | None:
+        """The rates the port really applies, read back after `apply`: {"source", "max-rate",
+        "queues": {id: {"min-rate", "max-rate"}}} (bits/s), or None if nothing can be read."""
 
     def classify(self, dpid: int, port_name: str, filters: tuple[PortFilter, ...]) -> str | None:
         """Make the port's packet classification exactly `filters` (replacing ours); returns a note
@@ -211,6 +215,23 @@ class Shaping:
             changed = True
         return changed
 
+    def _read_back(self, backend: QueueBackend, target: Target, profile: QueueProfile) -> None:
+        """Put the rates the port applies into its state ("rates"), and "rates-note" where they differ
+        from what OVS makes of the profile: the answer shows the guarantee the port really has."""
+        state = self.state[target]
+        try:
+            applied = backend.rates(*target)
+        except Exception as err:  # shown, not fatal: the rows are written
+            LOG.warning("reading back the rates on %s %s: %s", format_dpid(target[0]), target[1], err)
+            state["rates-error"] = str(err)
+            return
+        if applied is None:
+            return
+        state["rates"] = applied
+        differences = rate_differences(profile, applied)
+        if differences:
+            state["rates-note"] = "; ".join(differences)
+
     def _call(self, backend: QueueBackend, target: Target, profile: QueueProfile | None) -> None:
         dpid, port = target
         self.filters.pop(target, None)  # a QoS (re)write replaces the qdisc, and its filters with it
@@ -222,6 +243,7 @@ class Shaping:
                 return
             note = backend.apply(dpid, port, profile)
             self.state[target] = {"state": "applied", **({"note": note} if note else {})}
+            self._read_back(backend, target, profile)
         except Exception as err:  # the backend's failure is shown, not fatal
             LOG.error("queues on %s %s: %s", format_dpid(dpid), port, err)
             self.state[target] = {"state": "error", "reason": str(err)}

@@ -233,7 +233,10 @@ SCHEMAS: dict[str, Any] = {
         "max-rate": {"type": "integer"},
         "queues": {"type": "object", "additionalProperties": {"type": "object", "properties": {
             "min-rate": {"type": "integer"}, "max-rate": {"type": "integer"}, "dscp": {"type": "integer"}}}},
-        "applied": {"type": "object", "description": "'dpid/port' -> {state: applied|error, reason, note}"},
+        "applied": {"type": "object", "description": "'dpid/port' -> {state: applied|error, reason, note, filters, "
+                    "filter-note, filter-error, rates: the rates the port really applies, read back from tc (or "
+                    "OVSDB) {source, max-rate, queues: {id: {min-rate, max-rate}}}, rates-note where they differ "
+                    "from the profile}"},
         "affected": {"type": "array", "items": {"type": "object"},
                      "description": "with ?force=true: the live policies and paths that lost their queue by this "
                                     "write (now missing-queue)"}}},

@@ -94,6 +94,9 @@ def test_queue_profile_rows_and_filters_exist(clean: Bed) -> None:
     profiles = clean.call("GET", "/qos/queues")
     applied = profiles[0]["applied"]
     assert f"{S1}/s1-eth2" in applied and applied[f"{S1}/s1-eth2"]["state"] == "applied"
+    rates = applied[f"{S1}/s1-eth2"]["rates"]  # read back from the port's HTB classes
+    assert rates["source"] == "tc" and rates["max-rate"] == 10**10 and "rates-note" not in applied[f"{S1}/s1-eth2"]
+    assert rates["queues"]["2"] == {"min-rate": 12_000, "max-rate": 2_000_000}
     classes = subprocess.run(["tc", "class", "show", "dev", "s1-eth2"], capture_output=True, text=True).stdout
     assert "1:3" in classes and "rate 2Mbit" in classes.replace("ceil", "rate").replace("2000Kbit", "2Mbit")
     filters = subprocess.run(["tc", "filter", "show", "dev", "s1-eth2"], capture_output=True, text=True).stdout

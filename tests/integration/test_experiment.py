@@ -10,12 +10,25 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from topologies.ovsenv import PrivateOvs
 
 pytestmark = pytest.mark.integration
+
+
+def run_scenario(ovs: PrivateOvs, outdir: Path, scenario: str,
+                 seconds: float) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], dict[tuple[str, str], float]]:
+    """Run `qos-experiment --scenario S` as a user would; it must exit 0. Returns (process, results.json,
+    {(phase, direction): Mbit/s})."""
+    script = Path(sys.executable).with_name("qos-experiment")
+    proc = subprocess.run([str(script), "--scenario", scenario, "--seconds", str(seconds), "--outdir", str(outdir)],
+                          capture_output=True, text=True, timeout=240, env=ovs.env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    results = json.loads((outdir / "results.json").read_text())
+    return proc, results, {(m["phase"], m["direction"]): m["mbps"] for m in results["measurements"]}
 
 
 @pytest.mark.parametrize("openflow,action", [("10", "actions=enqueue:2:2"), ("13", "actions=set_queue:2,output:2")])
@@ -38,12 +51,7 @@ def test_seed_experiment(private_ovs: PrivateOvs, tmp_path: Path, openflow: str,
 
 def test_meter_scenario(private_ovs: PrivateOvs, tmp_path: Path) -> None:
     """`qos-experiment --scenario meter`: the 2 Mbit/s held by a meter, UDP in band, TCP reported."""
-    script = Path(sys.executable).with_name("qos-experiment")
-    proc = subprocess.run([str(script), "--scenario", "meter", "--seconds", "4", "--outdir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=240, env=private_ovs.env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    results = json.loads((tmp_path / "results.json").read_text())
-    rates = {(m["phase"], m["direction"]): m["mbps"] for m in results["measurements"]}
+    proc, results, rates = run_scenario(private_ovs, tmp_path, "meter", 4)
     assert 1.7 <= rates[("after policies", "h1->h2 UDP")] <= 2.2
     assert rates[("after policies", "h1->h2")] <= 2.2 and rates[("after policies", "h2->h1")] >= 100
     assert rates[("before policies", "h1->h2 UDP")] >= 8
@@ -59,3 +67,20 @@ def test_meter_scenario_refuses_openflow10(tmp_path: Path) -> None:
     proc = subprocess.run([str(script), "--scenario", "meter", "--openflow", "10", "--outdir", str(tmp_path)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "OpenFlow 1.0 has no meters" in proc.stdout, proc.stdout
+
+
+def test_guarantee_scenario(private_ovs: PrivateOvs, tmp_path: Path) -> None:
+    """`qos-experiment --scenario guarantee`: two TCP senders at once into a 10 Mbit/s port, each held
+    to at least 0.9 x its queue's min-rate (8 and 1 Mbit/s), the rates read back from tc in the queue list."""
+    proc, results, rates = run_scenario(private_ovs, tmp_path, "guarantee", 5)
+    assert rates[("after policies", "h1->h2")] >= 7.2 and rates[("after policies", "h3->h2")] >= 0.9
+    assert rates[("after policies", "h1->h2")] + rates[("after policies", "h3->h2")] >= 8.5
+    assert rates[("before policies", "h1->h2")] + rates[("before policies", "h3->h2")] <= 10.5  # the port's 10M
+    assert results["ok"] is True and results["scenario"] == "guarantee"
+    assert len(results["series"]["after policies"]["h3->h2"]) >= 5  # the chart's points, every 0.5 s
+    assert "applied (tc): port 10M; q0 min 12k max 10M; q1 min 8M max 10M; q2 min 1M max 10M" in \
+        (tmp_path / "queues.txt").read_text()
+    flows = (tmp_path / "flows-s2.txt").read_text()
+    assert "nw_src=10.0.0.3,nw_dst=10.0.0.2 actions=set_queue:2,output:1" in flows
+    assert (tmp_path / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "PASS  h3->h2 gets queue 2's min-rate" in proc.stdout and "split h1->h2" in proc.stdout

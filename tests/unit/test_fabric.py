@@ -56,6 +56,9 @@ class QueueRecorder:
         self.applied.append((dpid, port_name, profile))
         return None
 
+    def rates(self, dpid: int, port_name: str) -> None:
+        return None
+
     def clear(self, dpid: int, port_name: str) -> None:
         self.cleared.append((dpid, port_name))
 

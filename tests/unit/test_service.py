@@ -32,6 +32,9 @@ class SlowQueues:
         hub.sleep(0.01)
         return None
 
+    def rates(self, dpid: int, port_name: str) -> None:
+        return None
+
     def clear(self, dpid: int, port_name: str) -> None:
         self.calls.append(f"clear {dpid} {port_name}")
 

@@ -20,6 +20,9 @@ class Backend:
             raise RuntimeError(f"no port {port_name!r} in OVSDB")
         return None
 
+    def rates(self, dpid: int, port_name: str) -> None:
+        return None
+
     def clear(self, dpid: int, port_name: str) -> None:
         self.calls.append(("clear", dpid, port_name))
 
