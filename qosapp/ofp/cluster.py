@@ -27,6 +27,8 @@ from qosapp.core.storeapi import StoreUnavailable, Tables
 from qosapp.service import QosService
 
 LOG = logging.getLogger("qosapp.cluster")
+#: seconds a reading of the etcd endpoints' health is shown before it is taken again
+HEALTH_EVERY = 1.0
 
 
 class StoreFollower:
@@ -112,6 +114,8 @@ class ClusterMember:
         #: takeovers so far: (dpid, generation, epoch seconds of the claim)
         self.takeovers: list[tuple[int, int, float]] = []
         self.wake = hub.Event()
+        #: the etcd endpoints' health, at most once per HEALTH_EVERY seconds (the page polls the view)
+        self._health: tuple[float, list[dict[str, Any]]] = (0.0, [])
         service.core.join_cluster()
         service.cluster_view = self.view
         self.threads = [hub.spawn(self._keep_lease), hub.spawn(self._balance_loop)]
@@ -276,4 +280,11 @@ class ClusterMember:
                             for name, value in sorted(members.items())],
                 "switches": switches,
                 "takeovers": len(self.takeovers),
-                "endpoints": self.membership.store.health()}
+                "endpoints": self._endpoint_health()}
+
+    def _endpoint_health(self) -> list[dict[str, Any]]:
+        at, health = self._health
+        if time.monotonic() - at >= HEALTH_EVERY:
+            health = self.membership.store.health()
+            self._health = (time.monotonic(), health)
+        return health
