@@ -77,7 +77,7 @@ def bulk(bed: ClusterBed, n: int) -> dict[str, float]:
     writer = bed.live()[0]
     before = {b: bed.policy_flow_count(b) for b in (f"s{i}" for i in range(1, bed.switches + 1))}
     body = [{"name": f"bulk-{i}", "ip-src": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}", "protocol": 6,
-             "dst-port": 5001, "priority": 100} for i in range(n)]
+             "dst-port": 5001, "priority": 100, "service": "Best Effort"} for i in range(n)]
     started = time.perf_counter()
     code, answer = writer.request("POST", "/qos/policies", body, timeout=600)
     answered = time.perf_counter() - started
@@ -107,8 +107,9 @@ def write_latency(ctl: ControllerProcess, n: int, prefix: str) -> dict[str, floa
     times = []
     for i in range(n):
         started = time.perf_counter()
-        code, answer = ctl.request("POST", "/qos/policies", {"name": f"{prefix}-{i}", "ip-dst": f"10.9.{i // 256}.{i % 256}",
-                                                             "protocol": 17})
+        body = {"name": f"{prefix}-{i}", "ip-dst": f"10.9.{i // 256}.{i % 256}", "protocol": 17,
+                "service": "Best Effort"}
+        code, answer = ctl.request("POST", "/qos/policies", body)
         times.append((time.perf_counter() - started) * 1000)
         if code != 201:
             raise RuntimeError(f"write {i} on {ctl.url}: {code} {answer}")

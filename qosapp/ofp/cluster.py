@@ -153,17 +153,29 @@ class ClusterMember:
 
     # ------------------------------------------------------------ lease
     def _keep_lease(self) -> None:
+        """Refresh every TTL/4. Without an answer for two TTLs the lease counts as gone here too (etcd has
+        expired it unless a leader election extended it): this instance stops sending to its switches.
+        Meanwhile a survivor's MASTER request, with a higher generation, has made OVS demote this one."""
         interval = max(0.2, self.membership.ttl / 4)
+        refreshed = time.monotonic()
         while True:
             try:
                 if self.membership.lease is None:
                     self.membership.switches = self.app.connected()
                     self.membership.register()
+                    refreshed = time.monotonic()
                     self.wake.set()
-                elif not self.membership.refresh():
+                elif self.membership.refresh():
+                    refreshed = time.monotonic()
+                else:
                     self._lost_lease()
             except (StoreUnavailable, KeyError, ValueError) as err:
                 LOG.warning("cluster: lease refresh failed: %s", err)
+                if self.membership.lease is not None and time.monotonic() - refreshed > 2 * self.membership.ttl:
+                    LOG.warning("cluster: no refresh for %.1f s: lease %x taken as lost",
+                                time.monotonic() - refreshed, self.membership.lease)
+                    self.membership.lease = None
+                    self._lost_lease()
             hub.sleep(interval)
 
     def _lost_lease(self) -> None:
