@@ -28,13 +28,19 @@ import random
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Callable, Iterator
 
 import networkx as nx
 
-from qosapp.core.paths import needs_reroute, plan_path
-from qosapp.core.pathspec import PathSpec
-from qosapp.core.topology import Shortcuts, Topology
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import goals  # noqa: E402
+from qosapp.core.paths import needs_reroute, plan_path  # noqa: E402
+from qosapp.core.pathspec import PathSpec  # noqa: E402
+from qosapp.core.topology import Shortcuts, Topology  # noqa: E402
 
 Cable = tuple[int, int, int, int]  # (a, port on a, b, port on b)
 
@@ -196,26 +202,16 @@ def reroute_all(specs: list[PathSpec], states: dict, topo: Topology) -> tuple[fl
     return ms(time.perf_counter_ns() - start), rerouted
 
 
-#: issue #14's targets at 10,000 switches: (row key, limit in ms, what it is)
-TARGETS = [("path_ms_p99", 5.0, "path p99 <= 5 ms"),
-           ("reroute_down_ms", 100.0, "link down re-plans 1,000 paths < 100 ms"),
-           ("reroute_up_ms", 100.0, "link up re-plans 1,000 paths < 100 ms")]
-TARGET_SWITCHES = 10000
-
-
 def print_targets(rows: list[dict]) -> None:
-    """met/MISSED per fabric for the targets; ratio = limit / measured (> 1 is met)."""
-    big = [row for row in rows if row["switches"] >= TARGET_SWITCHES * 0.95]
+    """met/MISSED per fabric for the 10,000-switch targets (bench/goals.py); ratio = limit / measured."""
+    big = [row for row in rows if row["switches"] >= goals.PATHS_SWITCHES * 0.95]
     if not big:
-        print(f"targets: for {TARGET_SWITCHES:,} switches (run without --quick)")
+        print(f"targets: for {goals.PATHS_SWITCHES:,} switches (run without --quick)")
         return
-    print("targets (10,000 switches):")
+    print(f"targets ({goals.PATHS_SWITCHES:,} switches):")
     for row in big:
-        for key, limit, label in TARGETS:
-            got = row[key]
-            ratio = limit / got if got else float("inf")
-            print(f"  {row['fabric']:<17}{label:<42}got {got:>9.3f} ms  {ratio:6.2f}x  "
-                  f"{'met' if got <= limit else 'MISSED'}")
+        for goal in goals.PATHS:
+            print(f"  {row['fabric']:<17}{goals.line(goals.judge(goal, row[goal.key]), width=32)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -238,12 +238,13 @@ class QosSdn(Controller):
     name = "qos-sdn"
     has_bulk = True
 
-    def __init__(self, workdir: Path, src: Path | None = None, query: str = "", label: str = "qos-sdn") -> None:
+    def __init__(self, workdir: Path, src: Path | None = None, query: str = "", label: str = "qos-sdn",
+                 extra_args: Sequence[str] = ()) -> None:
         self.name = label
         self.workdir = workdir
         self.src = src
         self.query = f"?{query}" if query else ""
-        self.process = ControllerProcess(workdir / "state", extra_args=["--no-queues"],
+        self.process = ControllerProcess(workdir / "state", extra_args=["--no-queues", *extra_args],
                                          log_path=workdir / "qos-controller.log")
         self.rest_port = self.process.rest_port
         self.ofp_port = self.process.ofp_port

@@ -37,6 +37,7 @@ from qosapp.core.effects import Effects
 from qosapp.core.meters import Meter
 from qosapp.core.model import Policy, Service
 from qosapp.core.pathspec import PathSpec
+from qosapp.core.staticflows import StaticFlow
 from qosapp.core.queues import QueueProfile
 from qosapp.core.shaping import QueueBackend
 from qosapp.core.storeapi import Tables
@@ -60,8 +61,19 @@ class QosService:
     def __init__(self, core: QosCore, send: Sender | None = None, queues: QueueBackend | None = None,
                  lock: AbstractContextManager[Any] | None = None,
                  new_event: Callable[[], EventLike] = threading.Event,
-                 pause: Callable[[], None] = lambda: None) -> None:
+                 pause: Callable[[], None] = lambda: None,
+                 sync: Callable[[], bool] | None = None,
+                 later: Callable[[Callable[[], None]], Any] | None = None) -> None:
         self.core = core
+        #: run a function once the events already waiting have been handled (eventlet: spawn). Given,
+        #: topology work is coalesced: events mark it due, one flush does it (`QosCore.flush_topology`)
+        self.later = later
+        self._flush_scheduled = False
+        if later is not None:
+            core.defer_topology = True
+        #: make every commit so far durable; returns whether it fsynced (the Ryu shell passes a
+        #: group commit that fsyncs in a worker thread: `qosapp.adapters.groupcommit`)
+        self.sync_store: Callable[[], bool] = sync or core.store.sync
         self.send: Sender = send or (lambda dpid, ops: None)
         self.queues = queues
         self.lock: AbstractContextManager[Any] = lock if lock is not None else threading.Lock()
@@ -100,11 +112,24 @@ class QosService:
         with self.lock:
             value, fx = call()
             self.apply(fx)
+            self._schedule_flush()
             return value
 
     def _event(self, call: Callable[[], Effects]) -> None:
         with self.lock:
             self.apply(call())
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """Deferred topology work is due: run it once, after the events queued behind this one (under the lock)."""
+        if self.later is not None and self.core.topology_due and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.later(self.flush_topology)
+
+    def flush_topology(self) -> None:
+        with self.lock:
+            self._flush_scheduled = False
+            self.apply(self.core.flush_topology())
 
     # ------------------------------------------------------------ requests
     def enable(self) -> bool:
@@ -161,6 +186,13 @@ class QosService:
     def delete_path(self, name: str) -> PathSpec:
         return self._request(lambda: self.core.delete_path(name))
 
+    def push_static_flow(self, data: Any) -> tuple[StaticFlow, bool]:
+        """The stored entry and whether it replaced one of the same name."""
+        return self._request(lambda: self.core.push_static_flow(data))
+
+    def delete_static_flows(self, names: list[str]) -> list[StaticFlow]:
+        return self._request(lambda: self.core.delete_static_flows(names))
+
     def converge(self, tables: Tables | Callable[[], Tables | None]) -> bool:
         """Take the store's rows into the core (a cluster: others' writes) and apply what that changes.
 
@@ -187,6 +219,7 @@ class QosService:
         with self.lock:
             self.apply(self.core.switch_connected(dpid, version, ports, address, wipe=wipe))
             self.apply(self.core.switch_ready(dpid))
+            self._schedule_flush()
 
     def take_over(self, dpid: int, me: str) -> None:
         """A cluster: this instance became `dpid`'s master (flows re-sent without a wipe, queues synced;
@@ -264,7 +297,7 @@ class QosService:
         self.confirm_listeners.append(check)
         try:
             self.pause()  # let the datapath's send loop put the flows and the barrier on the wire ...
-            self.core.store.sync()  # ... and make the change durable while the switch works on them
+            self.sync_store()  # ... and make the change durable while the switch works on them
             check()
             done.wait(timeout)
         finally:

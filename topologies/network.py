@@ -164,9 +164,17 @@ class UserspaceOVSSwitch(OVSSwitch):
         return super().bridgeOpts().replace(" stp_enable=true", " rstp_enable=true")
 
 
-def _switch_class(protocols: str | None, fail_mode: str, stp: bool) -> partial:
-    """Our OVS switch on the userspace datapath with the given protocol list and fail mode."""
-    return partial(UserspaceOVSSwitch, datapath="user", protocols=protocols, failMode=fail_mode, stp=stp)
+def _switch_class(protocols: str | None, fail_mode: str, stp: bool, batch: bool = False) -> partial:
+    """Our OVS switch on the userspace datapath with the given protocol list and fail mode.
+
+    batch: Mininet queues each switch's ovs-vsctl command and runs them all
+    at once from this process (`OVSSwitch.batchStartup`), instead of through
+    each switch's shell. Needed for switches with many ports: the shell is a
+    pty, whose line limit (4,095 bytes) silently truncates the command of a
+    switch with ~60 ports or more, and that bridge is never created.
+    """
+    return partial(UserspaceOVSSwitch, datapath="user", protocols=protocols, failMode=fail_mode, stp=stp,
+                   batch=batch)
 
 
 Address = ControllerAddress | tuple[str, int]
@@ -189,7 +197,7 @@ def _controller(address: Address | list[Address] | None) -> partial | list[parti
 def start_network(topo: str | Topo, controller: Address | list[Address] | None = None,
                   protocols: str | None = "OpenFlow13", fail_mode: str | None = None,
                   stp: bool | None = None, wait_connected: float | None = 15.0,
-                  lock_timeout: float = 300.0, lock_path: Path = LOCK_PATH) -> Mininet:
+                  lock_timeout: float = 300.0, lock_path: Path = LOCK_PATH, batch: bool = False) -> Mininet:
     """Build and start a network; the caller must ``stop_network`` it (or use ``running_network``).
 
     topo: a Topo or ``'linear,4'``-style string. controller: where the
@@ -199,7 +207,8 @@ def start_network(topo: str | Topo, controller: Address | list[Address] | None =
     'standalone' without. stp: RSTP, on by default for standalone rings (a
     loop would otherwise flood forever; fat-trees likewise; forwarding starts after a few seconds,
     see ``traffic.wait_reachable``). wait_connected: seconds to wait for every
-    switch to reach the controller (None = do not wait).
+    switch to reach the controller (None = do not wait). batch: start the
+    switches with one batched ovs-vsctl (see ``_switch_class``; for big fabrics).
     """
     topo = make_topo(topo)
     fail_mode = fail_mode or ("standalone" if controller is None else "secure")
@@ -212,7 +221,7 @@ def start_network(topo: str | Topo, controller: Address | list[Address] | None =
     lock = _acquire_lock(lock_path, lock_timeout)
     try:
         _wait_until_free(topo, ovs, lock_timeout)
-        net = Mininet(topo=topo, switch=_switch_class(normalise_protocols(protocols), fail_mode, stp),
+        net = Mininet(topo=topo, switch=_switch_class(normalise_protocols(protocols), fail_mode, stp, batch),
                       controller=_controller(controller), ipBase="10.0.0.0/8", build=False)
         net.qos_lock = lock  # released by stop_network
         try:

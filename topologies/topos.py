@@ -144,9 +144,29 @@ class FatTreeTopo(_NumberedTopo):
                     self.addLink(agg, cores[j * half + m], port1=half + 1 + m, port2=pod + 1)
 
 
+class LeafSpineTopo(_NumberedTopo):
+    """Every leaf joined to every spine; ``hosts`` hosts per leaf (bench/fabric.py's ~100-switch fabric).
+
+    Spines are s1..s<spines>, leaves follow. Ports: leaf 1..hosts = its
+    hosts, hosts+j = spine j (j from 1); spine i = leaf i (leaves counted from 1).
+    """
+
+    def build(self, spines: int = 2, leaves: int = 4, hosts: int = 1, ip_base: str = "10.0.0.0/8") -> None:
+        spine_names = [self.add_numbered_switch(i) for i in range(1, int(spines) + 1)]
+        host_index = 0
+        for leaf_no in range(1, int(leaves) + 1):
+            leaf = self.add_numbered_switch(int(spines) + leaf_no)
+            for h in range(int(hosts)):
+                host_index += 1
+                self.addLink(self.add_numbered_host(host_index, ip_base), leaf, port1=0, port2=h + 1)
+            for j, spine in enumerate(spine_names, start=1):
+                self.addLink(leaf, spine, port1=int(hosts) + j, port2=leaf_no)
+
+
 topos = {
     "linear": LinearChainTopo,
     "tree": BalancedTreeTopo,
     "ring": RingTopo,
     "fattree": FatTreeTopo,
+    "leafspine": LeafSpineTopo,
 }

@@ -8,7 +8,7 @@ endpoint when one fails and raises `StoreUnavailable` when none answers.
 Keys, all under one prefix (default `/qos-sdn/`):
 
     data/settings/<key>                 value
-    data/<table>/<id, 12 digits>        {"name": ..., ...}   table: services, policies, paths, queues, meters
+    data/<table>/<id, 12 digits>        {"name": ..., ...}   table: services, policies, paths, queues, meters, static_flows
     data/names/<table>/<name>           <id>                 (the unique name; queues: "<sw>/<port>")
     seq/<table>                         the last id given out (ids are never reused)
     cluster/...                         membership and mastership (`qosapp.adapters.etcdcluster`)
@@ -46,7 +46,7 @@ from qosapp.core.storeapi import SETTING_KEYS, StoreConflict, StoreUnavailable, 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "/qos-sdn/"
-TABLES = ("services", "policies", "paths", "queues", "meters")
+TABLES = ("services", "policies", "paths", "queues", "meters", "static_flows")
 #: keys per range request (etcd answers a range in one message; keep each small)
 PAGE = 2000
 #: attempts when another writer moved a counter between our read and our transaction
@@ -392,7 +392,11 @@ class EtcdStore:
         return self._insert("policies", [(name, {"name": name, "body": body}) for name, body in items])
 
     def update_policy(self, policy_id: int, name: str, body: dict[str, Any]) -> None:
-        key = self.obj_key("policies", policy_id)
+        self._update("policies", policy_id, name, body)
+
+    def _update(self, table: str, row_id: int, name: str, body: dict[str, Any]) -> None:
+        """Replace row `row_id`'s name and body in one transaction (the new name must be free)."""
+        key = self.obj_key(table, row_id)
         for _ in range(CAS_ATTEMPTS):
             found = self.get(key)
             if found is None:
@@ -401,14 +405,14 @@ class EtcdStore:
             compare = [unchanged(key, found[1])]
             success = [put(key, json.dumps({"name": name, "body": body}, sort_keys=True))]
             if old_name != name:
-                compare.append(absent(self.name_key("policies", name)))
-                success += [delete(self.name_key("policies", old_name)),
-                            put(self.name_key("policies", name), str(policy_id))]
+                compare.append(absent(self.name_key(table, name)))
+                success += [delete(self.name_key(table, old_name)),
+                            put(self.name_key(table, name), str(row_id))]
             if self.txn(compare, success)["succeeded"]:
                 return
-            if old_name != name and self.get(self.name_key("policies", name)) is not None:
-                raise Conflict(f"policies: the name {name!r} is taken")
-        raise StoreUnavailable(f"policy {policy_id}: changed by others on every attempt")
+            if old_name != name and self.get(self.name_key(table, name)) is not None:
+                raise Conflict(f"{table}: the name {name!r} is taken")
+        raise StoreUnavailable(f"{table} {row_id}: changed by others on every attempt")
 
     def delete_policies(self, ids: list[int]) -> None:
         self._delete_ids("policies", ids)
@@ -457,6 +461,19 @@ class EtcdStore:
     def delete_meter(self, name: str) -> bool:
         return self._delete_name("meters", name)
 
+    # ------------------------------------------------------------ StoreApi: static flow entries
+    def static_flows(self) -> list[tuple[int, str, dict[str, Any]]]:
+        return [(row_id, value["name"], value["body"]) for row_id, value in self._rows("static_flows")]
+
+    def insert_static_flow(self, name: str, body: dict[str, Any]) -> int:
+        return self._insert("static_flows", [(name, {"name": name, "body": body})])[0]
+
+    def update_static_flow(self, flow_id: int, name: str, body: dict[str, Any]) -> None:
+        self._update("static_flows", flow_id, name, body)
+
+    def delete_static_flows(self, ids: list[int]) -> None:
+        self._delete_ids("static_flows", ids)
+
     # ------------------------------------------------------------ the mirror
     def caught_up(self) -> bool:
         """Does the mirror hold this instance's last write? (A converge before that would undo it.)"""
@@ -485,6 +502,7 @@ class EtcdStore:
         tables.paths = [(i, v["name"], v["body"]) for i, v in rows["paths"]]
         tables.queue_profiles = [(i, v["body"]) for i, v in rows["queues"]]
         tables.meters = [(i, v["name"], v["body"]) for i, v in rows["meters"]]
+        tables.static_flows = [(i, v["name"], v["body"]) for i, v in rows["static_flows"]]
         return tables
 
     def entries(self, sub: str) -> dict[str, Entry]:

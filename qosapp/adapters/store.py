@@ -13,9 +13,9 @@ Two ways to be durable, both WAL:
   The caller can then overlap the fsync with other waiting, e.g. for a
   switch's barrier reply, and one fsync covers every commit made since the
   last one. The caller must call `sync()` before it acknowledges anything;
-  `close()` syncs too. (In one eventlet thread an fsync blocks every
-  greenthread, so concurrent requests rarely get to share one: measured ~1
-  fsync per request with 8 clients. That needs the fsync off the thread.)
+  `close()` syncs too. In the controller the fdatasync runs in a worker
+  thread (`qosapp.adapters.groupcommit`): in the one eventlet thread it
+  blocked every greenthread, so concurrent requests never shared one.
 """
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS paths (
     body TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS static_flows (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL
@@ -81,7 +86,7 @@ def _fsync_dir(path: str) -> None:
 
 
 class Store:
-    """Rows of settings, services, policies, paths, queue profiles and meters (implements `StoreApi`)."""
+    """Rows of settings, services, policies, paths, queue profiles, meters and static flows (implements `StoreApi`)."""
 
     def __init__(self, state_dir: str, deferred_sync: bool = False) -> None:
         os.makedirs(state_dir, exist_ok=True)
@@ -134,12 +139,32 @@ class Store:
 
         A no-op when a previous sync() already covered every commit.
         """
-        if not self.unsynced:
+        point = self.sync_point()
+        if point is None:
             return False
-        covered = self._commits
-        os.fdatasync(self._wal())
-        self._synced = covered
+        fd, covered = point
+        os.fdatasync(fd)
+        self.mark_synced(covered)
         return True
+
+    def sync_point(self) -> tuple[int, int] | None:
+        """What one fdatasync must cover now: (WAL descriptor, commits it makes durable); None if nothing.
+
+        For `qosapp.adapters.groupcommit`, which runs the fdatasync in a
+        worker thread and then calls `mark_synced(covered)` here.
+        """
+        if not self.unsynced:
+            return None
+        return self._wal(), self._commits
+
+    def mark_synced(self, covered: int) -> None:
+        """An fdatasync that started after commit number `covered` has finished."""
+        self._synced = max(self._synced, covered)
+
+    @property
+    def synced(self) -> int:
+        """How many commits are durable (deferred mode; every commit otherwise)."""
+        return self._synced if self.deferred_sync else self._commits
 
     def _wal(self) -> int:
         """An open descriptor on the WAL file (re-opened if SQLite replaced the file)."""
@@ -242,3 +267,22 @@ class Store:
     def delete_meter(self, name: str) -> bool:
         with self.transaction() as db:
             return db.execute("DELETE FROM meters WHERE name = ?", (name,)).rowcount > 0
+
+    # static flow entries (body is the validated entry's dict)
+    def static_flows(self) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self._db.execute("SELECT id, name, body FROM static_flows ORDER BY id").fetchall()
+        return [(fid, name, json.loads(body)) for fid, name, body in rows]
+
+    def insert_static_flow(self, name: str, body: dict[str, Any]) -> int:
+        with self.transaction() as db:
+            return _row_id(db.execute("INSERT INTO static_flows (name, body) VALUES (?, ?)",
+                                      (name, json.dumps(body, sort_keys=True))).lastrowid)
+
+    def update_static_flow(self, flow_id: int, name: str, body: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE static_flows SET name = ?, body = ? WHERE id = ?",
+                       (name, json.dumps(body, sort_keys=True), flow_id))
+
+    def delete_static_flows(self, ids: list[int]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM static_flows WHERE id = ?", [(i,) for i in ids])

@@ -30,9 +30,10 @@ from qosapp.core.queues import QueueProfile, parse_queue_profile, resolve_target
 from qosapp.core.shaping import PortFilter, Shaping, Target, missing_queues, missing_reason
 from qosapp.core.fabric import LEARNED, Fabric, Ops
 from qosapp.core.cookies import (FORWARDING_COOKIE, PIPELINE_COOKIE, counted, meter_cookie, meter_id_of, path_cookie,
-                                 path_id_of, policy_cookie, policy_id_of)
+                                 path_id_of, policy_cookie, policy_id_of, static_id_of)
 from qosapp.core.meters import WIPE_METERS, Meter, MeterTable, meter_add, meter_delete, parse_meter
 from qosapp.core.pathspec import INSTALLED as PATH_INSTALLED, PathSpec, clashing_path, parse_path
+from qosapp.core.staticflows import StaticFlow, compile_static, delete_static, parse_static_flow, same_flow_key
 from qosapp.core.stats import Stats
 from qosapp.core.switchstate import ERROR, INSTALLED, MISSING_QUEUE, PEER, PENDING, InstallState, SwitchState
 from qosapp.core.storeapi import StoreApi, StoreConflict, Tables
@@ -77,6 +78,11 @@ class QosCore:
         self.switch_grace = switch_grace
         #: switches whose OpenFlow connection dropped, still in the topology: dpid -> when it dropped
         self.absent: dict[int, float] = {}
+        #: coalesce topology work: events only mark it due, `flush_topology` does it once for the lot
+        #: (the Ryu shell turns this on, see `QosService`); off, every event does it at once
+        self.defer_topology = False
+        self._topology_due = False
+        self._paths_due = False
         self.fabric = Fabric(forwarding)
         self.stats = Stats()
         self.shaping = Shaping(managed=manage_queues)
@@ -88,6 +94,8 @@ class QosCore:
         #: named meters, and each one's id on each OpenFlow 1.3 switch
         self.meters: dict[str, Meter] = {}
         self.meter_table = MeterTable()
+        #: static flow entries (Floodlight's static flow pusher) by name, each for one switch
+        self.static_flows: dict[str, StaticFlow] = {}
         #: (match, priority) -> names: two policies with the same match and
         #: priority on one switch would overwrite each other's flow.
         self.by_match: dict[tuple[Any, int], set[str]] = {}
@@ -129,6 +137,11 @@ class QosCore:
                 self.meters[name] = replace(parse_meter({k: v for k, v in body.items() if k != "id"}), id=mid)
             except ValidationError as err:
                 LOG.error("stored meter %r (id %s) no longer validates, not loaded: %s", name, mid, err)
+        for fid, name, body in self.store.static_flows():
+            try:
+                self.static_flows[name] = replace(parse_static_flow(body), id=fid)
+            except ValidationError as err:
+                LOG.error("stored static flow %r (id %s) no longer validates, not loaded: %s", name, fid, err)
         for pid, name, body in self.store.policies():
             body = {k: v for k, v in body.items() if k != "id"}
             try:
@@ -493,6 +506,7 @@ class QosCore:
             ops += self._meter_adds(info, self.meters.values())
         if self.enabled:
             ops += self._policy_flows(info, self.policies.values())
+        ops += self._static_adds(info, self.static_flows.values())
         fx = Effects(sync_queues=True)
         fx.send(dpid, ops)
         self.shaping.forget(lambda target: target[0] == dpid)
@@ -500,10 +514,11 @@ class QosCore:
 
     def switch_ready(self, dpid: int) -> Effects:
         """Cold start, second half (after the queue sync): forwarding everywhere, paths back."""
-        fx = self.topology_changed()
+        if self.defer_topology:
+            self._topology_due = self._paths_due = True
+            return Effects()
         # the wipe took this switch's path flows; put back what the plans say
-        fx.send_all(self._path_updates(self.fabric.paths))
-        return fx
+        return self._topology_work(all_paths=True)
 
     def switch_disconnected(self, dpid: int, now: float | None = None) -> Effects:
         """The switch's OpenFlow connection dropped: forget what it held, keep its place in the topology.
@@ -586,7 +601,8 @@ class QosCore:
             return Effects(confirm=True)
         pid = policy_id_of(cookie)
         known = (pid is not None and pid in self.policies_by_id) or \
-            (path_id_of(cookie) is not None and switch is not None and cookie in switch.install)
+            (path_id_of(cookie) is not None or static_id_of(cookie) is not None) and \
+            switch is not None and cookie in switch.install
         if switch is not None and known:
             switch.install[cookie] = InstallState(ERROR, reason)
         return Effects(confirm=True)
@@ -712,20 +728,32 @@ class QosCore:
         """The service applied the profiles (`Shaping.sync`): queue policies whose queue came or went
         are installed or taken out (missing-queue); if anything changed, the paths are re-planned."""
         fx = Effects()
-        for info in self.switches.values():
-            fx.send(info.dpid, self._recheck_queues(info))
+        if self.enabled and self.shaping.managed:  # unmanaged, every queue counts as there: nothing to recheck
+            # one pass over the policies, not one per switch: each cold start syncs the queues, so a
+            # fabric of S switches coming up was S*S/2 passes over every policy (100 switches and
+            # 10,000 policies: 50 million checks, minutes of CPU)
+            per_switch = self._queue_policies_by_switch()
+            everywhere = per_switch.pop(None, [])
+            for info in self.switches.values():
+                fx.send(info.dpid, self._recheck_queues(info, per_switch.get(info.dpid, []) + everywhere))
         if changed:
             fx.send_all(self._path_updates(self.fabric.replan_all(self.queue_exists)))
         return fx
 
-    def _recheck_queues(self, info: SwitchState) -> list[FlowOp]:
-        """A queue policy's flows go in when its queue is there and out when it is not."""
-        if not self.enabled:
-            return []
-        ops: list[FlowOp] = []
+    def _queue_policies_by_switch(self) -> dict[int | None, list[Policy]]:
+        """Queue policies by the one switch they name (None: sw "all"); policies for no switch are left out."""
+        out: dict[int | None, list[Policy]] = {}
         for policy in self.policies.values():
-            if policy.queue is None or not policy.applies_to(info.dpid):
+            if policy.queue is None or policy.sw == "none":
                 continue
+            out.setdefault(policy.dpid(), []).append(policy)
+        return out
+
+    def _recheck_queues(self, info: SwitchState, policies: Iterable[Policy]) -> list[FlowOp]:
+        """A queue policy's flows (of `policies`, those for this switch) go in when its queue is there
+        and out when it is not."""
+        ops: list[FlowOp] = []
+        for policy in policies:
             cookie = policy_cookie(_id(policy))
             state = info.install.get(cookie)
             if state is None or state.state == ERROR:  # not ours to change: refused, or the switch said no
@@ -747,10 +775,13 @@ class QosCore:
         From queue policies that are pending or installed on a switch (the
         enqueue port; without one, or for sw "all" with an enqueue-port and
         no ingress-port, every port: forwarding chooses) and from installed
-        queue paths (each hop's out port). Nothing while QoS is disabled.
+        queue paths (each hop's out port); none of these while QoS is
+        disabled. And from static flow entries that enqueue (their enqueue
+        ports), which the QoS switch does not turn off (Floodlight's static
+        flow pusher was a module of its own).
         """
         wanted: dict[Target, set[PortFilter]] = {}
-        if not self.enabled or not self.shaping.managed:
+        if not self.shaping.managed:
             return {}
 
         def add(info: SwitchState, port_no: int, item: PortFilter) -> None:
@@ -761,6 +792,14 @@ class QosCore:
             if name is not None and self.queue_exists(info.dpid, port_no, item.queue):
                 wanted.setdefault((info.dpid, name), set()).add(item)
 
+        for flow in self.static_flows.values():
+            info = self.switches.get(flow.dpid)
+            state = info.install.get(flow.cookie) if info is not None else None
+            if info is not None and state is not None and state.state in (PENDING, INSTALLED):
+                for port, queue in flow.enqueues():
+                    add(info, port, PortFilter.of(queue, flow.priority, flow.match))
+        if not self.enabled:
+            return {target: tuple(sorted(items)) for target, items in wanted.items()}
         for policy in self.policies.values():
             if policy.queue is None:
                 continue
@@ -902,10 +941,37 @@ class QosCore:
         return target is not None and self.shaping.has_queue(target, queue_id)
 
     def topology_changed(self) -> Effects:
-        """After any topology event: fix forwarding, re-route affected paths."""
+        """After any topology event: fix forwarding, re-route affected paths (or mark it due, deferred)."""
+        if self.defer_topology:
+            self._topology_due = True
+            return Effects()
+        return self._topology_work()
+
+    @property
+    def topology_due(self) -> bool:
+        """Is deferred topology work waiting for `flush_topology`?"""
+        return self._topology_due
+
+    def flush_topology(self) -> Effects:
+        """The topology work of every event since the last flush, done once.
+
+        Why: each event (a switch connecting, each LLDP link, each host seen)
+        recomputed every switch's forwarding and checked every path. A
+        100-switch fabric coming up is ~600 such events; one at a time that
+        was a minute of CPU, while the result only depends on the topology
+        after the last of them.
+        """
+        if not self._topology_due:
+            return Effects()
+        all_paths = self._paths_due
+        self._topology_due = self._paths_due = False
+        return self._topology_work(all_paths)
+
+    def _topology_work(self, all_paths: bool = False) -> Effects:
+        """Forwarding diffed on every switch; re-routed paths (every path: `all_paths`) made to match their plan."""
         forwarding_ops = self.fabric.forwarding_updates(self.switches)
         rerouted = self.fabric.reroute(self.queue_exists)
-        path_ops = self._path_updates(rerouted)
+        path_ops = self._path_updates(self.fabric.paths if all_paths else rerouted)
         fx = Effects()
         fx.send_all(forwarding_ops)
         fx.send_all(path_ops)
@@ -987,6 +1053,124 @@ class QosCore:
         fx.send_all(self._path_updates([name]))
         return path, fx
 
+    # ------------------------------------------------------------ static flow entries
+    def get_static_flow(self, name: str) -> StaticFlow:
+        try:
+            return self.static_flows[name]
+        except KeyError:
+            raise NotFound(f"no static flow entry named {name!r}") from None
+
+    def push_static_flow(self, data: Any) -> tuple[tuple[StaticFlow, bool], Effects]:
+        """Store a static flow entry (a name already taken is replaced, as Floodlight did), then install it.
+
+        Returns the entry and whether it replaced one. Refused (409): another
+        entry with the same switch, match and priority (the switch would keep
+        one flow, and deleting either would take the other's).
+        """
+        flow = parse_static_flow(data)
+        old = self.static_flows.get(flow.name)
+        clash = next((f for f in self.static_flows.values()
+                      if f.name != flow.name and same_flow_key(f) == same_flow_key(flow)), None)
+        if clash is not None:
+            raise ValidationError("priority", f"static flow {clash.name!r} already has this match at priority "
+                                  f"{flow.priority} on {flow.switch}; the switch would keep only one flow. Change "
+                                  "the priority or the match", status=409)
+        body = flow.to_dict()
+        if old is not None:
+            flow = replace(flow, id=_id(old))
+            self.store.update_static_flow(_id(old), flow.name, body)
+        else:
+            try:
+                flow = replace(flow, id=self.store.insert_static_flow(flow.name, body))
+            except StoreConflict as err:
+                raise ValidationError("name", f"conflict in store: {err}", status=409) from None
+        fx = self._static_drop([old]) if old is not None else Effects()
+        return (flow, old is not None), fx.add(self._static_put([flow]))
+
+    def delete_static_flows(self, names: list[str]) -> tuple[list[StaticFlow], Effects]:
+        """Remove the named entries (404 naming the first unknown one) from the store, then their switch."""
+        flows = [self.get_static_flow(name) for name in names]
+        if flows:
+            self.store.delete_static_flows([_id(f) for f in flows])
+        return flows, self._static_drop(flows)
+
+    def static_flows_of(self, dpid: int | None) -> list[StaticFlow]:
+        """The entries for switch `dpid` (None: every switch), in id order."""
+        return sorted((f for f in self.static_flows.values() if dpid is None or f.dpid == dpid), key=_id)
+
+    def static_view(self, flow: StaticFlow) -> dict[str, Any]:
+        """The entry as stored, its cookie on the switch and where it stands there."""
+        info = self.switches.get(flow.dpid)
+        if not flow.active:
+            state = InstallState("not-installed", "inactive (\"active\": false)")
+        elif info is None:
+            state = InstallState("not-installed", f"switch {flow.switch} is not connected")
+        else:
+            state = info.install.get(flow.cookie, InstallState("not-installed"))
+        return {**flow.to_dict(), "id": _id(flow), "switch-cookie": hex(flow.cookie), "install": state.to_dict()}
+
+    def flows_held(self, dpid: int) -> list[FlowSpec]:
+        """The flows this controller put on connected switch `dpid` and has not taken back (pending or
+        installed): forwarding, paths, policies, static entries (Floodlight's /wm/core/switch/.../flow)."""
+        info = self.switches[dpid]
+        specs = list(info.forwarding)
+        for flows in info.paths.values():
+            specs += flows
+
+        def holds(cookie: int) -> bool:
+            state = info.install.get(cookie)
+            return state is not None and state.state in (PENDING, INSTALLED)
+
+        dscps, meters = self.service_dscps(), self.meter_table.ids(dpid)
+        for policy in self.policies.values():
+            if holds(policy_cookie(_id(policy))) and not compiler.unsupported(policy, info.version):
+                specs += compiler.compile_policy(policy, dpid, info.version, dscps, meters)
+        specs += [compile_static(f, info.version) for f in self.static_flows_of(dpid) if holds(f.cookie)]
+        return specs
+
+    def _static_put(self, flows: Iterable[StaticFlow]) -> Effects:
+        fx = Effects()
+        for flow in flows:
+            self.static_flows[flow.name] = flow
+            info = self.switches.get(flow.dpid)
+            if info is not None:
+                fx.send(info.dpid, self._static_adds(info, [flow]))
+        return fx
+
+    def _static_drop(self, flows: Iterable[StaticFlow]) -> Effects:
+        fx = Effects(confirm=True)
+        for flow in flows:
+            self.static_flows.pop(flow.name, None)
+            self.stats.forget_cookie(flow.cookie)
+            info = self.switches.get(flow.dpid)
+            if info is not None and info.install.pop(flow.cookie, None) is not None:
+                fx.send(info.dpid, [delete_static(flow, info.version)])
+        return fx
+
+    def _static_adds(self, info: SwitchState, flows: Iterable[StaticFlow]) -> list[FlowOp]:
+        """The flows of the active entries for `info`'s switch; each goes pending."""
+        ops: list[FlowOp] = []
+        for flow in flows:
+            if flow.dpid == info.dpid and flow.active:
+                ops.append(compile_static(flow, info.version))
+                info.sent(flow.cookie)
+        return ops
+
+    def _converge_static(self, added: list[converging.Row], removed: list[int]) -> Effects:
+        fx = self._static_drop([f for f in self.static_flows.values() if f.id in removed])
+        flows = []
+        for fid, name, body in added:
+            try:
+                flows.append(replace(parse_static_flow(body), id=fid))
+            except ValidationError as err:
+                LOG.error("static flow %r (id %s) from the store does not validate here, not taken: %s",
+                          name, fid, err)
+        for flow in flows:
+            holder = self.static_flows.get(flow.name)
+            if holder is not None and holder.id != flow.id:  # the name moved to another id
+                fx.add(self._static_drop([holder]))
+        return fx.add(self._static_put(flows))
+
     # ------------------------------------------------------------ cluster: converge to the store
     def held(self) -> converging.Held:
         """The rows behind what the core holds (what `converge` compares the store with)."""
@@ -998,7 +1182,8 @@ class QosCore:
                    for p in self.fabric.paths.values()},
             queue_profiles={p.key: p.to_dict() for p in self.shaping.profiles},
             meters={_id(m): (m.name, {k: v for k, v in m.to_dict().items() if k != "id"})
-                    for m in self.meters.values()})
+                    for m in self.meters.values()},
+            static_flows={_id(f): (f.name, f.to_dict()) for f in self.static_flows.values()})
 
     def converge(self, tables: Tables) -> tuple[bool, Effects]:
         """Take what other writers put in the store into the core; returns (changed, effects).
@@ -1080,6 +1265,7 @@ class QosCore:
             profile = self.shaping.find(*key)
             if profile is not None:
                 self.shaping.remove(profile)
+        fx.add(self._converge_static(change.static_added, change.static_removed))
         fx.sync_queues = bool(change.queues_put or change.queues_removed)
         if change.enabled is True:
             fx.add(self._turn_on())
@@ -1247,7 +1433,7 @@ def _with_id(policy: Policy, policy_id: int) -> Policy:
     return replace(policy, id=policy_id)
 
 
-def _id(item: Policy | PathSpec | Meter) -> int:
+def _id(item: Policy | PathSpec | Meter | StaticFlow) -> int:
     """The store id of a loaded policy, path or meter (only parsed, unstored ones have none)."""
     if item.id is None:
         raise ValueError(f"{item.name!r} has no store id")

@@ -37,6 +37,8 @@ class Held:
     queue_profiles: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: id -> (name, body without "id")
     meters: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    #: id -> (name, body)
+    static_flows: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,12 +60,15 @@ class Diff:
     queues_removed: list[tuple[str, str]] = field(default_factory=list)
     meters_added: list[Row] = field(default_factory=list)
     meters_removed: list[int] = field(default_factory=list)
+    #: added or replaced static flows (a replaced one is also in static_removed)
+    static_added: list[Row] = field(default_factory=list)
+    static_removed: list[int] = field(default_factory=list)
 
     def empty(self) -> bool:
         return self.enabled is None and not any(
             (self.services_added, self.services_removed, self.policies_added, self.policies_changed,
              self.policies_removed, self.paths_added, self.paths_removed, self.queues_put, self.queues_removed,
-             self.meters_added, self.meters_removed))
+             self.meters_added, self.meters_removed, self.static_added, self.static_removed))
 
     def summary(self) -> str:
         parts = [f"{name} {len(items)}" for name, items in (
@@ -71,7 +76,8 @@ class Diff:
             ("policies+", self.policies_added), ("policies~", self.policies_changed),
             ("policies-", self.policies_removed), ("paths+", self.paths_added), ("paths-", self.paths_removed),
             ("queues+", self.queues_put), ("queues-", self.queues_removed),
-            ("meters+", self.meters_added), ("meters-", self.meters_removed)) if items]
+            ("meters+", self.meters_added), ("meters-", self.meters_removed),
+            ("static+", self.static_added), ("static-", self.static_removed)) if items]
         if self.enabled is not None:
             parts.insert(0, "enabled" if self.enabled else "disabled")
         return ", ".join(parts) or "nothing"
@@ -118,12 +124,21 @@ def diff(tables: Tables, held: Held) -> Diff:
     out.queues_put = [body for key, body in stored_queues.items() if held.queue_profiles.get(key) != body]
     out.queues_removed = [key for key in held.queue_profiles if key not in stored_queues]
 
-    stored_meters = {mid: (name, body) for mid, name, body in tables.meters}
-    for mid, name, body in tables.meters:
-        mine = held.meters.get(mid)
+    out.meters_added, out.meters_removed = _replaced(tables.meters, held.meters)
+    out.static_added, out.static_removed = _replaced(tables.static_flows, held.static_flows)
+    return out
+
+
+def _replaced(stored: list[Row], held: dict[int, tuple[str, dict[str, Any]]]) -> tuple[list[Row], list[int]]:
+    """Rows to add and ids to remove; a row changed under its id is both (removed, then added again)."""
+    added: list[Row] = []
+    removed: list[int] = []
+    ids = set()
+    for row_id, name, body in stored:
+        ids.add(row_id)
+        mine = held.get(row_id)
         if mine != (name, body):
             if mine is not None:
-                out.meters_removed.append(mid)
-            out.meters_added.append((mid, name, body))
-    out.meters_removed += [mid for mid in held.meters if mid not in stored_meters]
-    return out
+                removed.append(row_id)
+            added.append((row_id, name, body))
+    return added, removed + [row_id for row_id in held if row_id not in ids]

@@ -8,14 +8,17 @@ Every flow qos-sdn writes carries a cookie whose top byte says what it is:
   'P' (0x50)  a QoS path's flows: the rest is the path id, one cookie for
               all of a path's flows on every switch;
   'F' (0x46)  topology forwarding: a kind byte, then an in_port or a MAC;
+  'S' (0x53)  a static flow entry's flow (Floodlight's static flow pusher,
+              `qosapp.core.staticflows`): the rest is its store id;
   'M' (0x4D)  not on flows: a meter's store id, carried by the controller's
               own book of a meter_mod it sent, so an OFPT_ERROR that answers
               the meter_mod names the meter (`qosapp.core.meters`).
 A cookie names one policy or path on every switch, so OpenFlow 1.3 can
 delete exactly its flows by cookie, and flow counters map back to it.
-'Q' and 'P' differ in the lowest bit of the top byte only, so one masked
-flow-stats request (`COUNTED_PREFIX`/`COUNTED_MASK`) covers policies and
-paths and leaves forwarding out.
+'P' (0x50), 'Q' (0x51) and 'S' (0x53) differ in the lowest two bits of the
+top byte only, so one masked flow-stats request (`COUNTED_PREFIX`/
+`COUNTED_MASK`) covers policies, paths and static flows and leaves
+forwarding out.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ POLICY_PREFIX = 0x51 << 56
 PATH_PREFIX = 0x50 << 56
 FORWARDING_PREFIX = 0x46 << 56
 METER_PREFIX = 0x4D << 56
+STATIC_PREFIX = 0x53 << 56
 EXACT_MASK = 2**64 - 1
 ID_BITS = 56
 
@@ -32,9 +36,9 @@ FORWARDING_COOKIE = POLICY_PREFIX
 #: the OpenFlow 1.3 table-0 miss flow that hands unmatched packets to table 1
 PIPELINE_COOKIE = POLICY_PREFIX | (2**ID_BITS - 1)
 
-#: flow stats of 'Q' and 'P' cookies in one request
-COUNTED_PREFIX = PATH_PREFIX & POLICY_PREFIX
-COUNTED_MASK = 0xFE << 56
+#: flow stats of 'P', 'Q' and 'S' cookies in one request
+COUNTED_PREFIX = PATH_PREFIX & POLICY_PREFIX & STATIC_PREFIX
+COUNTED_MASK = 0xFC << 56
 
 
 def policy_cookie(policy_id: int) -> int:
@@ -75,7 +79,7 @@ def is_forwarding_cookie(cookie: int) -> bool:
 
 
 def counted(cookie: int) -> bool:
-    """Is this a cookie whose counters the controller keeps (a policy's or a path's space)?"""
+    """Is this a cookie whose counters the controller keeps (a policy's, a path's or a static flow's space)?"""
     return cookie & COUNTED_MASK == COUNTED_PREFIX
 
 
@@ -89,5 +93,19 @@ def meter_cookie(meter_id: int) -> int:
 def meter_id_of(cookie: int) -> int | None:
     """Inverse of `meter_cookie`; None for cookies that are not a meter's."""
     if cookie & PREFIX_MASK != METER_PREFIX or cookie == METER_PREFIX:
+        return None
+    return cookie & ~PREFIX_MASK
+
+
+def static_cookie(flow_id: int) -> int:
+    """The cookie of static flow entry `flow_id`'s flow (it is on one switch)."""
+    if not 0 < flow_id < 2**ID_BITS:
+        raise ValueError(f"static flow id {flow_id} out of cookie range")
+    return STATIC_PREFIX | flow_id
+
+
+def static_id_of(cookie: int) -> int | None:
+    """Inverse of `static_cookie`; None for cookies that are not a static flow's."""
+    if cookie & PREFIX_MASK != STATIC_PREFIX or cookie == STATIC_PREFIX:
         return None
     return cookie & ~PREFIX_MASK

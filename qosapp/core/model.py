@@ -371,7 +371,7 @@ ENQUEUE_ANY = "any"
 L4_PROTOCOLS = {6: "tcp", 17: "udp"}
 
 
-def _parse_match(data: Mapping[str, Any]) -> Match:
+def parse_match(data: Mapping[str, Any]) -> Match:
     """Field-by-field parsing, then the cross-field rules of OpenFlow prerequisites."""
     values: dict[str, Any] = {}
     if "ingress-port" in data:
@@ -448,7 +448,7 @@ def parse_policy(data: Any, services: Mapping[str, Any] | None = None,
     if unknown:
         raise ValidationError(str(sorted(unknown, key=str)[0]), f"unknown key; allowed: {', '.join(sorted(POLICY_KEYS - {'id'}))}")
     name = parse_name(data.get("name"))
-    match = _parse_match(data)
+    match = parse_match(data)
     sw = parse_sw(data.get("sw", "all"))
     priority = parse_int(data.get("priority", DEFAULT_PRIORITY), "priority", 0, MAX_PRIORITY)
 

@@ -36,17 +36,19 @@ class Tables:
     paths: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     queue_profiles: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     meters: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    static_flows: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
 
 
 def read_tables(store: "StoreApi") -> Tables:
     """Every row through the interface's read methods."""
     settings = {key: value for key in SETTING_KEYS if (value := store.get_setting(key)) is not None}
     return Tables(settings=settings, services=store.services(), policies=store.policies(),
-                  paths=store.paths(), queue_profiles=store.queue_profiles(), meters=store.meters())
+                  paths=store.paths(), queue_profiles=store.queue_profiles(), meters=store.meters(),
+                  static_flows=store.static_flows())
 
 
 class StoreApi(Protocol):
-    """Rows of settings, services, policies, paths, queue profiles and meters.
+    """Rows of settings, services, policies, paths, queue profiles, meters and static flows.
 
     Every write method commits before it returns (one transaction each).
     `sync()` makes every commit so far durable (a no-op for a backend that
@@ -103,3 +105,12 @@ class StoreApi(Protocol):
     def insert_meter(self, name: str, body: dict[str, Any]) -> int: ...
 
     def delete_meter(self, name: str) -> bool: ...
+
+    # static flow entries: (id, name, body) in id order; a name is unique across switches (Floodlight's)
+    def static_flows(self) -> list[tuple[int, str, dict[str, Any]]]: ...
+
+    def insert_static_flow(self, name: str, body: dict[str, Any]) -> int: ...
+
+    def update_static_flow(self, flow_id: int, name: str, body: dict[str, Any]) -> None: ...
+
+    def delete_static_flows(self, ids: list[int]) -> None: ...

@@ -412,11 +412,60 @@ class Topology:
         return out, ports[out]
 
     def shortest_path(self, src_dpid: int, dst_dpid: int) -> list[int]:
-        """Switches from src to dst inclusive, fewest hops (networkx bidirectional BFS)."""
-        try:
-            return nx.shortest_path(self._graph, src_dpid, dst_dpid)
-        except (nx.NetworkXNoPath, nx.NodeNotFound):
-            raise NoPath(f"no path from {format_dpid(src_dpid)} to {format_dpid(dst_dpid)}") from None
+        """Switches from src to dst inclusive, fewest hops (bidirectional BFS).
+
+        networkx's own `bidirectional_shortest_path`, step for step (so the
+        same route among equals), but on the graph's adjacency dicts instead
+        of its views: a view object per visited switch was a third of the
+        time on a 100x100 torus, where one search visits most of it.
+        """
+        succ_adj, pred_adj = self._graph._succ, self._graph._pred
+        if src_dpid not in succ_adj or dst_dpid not in succ_adj:
+            raise NoPath(f"no path from {format_dpid(src_dpid)} to {format_dpid(dst_dpid)}")
+        if src_dpid == dst_dpid:
+            return [src_dpid]
+        pred: dict[int, int | None] = {src_dpid: None}
+        succ: dict[int, int | None] = {dst_dpid: None}
+        forward, reverse = [src_dpid], [dst_dpid]
+        meet = None
+        while forward and reverse and meet is None:
+            if len(forward) <= len(reverse):
+                level, forward = forward, []
+                for v in level:
+                    for w in succ_adj[v]:
+                        if w not in pred:
+                            forward.append(w)
+                            pred[w] = v
+                        if w in succ:
+                            meet = w
+                            break
+                    if meet is not None:
+                        break
+            else:
+                level, reverse = reverse, []
+                for v in level:
+                    for w in pred_adj[v]:
+                        if w not in succ:
+                            succ[w] = v
+                            reverse.append(w)
+                        if w in pred:
+                            meet = w
+                            break
+                    if meet is not None:
+                        break
+        if meet is None:
+            raise NoPath(f"no path from {format_dpid(src_dpid)} to {format_dpid(dst_dpid)}")
+        path: list[int] = []
+        node: int | None = meet
+        while node is not None:
+            path.append(node)
+            node = pred[node]
+        path.reverse()
+        node = succ[path[-1]]
+        while node is not None:
+            path.append(node)
+            node = succ[node]
+        return path
 
     def distances_from(self, dpid: int) -> dict[int, int]:
         """Cables from `dpid` to every switch it reaches (one BFS)."""

@@ -14,7 +14,8 @@ In order, for every request:
    loopback name or one the operator configured: 403 otherwise, which stops
    DNS rebinding from turning a web page into a local client;
 4. writes (any method but GET/HEAD/OPTIONS, plus the state-changing
-   ``GET /wm/qos/tool/enable|disable/json``) carrying a foreign ``Origin``,
+   ``GET /wm/qos/tool/enable|disable/json`` and
+   ``GET /wm/staticflowentrypusher/clear/<switch>/json``) carrying a foreign ``Origin``,
    ``Sec-Fetch-Site: cross-site|same-site`` or a foreign ``Referer``: 403.
    Clients that send none of these (curl, the seed's Python clients,
    qospusher) are not affected, whatever their Content-Type;
@@ -40,7 +41,7 @@ LOG = logging.getLogger(__name__)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "localhost.localdomain"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: GETs that change state (the seed's Floodlight tool routes): treated as writes
-STATE_CHANGING_GET = re.compile(r"^/wm/qos/tool/(enable|disable)/json/?$")
+STATE_CHANGING_GET = re.compile(r"^/wm/(qos/tool/(enable|disable)|staticflowentrypusher/clear/[^/]*)/json/?$")
 #: what the web page and its assets need before the user has typed a token
 PUBLIC_READS = re.compile(r"^/qos/ui(/.*)?$|^/qos/openapi\.json$")
 DEFAULT_MAX_BODY = 16 * 1024 * 1024

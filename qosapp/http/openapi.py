@@ -504,6 +504,7 @@ def floodlight_paths() -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
+    """The native and /wm/qos routes (`qosapp.http.openapi_compat.document` adds the other compatibility routes)."""
     return {"openapi": "3.1.0",
             "info": {"title": "qos-sdn QoS service", "version": "0.1.0",
                      "description": "Policies, services and switches of the qos-sdn controller. Writes need "

@@ -23,9 +23,10 @@ from qosapp.http.common import (CORE_KEY, CoreController, error_response, handle
 from qosapp.http.floodlight import FloodlightController
 from qosapp.http.floodlight_net import FloodlightNetController
 from qosapp.http.rest_qos import RestQosController
+from qosapp.http.staticflows import StaticFlowController
 from qosapp.http.guard import truncate
 from qosapp.http.metrics import METRICS_KEY, Metrics, MetricsController
-from qosapp.http.openapi import document
+from qosapp.http.openapi_compat import document
 from qosapp.http.ui import UiController
 from qosapp.service import QosService
 
@@ -257,6 +258,16 @@ def routes_of(controller: type) -> list[tuple[str, list[str]]]:
     return out
 
 
+def route_requirements(controller: type) -> dict[str, dict[str, str]]:
+    """path -> the regular expressions its variables must match (routes of one path share them)."""
+    out: dict[str, dict[str, str]] = {}
+    for attr in vars(controller).values():
+        info = getattr(attr, "routing_info", None)
+        if info and info.get("requirements"):
+            out.setdefault(info["path"], {}).update(info["requirements"])
+    return out
+
+
 def register(wsgi: WSGIApplication, core: QosService, controllers: list[type] | None = None) -> Metrics:
     """Mount the QoS controllers, /metrics (and the 405 fallback) on Ryu's WSGI app.
 
@@ -264,20 +275,23 @@ def register(wsgi: WSGIApplication, core: QosService, controllers: list[type] | 
     requests (the front door wraps the application in it, `qosapp.main.frontdoor`).
     """
     controllers = [*(controllers or [QosController, FloodlightController, FloodlightNetController, RestQosController,
-                                   UiController]),
+                                   StaticFlowController, UiController]),
                    MetricsController]
     metrics = Metrics(core)
     metrics.learn_routes(wsgi, controllers)
     allowed: dict[str, list[str]] = {}
+    requirements: dict[str, dict[str, str]] = {}
     for controller in controllers:
         wsgi.register(controller, {CORE_KEY: core, METRICS_KEY: metrics})
         for path, methods in routes_of(controller):
             allowed.setdefault(path, []).extend(methods)
-    for path in allowed:
-        wsgi.mapper.connect(None, path, controller=MethodNotAllowed, path_template=path)
+        requirements.update(route_requirements(controller))
+    for path in allowed:  # a 405 only where the path is one of the route's: /qos/rules/zzz is a 404
+        wsgi.mapper.connect(None, path, controller=MethodNotAllowed, path_template=path,
+                            requirements=requirements.get(path, {}))
     wsgi.registory[MethodNotAllowed.__name__] = {"allowed": allowed}
     for prefix in ("/qos", "/wm", "/v1.0"):
-        wsgi.mapper.connect(None, prefix + "/{tail:.*}", controller=UnknownPath)
+        wsgi.mapper.connect(None, prefix + "/{tail}", controller=UnknownPath, requirements={"tail": r"[\s\S]*"})
     return metrics
 
 

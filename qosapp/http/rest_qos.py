@@ -17,8 +17,16 @@ Same paths, request bodies and answer shapes as `ryu.app.rest_qos` 4.34
 - `PUT /v1.0/conf/switches/{switch}/ovsdb_addr` is accepted and kept per
   switch (`GET` answers it); queues are written through the controller's
   own OVSDB connection (`--ovsdb`), and a `POST /qos/queue` names it;
-- `/qos/meter/{switch}`: answered in rest_qos's shape with a failure
-  (rest_qos meters are not mapped yet; the native `/qos/meters` has them).
+- `POST /qos/meter/{switch}` `{"meter_id", "flags", "bands": [...]}` is a
+  native meter (`qosapp.core.meters`) named `rest_qos-<switch>-meter-<id>`:
+  one DROP band, KBPS (rate kbit/s, burst_size kbit with BURST); `GET`
+  lists the switch's rest_qos meters with their counters in rest_qos's
+  meter-stats shape, `DELETE {"meter_id"}` removes it (409 while rules use
+  it). A rule's `"actions": {"meter": "<id>"}` polices with that meter;
+  the meter must be posted first (on OVS a flow naming an unknown meter is
+  refused by the switch, which rest_qos did not notice). DSCP_REMARK and
+  EXPERIMENTER bands are refused (501): qos-sdn's meters have one drop band,
+  the only kind OVS's userspace datapath implements;
 
 qos-sdn starts with QoS disabled; rest_qos has no such switch, so the first
 rule posted here enables QoS (logged).
@@ -40,6 +48,7 @@ from ryu.app.wsgi import Response, route
 from webob import Request
 
 from qosapp.core.controller import NotFound
+from qosapp.core.meters import MAX_METER_ID, Meter
 from qosapp.core.model import Policy, ValidationError, format_dpid, parse_dpid, parse_int, parse_policy
 from qosapp.core.queues import QueueProfile
 from qosapp.http.common import BadMediaType, CoreController, error_body, handler, json_response, read_json
@@ -57,8 +66,11 @@ MATCH_KEYS = {"in_port": "ingress-port", "dl_src": "eth-src", "dl_dst": "eth-dst
               "dl_vlan": "vlan-id", "nw_src": "ip-src", "nw_dst": "ip-dst", "nw_proto": "protocol",
               "tp_src": "src-port", "tp_dst": "dst-port", "ip_dscp": "tos"}
 NOT_YET = {"ipv6_src", "ipv6_dst"}
-METERS_NOT_MAPPED = ("rest_qos meters are not supported yet by this API (qos-sdn issue #13); "
-                     "use the native /qos/meters and a policy's \"meter\"")
+#: rest_qos's meter body keys
+METER_KEYS = {"meter_id", "flags", "bands"}
+BAND_KEYS = {"type", "rate", "burst_size", "prec_level", "experimenter"}
+NOT_DROP = ("qos-sdn's meters have one DROP band (OVS's userspace datapath implements drop bands only), so "
+            "{kind} bands are not supported; use \"type\": \"DROP\"")
 
 
 def switch_str(dpid: int) -> str:
@@ -101,11 +113,11 @@ def rest_rule_to_policy(body: Any, dpid: int, vlan: int | None, name: str) -> tu
         unknown = set(actions) - {"queue", "mark", "meter"}
         if unknown:
             raise ValidationError(f"actions.{sorted(unknown)[0]}", "unknown action; allowed: queue, mark, meter")
-        if "meter" in actions:
-            raise ValidationError("actions.meter", METERS_NOT_MAPPED, status=501)
         if len(actions) > 1:
             raise ValidationError("actions", "a qos-sdn rule takes one action: post mark and queue as two rules")
-        if "queue" in actions:
+        if "meter" in actions:
+            out["meter"] = meter_name(dpid, parse_int(actions["meter"], "actions.meter", 1, MAX_METER_ID))
+        elif "queue" in actions:
             out["queue"] = actions["queue"]
             out["enqueue-port"] = "any"
         else:
@@ -132,13 +144,66 @@ def policy_to_rest_rule(policy: Policy) -> dict[str, Any]:
         rule[rest_key] = value
     if "vlan-id" in native:
         rule["dl_vlan"] = native["vlan-id"]
-    if policy.queue is not None:
+    if policy.meter is not None:
+        rule["actions"] = [{"meter": str(rest_meter_id(policy.meter) or policy.meter)}]
+    elif policy.queue is not None:
         rule["actions"] = [{"queue": str(policy.queue)}]
     elif policy.service is not None:
         rule["actions"] = [{"mark": str(native.get("service-dscp", ""))}]
     else:
         rule["actions"] = []
     return rule
+
+
+def meter_name(dpid: int, meter_id: int) -> str:
+    """The native meter behind rest_qos meter `meter_id` of switch `dpid`."""
+    return f"{RULE_PREFIX}{switch_str(dpid)}-meter-{meter_id}"
+
+
+def rest_meter_id(name: str, dpid: int | None = None) -> int | None:
+    """rest_qos's meter id of a native meter named by `meter_name` (of switch `dpid`, if given)."""
+    match = re.fullmatch(rf"{RULE_PREFIX}([0-9a-f]{{16}})-meter-([0-9]+)", name)
+    if match is None or dpid is not None and match.group(1) != switch_str(dpid):
+        return None
+    return int(match.group(2))
+
+
+def rest_meter_to_native(body: Any, dpid: int) -> dict[str, Any]:
+    """{"meter_id", "flags", "bands": [{"type": "DROP", "rate", "burst_size"}]} -> a native meter body."""
+    if not isinstance(body, Mapping):
+        raise ValidationError("body", 'expected {"meter_id": N, "flags": "KBPS", "bands": [{"type": "DROP", '
+                              '"rate": kbit/s}]}')
+    unknown = set(body) - METER_KEYS
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], "unknown key; allowed: meter_id, flags, bands")
+    meter_id = parse_int(body.get("meter_id"), "meter_id", 1, MAX_METER_ID)
+    flags = body.get("flags", [])
+    flags = [flags] if isinstance(flags, str) else flags
+    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+        raise ValidationError("flags", "expected KBPS, BURST, STATS or a list of them")
+    unknown_flags = set(flags) - {"KBPS", "BURST", "STATS", "PKTPS"}
+    if unknown_flags:
+        raise ValidationError("flags", f"unknown flag {truncate(sorted(unknown_flags)[0], 20)!r}; "
+                              "known: KBPS, PKTPS, BURST, STATS")
+    if "KBPS" not in flags:
+        raise ValidationError("flags", "qos-sdn's meters count kbit/s: give KBPS (PKTPS is not supported)")
+    bands = body.get("bands")
+    if not isinstance(bands, list) or len(bands) != 1 or not isinstance(bands[0], Mapping):
+        raise ValidationError("bands", "expected one band, [{\"type\": \"DROP\", \"rate\": kbit/s}]")
+    band = bands[0]
+    extra = set(band) - BAND_KEYS
+    if extra:
+        raise ValidationError(f"bands[0].{sorted(extra)[0]}", "unknown key; allowed: type, rate, burst_size")
+    kind = band.get("type")
+    if kind in ("DSCP_REMARK", "EXPERIMENTER"):
+        raise ValidationError("bands[0].type", NOT_DROP.format(kind=kind), status=501)
+    if kind != "DROP":
+        raise ValidationError("bands[0].type", f"expected DROP, got {truncate(str(kind), 20)!r}")
+    out: dict[str, Any] = {"name": meter_name(dpid, meter_id),
+                           "rate": parse_int(band.get("rate"), "bands[0].rate", 1, 10**9) * 1000}
+    if "BURST" in flags and band.get("burst_size") not in (None, 0, "0"):
+        out["burst"] = parse_int(band["burst_size"], "bands[0].burst_size", 1, 10**9) * 1000
+    return out
 
 
 def queue_details(profile: QueueProfile) -> dict[str, Any]:
@@ -306,6 +371,10 @@ class RestQosController(CoreController):
         bodies = []
         for dpid in dpids:  # everything is checked before anything is stored
             data, mark = rest_rule_to_policy(body, dpid, vlan, self._next_name(dpid))
+            if data.get("meter") is not None and data["meter"] not in self.core.meters:
+                raise ValidationError("actions.meter", f"meter {rest_meter_id(data['meter'])} does not exist on "
+                                      f"switch {switch_str(dpid)}: POST /qos/meter/{switch_str(dpid)} first (a "
+                                      "switch refuses a flow that names an unknown meter)", status=409)
             bodies.append((dpid, data, mark))
         if bodies and bodies[0][2] is not None:
             dscp = bodies[0][2]
@@ -431,13 +500,64 @@ class RestQosController(CoreController):
             out.append({"switch_id": switch_str(dpid), "command_result": {str(dpid): stats}})
         return out
 
-    # ---------------------------------------------------------------- meters (not mapped yet)
-    @route("rq_meter", "/qos/meter/{switchid}", methods=["GET", "POST", "DELETE"],
-           requirements={"switchid": SWITCH})
+    # ---------------------------------------------------------------- meters
+    def _meters(self, dpid: int) -> list[tuple[int, Meter]]:
+        """(rest_qos meter id, native meter) of switch `dpid`, by id."""
+        found = [(rest_meter_id(m.name, dpid), m) for m in self.core.meters.values()]
+        return sorted((mid, m) for mid, m in found if mid is not None)
+
+    @route("rq_meter_get", "/qos/meter/{switchid}", methods=["GET"], requirements={"switchid": SWITCH})
     @handler
-    def meter(self, req: Request, switchid: str) -> Any:
-        return json_response({"error": METERS_NOT_MAPPED, "field": "meter", "switch_id": switchid,
-                              "command_result": [{"result": "failure", "details": METERS_NOT_MAPPED}]}, 501)
+    @rest_qos_answers
+    def get_meter(self, req: Request, switchid: str) -> Any:
+        stats = {row["name"]: {s["dpid"]: s for s in row["switches"]} for row in self.core.meter_stats()["meters"]}
+        out = []
+        for dpid in self._switches(switchid):
+            rows = []
+            for meter_id, meter in self._meters(dpid):
+                sample = stats.get(meter.name, {}).get(format_dpid(dpid), {})
+                rows.append({"meter_id": meter_id, "flow_count": sum(1 for p in self._rules(dpid)
+                                                                      if p.meter == meter.name),
+                             "packet_in_count": sample.get("packets-in", 0), "byte_in_count": sample.get("bytes-in", 0),
+                             "band_stats": [{"packet_band_count": sample.get("dropped-packets", 0),
+                                             "byte_band_count": sample.get("dropped-bytes", 0)}],
+                             "rate_kbps": meter.rate_kbps, "burst_kb": meter.burst_kb})
+            out.append({"switch_id": switch_str(dpid), "command_result": rows})
+        return out
+
+    @route("rq_meter_post", "/qos/meter/{switchid}", methods=["POST"], requirements={"switchid": SWITCH})
+    @handler
+    @rest_qos_answers
+    def post_meter(self, req: Request, switchid: str) -> Any:
+        body = read_json(req)
+        natives = [(dpid, rest_meter_to_native(body, dpid)) for dpid in self._switches(switchid)]
+        for dpid, native in natives:  # all or nothing: rest_qos's OFPMC_ADD of an id in use fails
+            if native["name"] in self.core.meters:
+                raise ValidationError("meter_id", f"meter {body['meter_id']} exists on switch {switch_str(dpid)}; "
+                                      "delete it first (DELETE /qos/meter/{switch} {\"meter_id\": N})", status=409)
+        out = []
+        for dpid, native in natives:
+            meter = self.core.add_meter(native)
+            out.append({"switch_id": switch_str(dpid), "command_result": [
+                {"result": "success", "details": f"Meter added. : Meter ID={rest_meter_id(meter.name)}"}]})
+        return out
+
+    @route("rq_meter_delete", "/qos/meter/{switchid}", methods=["DELETE"], requirements={"switchid": SWITCH})
+    @handler
+    @rest_qos_answers
+    def delete_meter(self, req: Request, switchid: str) -> Any:
+        body = read_json(req)
+        meter_id = parse_int(body.get("meter_id") if isinstance(body, Mapping) else None, "meter_id", 1,
+                             MAX_METER_ID)
+        out = []
+        for dpid in self._switches(switchid):
+            name = meter_name(dpid, meter_id)
+            if name not in self.core.meters:
+                raise NotFound(f"no meter {meter_id} on switch {switch_str(dpid)}", "meter_id")
+            self.core.delete_meter(name)
+            out.append({"switch_id": switch_str(dpid), "command_result": [
+                {"result": "success", "details": f"Meter deleted. : Meter ID={meter_id}"}]})
+        return out
 
     # ---------------------------------------------------------------- rest_conf_switch
     @route("rq_conf_switches", "/v1.0/conf/switches", methods=["GET"])

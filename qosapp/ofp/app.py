@@ -65,7 +65,7 @@ class QosApp(app_manager.RyuApp):
             store = self.etcd = EtcdStore(parse_url(SETTINGS.store))
         core = QosCore(store, manage_queues=self.queues is not None, forwarding=SETTINGS.forwarding)
         #: the core behind one lock; every event below goes through it
-        self.core = green_service(core, send=self.send_ops, queues=self.queues)
+        self.core = green_service(core, send=self.send_ops, queues=self.queues, coalesce_topology=True)
         self.core.store.sync()  # what loading wrote (the built-in service on first start)
         rest.register(kwargs["wsgi"], self.core)
         #: stats replies still arriving in parts

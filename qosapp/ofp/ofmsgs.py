@@ -14,12 +14,18 @@ from qosapp.core.meters import MeterMod
 
 #: OXM name -> OF1.0 match argument
 OF10_MATCH = {"in_port": "in_port", "eth_type": "dl_type", "eth_src": "dl_src", "eth_dst": "dl_dst",
-              "vlan_vid": "dl_vlan", "ip_proto": "nw_proto", "ipv4_src": "nw_src",
+              "vlan_vid": "dl_vlan", "vlan_pcp": "dl_vlan_pcp", "ip_proto": "nw_proto", "ipv4_src": "nw_src",
               "ipv4_dst": "nw_dst", "ip_dscp": "nw_tos", "tp_src": "tp_src", "tp_dst": "tp_dst"}
 OF13_TCP_UDP = {6: ("tcp_src", "tcp_dst"), 17: ("udp_src", "udp_dst")}
 
 
-RESERVED_PORTS = {NORMAL: "OFPP_NORMAL", "CONTROLLER": "OFPP_CONTROLLER", "IN_PORT": "OFPP_IN_PORT"}
+RESERVED_PORTS = {NORMAL: "OFPP_NORMAL", "CONTROLLER": "OFPP_CONTROLLER", "IN_PORT": "OFPP_IN_PORT",
+                  "ALL": "OFPP_ALL", "FLOOD": "OFPP_FLOOD", "LOCAL": "OFPP_LOCAL"}
+#: OF1.0 rewrite actions of static flow entries (`qosapp.core.staticflows`): kind -> parser class
+OF10_SETTERS = {"set_vlan_vid": "OFPActionVlanVid", "set_vlan_pcp": "OFPActionVlanPcp",
+                "set_eth_src": "OFPActionSetDlSrc", "set_eth_dst": "OFPActionSetDlDst",
+                "set_ipv4_src": "OFPActionSetNwSrc", "set_ipv4_dst": "OFPActionSetNwDst",
+                "set_tp_src": "OFPActionSetTpSrc", "set_tp_dst": "OFPActionSetTpDst"}
 
 
 def _port(ofp: Any, port: Any) -> int:
@@ -72,9 +78,22 @@ def actions_of10(ofp: Any, parser: Any, actions: tuple) -> list[Any]:
             out.append(parser.OFPActionSetNwTos(action[1]))
         elif kind == "output":
             out.append(parser.OFPActionOutput(_port(ofp, action[1]), max_len=0xFFFF))
+        elif kind == "strip_vlan":
+            out.append(parser.OFPActionStripVlan())
+        elif kind in OF10_SETTERS:
+            out.append(getattr(parser, OF10_SETTERS[kind])(_of10_value(kind, action[1])))
         else:
             raise ValueError(f"action {kind!r} has no OpenFlow 1.0 encoding")
     return out
+
+
+def _of10_value(kind: str, value: Any) -> Any:
+    """What Ryu's OF1.0 setter takes: MACs as bytes, IPv4 addresses as integers, the rest as is."""
+    if kind in ("set_eth_src", "set_eth_dst"):
+        return bytes.fromhex(value.replace(":", ""))
+    if kind in ("set_ipv4_src", "set_ipv4_dst"):
+        return int(ipaddress.IPv4Address(value))
+    return value
 
 
 def actions_of13(ofp: Any, parser: Any, actions: tuple) -> list[Any]:
@@ -84,7 +103,12 @@ def actions_of13(ofp: Any, parser: Any, actions: tuple) -> list[Any]:
         if kind == "set_queue":
             out.append(parser.OFPActionSetQueue(int(action[1])))
         elif kind == "set_field":
-            out.append(parser.OFPActionSetField(**{action[1]: action[2]}))
+            value = action[2] | ofp.OFPVID_PRESENT if action[1] == "vlan_vid" else action[2]
+            out.append(parser.OFPActionSetField(**{action[1]: value}))
+        elif kind == "push_vlan":
+            out.append(parser.OFPActionPushVlan(int(action[1])))
+        elif kind == "pop_vlan":
+            out.append(parser.OFPActionPopVlan())
         elif kind == "output":
             out.append(parser.OFPActionOutput(_port(ofp, action[1]), ofp.OFPCML_NO_BUFFER))
         elif kind not in ("goto_table", "meter"):  # instructions, see instructions_of13

@@ -235,3 +235,24 @@ def test_optional_sections_follow_the_api_document(browser_page: BrowserPage,
     else:
         expect(page.locator("#rates-note")).to_have_text("Policy statistics: not available on this controller.")
     assert bp.unexpected_errors() == []
+
+
+def test_static_flow_entries_are_listed_with_their_state_and_deleted(browser_page: BrowserPage,
+                                                                    controller: ControllerProcess) -> None:
+    """circuitpusher.py's forward entry, pushed through Floodlight's static flow pusher, on the page."""
+    bp, page = browser_page, browser_page.page
+    entry = {"switch": "00:00:00:00:00:00:00:01", "name": "00:00:00:00:00:00:00:01.h1h4.f", "src-ip": "10.0.0.1",
+             "dst-ip": "10.0.0.4", "ether-type": "0x800", "cookie": "0", "priority": "32768", "ingress-port": "1",
+             "active": "true", "actions": "output=2"}
+    assert controller.request("POST", "/wm/staticflowentrypusher/json", entry) == (200, {"status": "Entry pushed"})
+    bp.open_ui()
+    table = page.locator("#static-flow-list")
+    expect(table).to_contain_text("00:00:00:00:00:00:00:01.h1h4.f")
+    expect(table).to_contain_text("ingress-port 1, ether-type 0x0800, src-ip 10.0.0.1, dst-ip 10.0.0.4")
+    expect(table).to_contain_text("output=2")
+    expect(table).to_contain_text("not-installed: switch 00:00:00:00:00:00:00:01 is not connected")
+    page.get_by_role("button", name=f"Delete static flow entry {entry['name']}").click()
+    page.get_by_role("button", name=f"Confirm: Delete static flow entry {entry['name']}").click()
+    expect(table).to_have_text("No static flow entries.")
+    assert controller.request("GET", "/qos/static-flows")[1] == []
+    assert bp.unexpected_errors() == []

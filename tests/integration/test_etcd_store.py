@@ -77,6 +77,17 @@ def test_rows_as_the_sqlite_store_keeps_them(store: EtcdStore) -> None:
     store.upsert_queue_profile("00:00:00:00:00:00:00:01", "s1-eth2", {"sw": "1", "port": "s1-eth2"})
     assert [body.get("max-rate") for _, body in store.queue_profiles()] == [2, None]
     assert store.delete_queue_profile("all", "all") and not store.delete_queue_profile("all", "all")
+    flow = {"switch": "00:00:00:00:00:00:00:01", "name": "f", "actions": "output=2"}
+    assert store.insert_static_flow("f", flow) == 1
+    assert store.insert_static_flow("r", {**flow, "name": "r"}) == 2
+    with pytest.raises(Conflict):
+        store.insert_static_flow("f", flow)
+    store.update_static_flow(1, "f", {**flow, "actions": "output=3"})  # replaced under its name: the id stays
+    with pytest.raises(Conflict):
+        store.update_static_flow(1, "r", flow)  # renamed onto a taken name
+    store.delete_static_flows([2])
+    assert store.static_flows() == [(1, "f", {**flow, "actions": "output=3"})]
+    assert read_tables(store).static_flows == store.static_flows()
     assert store.get_setting("enabled") is None and store.get_setting("enabled", "false") == "false"
     store.set_setting("enabled", "true")
     assert store.get_setting("enabled") == "true"
@@ -151,7 +162,9 @@ def test_the_mirror_follows_other_writers(etcd: EtcdCluster, store: EtcdStore, p
     other.insert_service("Best Effort", 0)
     other.insert_policies([(f"p{i}", {"name": f"p{i}"}) for i in range(3000)])  # more than one range page
     other.set_setting("enabled", "true")
+    other.insert_static_flow("f", {"switch": "00:00:00:00:00:00:00:01", "name": "f"})
     wait_until(lambda: len(store.tables().policies) == 3000, 10, "3,000 policies in the mirror")
+    wait_until(lambda: len(store.tables().static_flows) == 1, 5, "the static flow in the mirror")
     assert store.tables().settings == {"enabled": "true"}
     assert store.tables() == read_tables(other)
     other.delete_policies([1, 2])

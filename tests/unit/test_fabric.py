@@ -681,3 +681,29 @@ def test_path_install_state_follows_barrier_and_switch_errors(core: QosService, 
     core.enable()
     core.delete_path(PATH["name"])
     assert core.path_installs() == {}
+
+
+# ---------------------------------------------------------------- coalesced topology work (the Ryu shell's mode)
+def test_coalesced_topology_work_leaves_the_switches_as_event_by_event_does(tmp_path: Path) -> None:
+    """With `later`, events only mark the topology work due; one flush per burst ends in the same tables."""
+    direct_rec, deferred_rec = Recorder(), Recorder()
+    direct = make_service(str(tmp_path / "a"), direct_rec)
+    deferred_core = make_service(str(tmp_path / "b"), deferred_rec).core
+    queued: list[Any] = []
+    deferred = QosService(deferred_core, send=deferred_rec, later=queued.append)
+    for service in (direct, deferred):
+        service.enable()
+        service.add_path(PATH)
+    ring_with_hosts(direct)
+    ring_with_hosts(deferred)
+    assert len(queued) == 1  # the whole burst (5 connects, 10 links, 2 hosts) scheduled one flush
+    assert not deferred_rec.holding(2, COOKIE1)  # nothing of the path yet: its work is still due
+    queued.pop()()
+    for dpid in range(1, 6):
+        assert deferred_rec.holding(dpid) == direct_rec.holding(dpid), f"s{dpid} differs"
+    assert deferred_rec.holding(2, COOKIE1) == {queue_flow(SHORT_FWD[1], False), queue_flow(SHORT_REV[1], True)}
+    deferred.port_state(1, 2, live=False)  # the s1-s2 cable goes: one more flush re-routes the path
+    direct.port_state(1, 2, live=False)
+    assert len(queued) == 1
+    queued.pop()()
+    assert deferred_rec.holding(5, COOKIE1) == direct_rec.holding(5, COOKIE1) != set()

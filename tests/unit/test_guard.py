@@ -203,6 +203,8 @@ def test_token_required_for_writes_when_configured(core):
     code, _, headers = front.call("POST", "/qos/policies", POLICY, Authorization="Bearer wrong")
     assert code == 401 and 'error="invalid_token"' in headers["WWW-Authenticate"]
     assert front.call("GET", "/wm/qos/tool/enable/json")[0] == 401
+    assert front.call("GET", "/wm/staticflowentrypusher/clear/all/json")[0] == 401  # a GET that deletes
+    assert front.call("GET", "/wm/staticflowentrypusher/list/all/json")[0] == 200
     assert core.policies == {} and core.enabled is False
     assert front.call("POST", "/qos/policies", POLICY, Authorization="Bearer s3cret-token")[0] == 201
     assert front.call("GET", "/qos/policies")[0] == 200  # reads stay open by default

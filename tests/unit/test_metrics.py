@@ -17,7 +17,7 @@ from qosapp.core.cookies import path_cookie, policy_cookie
 from qosapp.http import rest
 from qosapp.http.guard import Guard, GuardConfig
 from qosapp.http.metrics import UNROUTED, metrics_of
-from qosapp.http.openapi import document
+from qosapp.http.openapi_compat import document
 from qosapp.service import QosService
 from tests.unit.fakeoftable import FakeSwitches
 from tests.unit.serviceenv import make_service

@@ -12,7 +12,7 @@ from webob import Request
 
 from qosapp.http import rest
 from tests.unit.serviceenv import make_service
-from qosapp.http.openapi import document
+from qosapp.http.openapi_compat import document
 from qosapp.http.floodlight import FloodlightController
 
 SEED_S1 = {"name": "Enqueue 2:2 s1", "protocol": "6", "eth-type": "0x0800", "ingress-port": "1",
@@ -160,7 +160,11 @@ def test_floodlight_routes_are_mounted(env):
 
 def _routed_paths() -> set[tuple[str, str]]:
     out = set()
-    for controller in (rest.QosController, FloodlightController, rest.MetricsController):
+    from qosapp.http.floodlight_net import FloodlightNetController
+    from qosapp.http.rest_qos import RestQosController
+    from qosapp.http.staticflows import StaticFlowController
+    for controller in (rest.QosController, FloodlightController, rest.MetricsController, StaticFlowController,
+                       RestQosController, FloodlightNetController):
         for path, methods in rest.routes_of(controller):
             out |= {(path, m.lower()) for m in methods}
     return out
@@ -174,7 +178,7 @@ def test_openapi_matches_routes(env):
                   for method in ops if method != "parameters"}
     assert documented == _routed_paths()
     for path in doc["paths"]:
-        assert re.fullmatch(r"/[a-z/{}._-]+", path)
+        assert re.fullmatch(r"/[a-z0-9/{}._-]+", path)
 
 
 def test_wait_confirm_answers_once_the_switch_confirmed(env):
@@ -205,3 +209,19 @@ def test_stats_answer_carries_its_clock(env):
     code, body = client.call("GET", "/qos/stats/policies")
     assert code == 200 and before <= body["clock"] <= time.monotonic() + 0.001
     assert body["paths"] == [] and body["policies"] == []
+
+
+@pytest.mark.parametrize("raw", ["%00", "%07", "x%0d%0ay", "%0a", "%7f", "%c2%85", "%ff", "%25", "%e2%80%a8"])
+def test_paths_with_control_characters_get_a_json_4xx(tmp_path, raw):
+    """Every route's variables and every unknown tail under /qos, /wm and /v1.0: a JSON 4xx, never a 500
+    (a CR/LF in the path once fell through to a plain-text 404; a bad dpid to a 405)."""
+    from tests.unit.test_guard import Front
+    front = Front(make_service(str(tmp_path), lambda dpid, ops: None, green=True))
+    paths = [re.sub(r"\{[^}]+\}", raw, p) for p in document()["paths"] if "{" in p]
+    paths += [f"/qos/status/{raw}", f"/wm/qos/{raw}", f"/v1.0/conf/switches/{raw}/ovsdb_addr", f"/qos/rules/{raw}/1",
+              f"/qos/meter/{raw}"]
+    for path in paths:
+        for method in ("GET", "POST", "DELETE"):
+            code, body, _ = front.call(method, path, {} if method != "GET" else None)
+            lowest = 200 if path.startswith("/wm/qos/") else 400  # Floodlight's QoS routes: 200 + status text
+            assert lowest <= code < 500 and isinstance(body, dict) and "error" in body, (method, path, code, body)

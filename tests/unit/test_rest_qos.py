@@ -126,16 +126,60 @@ def test_refusals_name_the_field_and_change_nothing(ryu):
     assert set(core.services) == {"Best Effort", "DSCP 26"}
 
 
-def test_meters_answer_in_rest_qos_shape_with_a_clear_failure(ryu):
-    curl, _ = ryu
-    code, answer = curl("POST", f"/qos/meter/{S1}", '{"meter_id": 1, "flags": "KBPS", "bands":[{"type":"DROP", "rate": "400"}]}')
-    assert code == 501 and answer["command_result"][0]["result"] == "failure" and answer["field"] == "meter"
-    assert "not supported yet" in answer["command_result"][0]["details"]
-    assert curl("GET", f"/qos/meter/{S1}")[0] == 501
+#: the book's meter example (its DSCP_REMARK band), and the same with the drop band qos-sdn's meters have
+BOOK_METER = '{"meter_id": "1", "flags": "KBPS", "bands":[{"type":"DSCP_REMARK", "rate": "400", "prec_level": "1"}]}'
+DROP_METER = BOOK_METER.replace('"DSCP_REMARK"', '"DROP"')
+METER_RULE = '{"match": {"ip_dscp": "10"}, "actions":{"meter": "1"}}'
+
+
+def test_the_books_meter_example_maps_onto_native_meters(ryu):
+    curl, core = ryu
+    code, answer = curl("POST", f"/qos/meter/{S1}", BOOK_METER)
+    assert code == 501 and answer["field"] == "bands[0].type" and "DROP" in answer["command_result"][0]["details"]
+    assert core.meters == {}
+    code, answer = curl("POST", f"/qos/rules/{S1}", METER_RULE)  # before its meter: refused, saying why
+    assert code == 409 and answer["field"] == "actions.meter" and core.policies == {}
+    assert curl("POST", f"/qos/meter/{S1}", DROP_METER) == (200, [{"switch_id": S1, "command_result": [
+        {"result": "success", "details": "Meter added. : Meter ID=1"}]}])
+    meter = core.meters["rest_qos-0000000000000001-meter-1"]
+    assert (meter.rate, meter.burst) == (400_000, 40_000)
+    assert curl("POST", f"/qos/meter/{S1}", DROP_METER)[0] == 409
+    assert curl("POST", f"/qos/rules/{S1}", METER_RULE)[0] == 200
+    policy = core.policies["rest_qos-0000000000000001-1"]
+    assert policy.meter == meter.name and policy.match.ip_dscp == 10 and policy.sw == "00:00:00:00:00:00:00:01"
+    code, rules = curl("GET", f"/qos/rules/{S1}")
+    assert rules[0]["command_result"][0]["qos"] == [{"priority": 1, "qos_id": policy.id, "dl_type": "IPv4",
+                                                     "ip_dscp": 10, "actions": [{"meter": "1"}]}]
+    code, meters = curl("GET", f"/qos/meter/{S1}")
+    assert code == 200 and meters[0]["command_result"][0]["meter_id"] == 1
+    assert meters[0]["command_result"][0]["flow_count"] == 1
+    assert curl("DELETE", f"/qos/meter/{S1}", '{"meter_id": "1"}')[0] == 409  # a rule uses it
+    assert curl("DELETE", f"/qos/rules/{S1}", '{"qos_id": "all"}')[0] == 200
+    assert curl("DELETE", f"/qos/meter/{S1}", '{"meter_id": "1"}') == (200, [{"switch_id": S1, "command_result": [
+        {"result": "success", "details": "Meter deleted. : Meter ID=1"}]}])
+    assert core.meters == {} and curl("DELETE", f"/qos/meter/{S1}", '{"meter_id": "1"}')[0] == 404
+
+
+@pytest.mark.parametrize("body, field", [
+    ('{"meter_id": "0", "flags": "KBPS", "bands": [{"type": "DROP", "rate": "400"}]}', "meter_id"),
+    ('{"meter_id": "1", "flags": "PKTPS", "bands": [{"type": "DROP", "rate": "400"}]}', "flags"),
+    ('{"meter_id": "1", "flags": "KBPS", "bands": []}', "bands"),
+    ('{"meter_id": "1", "flags": "KBPS", "bands": [{"type": "DROP", "rate": "x"}]}', "bands[0].rate"),
+    ('{"meter_id": "1", "flags": "KBPS", "bands": [{"type": "BOGUS", "rate": "4"}]}', "bands[0].type"),
+    ('{"meter_id": "1", "flags": "KBPS", "bands": [{"type": "DROP", "rate": "4"}], "x": 1}', "x"),
+])
+def test_bad_meters_are_4xx_naming_the_field(ryu, body, field):
+    curl, core = ryu
+    code, answer = curl("POST", f"/qos/meter/{S1}", body)
+    assert code == 400 and answer["field"] == field and answer["command_result"][0]["result"] == "failure"
+    assert core.meters == {}
 
 
 def test_native_routes_unchanged(ryu):
     curl, _ = ryu
     assert curl("GET", "/qos/queues")[0] == 200
-    assert curl("GET", "/qos/rules/zzz")[0] in (404, 405)
+    code, answer = curl("GET", "/qos/rules/zzz")  # not a switch: no route's path, so 404 (not 405)
+    assert code == 404 and answer["field"] == "path"
+    code, answer = curl("PUT", f"/qos/rules/{S1}")  # a route's path, a method it does not take
+    assert code == 405 and "GET" in answer["error"]
     assert curl("GET", "/v1.0/nothing")[0] == 404

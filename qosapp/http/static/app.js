@@ -911,6 +911,49 @@ async function refreshPaths() {
     : el("p", { class: "empty" }, "No paths.")));
 }
 
+// ------------------------------------------------------------------ static flow entries
+/** A static entry's match in Floodlight's field names ("ingress-port 1, src-ip 10.0.0.1"). */
+function staticMatch(entry) {
+  const keys = ["ingress-port", "src-mac", "dst-mac", "vlan-id", "vlan-priority", "ether-type", "tos-bits",
+    "protocol", "src-ip", "dst-ip", "src-port", "dst-port"];
+  const parts = keys.filter((k) => entry[k] !== undefined).map((k) => `${k} ${entry[k]}`);
+  return parts.length ? parts.join(", ") : "everything";
+}
+
+async function deleteStaticFlow(name) {
+  const res = await api("DELETE", `/qos/static-flows/${encodeURIComponent(name)}`);
+  const note = $("#static-flow-error");
+  note.hidden = res.ok;
+  note.textContent = res.ok ? "" : `Could not delete ${name}: ${(res.data || {}).error || res.status}`;
+  await refreshStaticFlows();
+}
+
+const STATIC_COLUMNS = [
+  ["Name", (f) => f.name],
+  ["Switch", (f) => switchLabel(f.switch)],
+  ["Priority", (f) => String(f.priority), true],
+  ["Match", (f) => staticMatch(f)],
+  ["Actions", (f) => el("code", {}, f.actions || "(drop)")],
+  ["State", (f) => el("span", { class: `badge state-${f.install.state}`, title: f.install.reason || "" },
+    f.install.state + (f.install.reason ? `: ${f.install.reason}` : ""))],
+  ["", (f) => deleteButton(`static-del:${f.name}`, `Delete static flow entry ${f.name}`,
+    () => deleteStaticFlow(f.name))],
+];
+
+async function refreshStaticFlows() {
+  const box = $("#static-flow-list");
+  if (!offers("/qos/static-flows")) {
+    renderIfChanged("static-flows", "n/a", box, () => notAvailable("Static flow entries"));
+    return;
+  }
+  const res = await api("GET", "/qos/static-flows");
+  if (!res.ok || !Array.isArray(res.data)) return;
+  const flows = res.data;
+  renderIfChanged("static-flows", flows, box, () => (flows.length
+    ? dataTable("Static flow entries per switch", STATIC_COLUMNS, flows)
+    : el("p", { class: "empty" }, "No static flow entries.")));
+}
+
 // ------------------------------------------------------------------ live charts (uPlot)
 const SERIES_COLORS = ["#1f5fbf", "#1e7b34", "#8a3ffc", "#b35900", "#007d79", "#9f1853", "#525252", "#8a6d00"];
 const MAX_QUEUE_SERIES = 8;
@@ -1064,7 +1107,7 @@ window.addEventListener("resize", () => {
 async function refreshAll() {
   await refreshStatus();
   await Promise.all([refreshServices(), refreshSwitches(), refreshCluster()]);
-  await Promise.all([refreshPolicies(), refreshStats(), refreshPaths()]);
+  await Promise.all([refreshPolicies(), refreshStats(), refreshPaths(), refreshStaticFlows()]);
   await refreshQueues(); // after the policy and path charts: the queue chart goes last
   fillRouteSelect();
   await refreshTopology();
