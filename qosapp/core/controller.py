@@ -30,14 +30,14 @@ from qosapp.core.ports import IN_PORT, is_reserved_port
 from qosapp.core.queues import QueueProfile, parse_queue_profile, resolve_targets
 from qosapp.core.shaping import PortFilter, Shaping, Target, missing_queues, missing_reason
 from qosapp.core.fabric import LEARNED, Fabric, Ops
-from qosapp.core.cookies import (meter_cookie, meter_id_of, path_cookie, path_id_of, policy_cookie, policy_id_of,
-                                  static_id_of)
+from qosapp.core.cookies import (FORWARDING_COOKIE, PIPELINE_COOKIE, counted, meter_cookie, meter_id_of, path_cookie,
+                                 path_id_of, policy_cookie, policy_id_of, static_id_of)
 from qosapp.core.meters import WIPE_METERS, Meter, MeterTable, meter_add, meter_delete, parse_meter
 from qosapp.core.pathspec import INSTALLED as PATH_INSTALLED, PathSpec, clashing_path, parse_path
 from qosapp.core.staticflows import StaticFlow, compile_static, delete_static, parse_static_flow, same_flow_key
 from qosapp.core.stats import Stats
-from qosapp.core.switchstate import (ERROR, INSTALLED, METER_FALLBACK, MISSING_QUEUE, PENDING, QUEUE, InstallState,
-                                     SwitchState)
+from qosapp.core.switchstate import (ERROR, INSTALLED, METER_FALLBACK, MISSING_QUEUE, PEER, PENDING, QUEUE,
+                                     InstallState, SwitchState)
 from qosapp.core.storeapi import StoreApi, StoreConflict, Tables
 from qosapp.core import converge as converging
 
@@ -109,6 +109,11 @@ class QosCore:
         #: the tool's flag as stored (kept here: reading the store for it on every check would be a
         #: network round trip with etcd)
         self._enabled = False
+        #: in a cluster, the switches this instance masters (None: no cluster, every switch is ours).
+        #: Effects for the others' switches are not sent (`route`); their install state says who installs.
+        self.mastered: set[int] | None = None
+        #: in a cluster, dpid -> the member that masters it (as last told, for the install states)
+        self.masters: dict[int, str] = {}
         self._load()
 
     def _load(self) -> None:
@@ -751,8 +756,8 @@ class QosCore:
         return self.shaping.profile_at(target) if target else None
 
     def switch_ports(self) -> dict[int, dict[int, str]]:
-        """{dpid: {port_no: name}} of the connected switches: where queue profiles apply."""
-        return {dpid: info.ports for dpid, info in self.switches.items()}
+        """{dpid: {port_no: name}} of the connected switches this instance masters: where it applies queue profiles."""
+        return {dpid: info.ports for dpid, info in self.switches.items() if self.masters_here(dpid)}
 
     def queues_synced(self, changed: bool) -> Effects:
         """The service applied the profiles (`Shaping.sync`): queue policies whose queue came or went
@@ -818,6 +823,8 @@ class QosCore:
             return {}
 
         def add(info: SwitchState, port_no: int, item: PortFilter) -> None:
+            if not self.masters_here(info.dpid):  # a cluster: the switch's master classifies its ports
+                return
             name = info.ports.get(port_no)
             # only where the queue is (enqueue-port "any": the other ports send unshaped)
             if name is not None and self.queue_exists(info.dpid, port_no, item.queue):
@@ -966,7 +973,7 @@ class QosCore:
 
     def queue_exists(self, dpid: int, port_no: int, queue_id: int) -> bool:
         """Does `queue_id` exist on that port? (always yes without a queue backend)."""
-        if not self.shaping.managed:
+        if not self.shaping.managed or not self.masters_here(dpid):  # (a cluster: the master applies them)
             return True
         target = self._target(dpid, port_no)
         return target is not None and self.shaping.has_queue(target, queue_id)
@@ -1321,6 +1328,85 @@ class QosCore:
                 if isinstance(op, FlowSpec) and path_id_of(op.cookie) is not None:
                     self.switches[dpid].sent(op.cookie)
         return ops
+
+    # ------------------------------------------------------------ cluster mastership
+    def masters_here(self, dpid: int) -> bool:
+        """Does this instance send to `dpid`? (Always, outside a cluster.)"""
+        return self.mastered is None or dpid in self.mastered
+
+    def join_cluster(self) -> None:
+        """From now on only the switches handed over by `take_over` get flows and queues from here."""
+        if self.mastered is None:
+            self.mastered = set()
+
+    def route(self, fx: Effects) -> Effects:
+        """`fx` without the batches for switches another instance masters; their cookies' install
+        state says so (peer) instead of waiting for a barrier that never comes."""
+        if self.mastered is None or all(dpid in self.mastered for dpid, _ in fx.flows):
+            return fx
+        out = Effects(sync_queues=fx.sync_queues, confirm=True)
+        for dpid, ops in fx.flows:
+            if dpid in self.mastered:
+                out.flows.append((dpid, ops))
+                continue
+            info = self.switches.get(dpid)
+            if info is None:
+                continue
+            reason = f"switch mastered by {self.masters.get(dpid) or 'no instance yet'}, which installs it"
+            for op in ops:
+                state = info.install.get(op.cookie) if isinstance(op, FlowSpec) else None
+                if state is not None and state.state == PENDING:
+                    info.install[op.cookie] = InstallState(PEER, reason)
+        return out
+
+    def take_over(self, dpid: int, me: str) -> Effects:
+        """This instance now masters `dpid` (its role request is on the wire): every flow that belongs
+        there goes out as an add, without a wipe (a flow that is right stays in place, no gap), and its
+        queues are synced; `reconcile` then removes what should not be there. Call `switch_ready` after."""
+        if self.mastered is None:
+            return Effects()
+        self.mastered.add(dpid)
+        self.masters[dpid] = me
+        return self._restart(dpid)
+
+    def hand_over(self, dpid: int, master: str | None) -> Effects:
+        """Another instance masters `dpid` now (or will): nothing more goes there from here; the core
+        keeps its view (install states say peer). Call `switch_ready` after."""
+        if self.mastered is None:
+            return Effects()
+        self.mastered.discard(dpid)
+        if master is None:
+            self.masters.pop(dpid, None)
+        else:
+            self.masters[dpid] = master
+        return self._restart(dpid)
+
+    def _restart(self, dpid: int) -> Effects:
+        info = self.switches.get(dpid)
+        if info is None:
+            return Effects()
+        return self.switch_connected(dpid, info.version, info.ports, info.address, wipe=False)
+
+    def reconcile(self, dpid: int, cookies: Iterable[int]) -> Effects:
+        """The switch's flow cookies after a takeover: delete the policy and path flows it holds that
+        are not this instance's to keep (written by the previous master before a change it missed).
+        Forwarding and pipeline flows are left alone. OpenFlow 1.0 cannot delete by cookie: reported."""
+        info = self.switches.get(dpid)
+        if info is None or not self.masters_here(dpid):
+            return Effects()
+        keep = {FORWARDING_COOKIE, PIPELINE_COOKIE}
+        keep |= {c for c, s in info.install.items() if s.state in (PENDING, INSTALLED)}
+        stale = sorted({c for c in cookies if counted(c)} - keep)
+        if not stale:
+            return Effects()
+        if info.version == compiler.OF10:
+            LOG.warning("switch %016x holds %d stale policy flows; OpenFlow 1.0 cannot delete them by cookie",
+                        dpid, len(stale))
+            return Effects()
+        LOG.info("switch %016x: removing %d stale flow cookies after the takeover", dpid, len(stale))
+        fx = Effects()
+        fx.send(dpid, [FlowDelete(cookie=c) for c in stale])
+        return fx
 
     # ------------------------------------------------------------ internals
     def _policy_flows(self, info: SwitchState, policies: Iterable[Policy]) -> list[FlowOp]:

@@ -25,6 +25,8 @@ PENDING, INSTALLED, ERROR = "pending", "installed", "error"
 #: a queue policy whose queue is not on the port it enqueues to: nothing was sent
 #: (the same fact a path reports as "missing-queues", see `qosapp.core.paths.missing_queues`)
 MISSING_QUEUE = "missing-queue"
+#: a cluster: another instance masters the switch and installs this there (nothing was sent from here)
+PEER = "peer"
 #: the states a script must treat as failure (the CLI exits 1 on them)
 FAILED_STATES = frozenset({ERROR, MISSING_QUEUE})
 #: what holds a fallback policy's limit on a switch: its queue, or a meter at the queue's max-rate
@@ -35,7 +37,7 @@ QUEUE, METER_FALLBACK = "queue", "meter-fallback"
 class InstallState:
     """Where one policy's or path's flows stand on one switch."""
 
-    state: str  # pending | installed | error | missing-queue (the REST view also shows not-installed)
+    state: str  # pending | installed | error | missing-queue | peer (the REST view also shows not-installed)
     reason: str | None = None
     #: missing-queue: the (port, queue) pairs that are not there
     missing: tuple[tuple[int, int], ...] = ()

@@ -284,6 +284,25 @@ SCHEMAS: dict[str, Any] = {
                               "queues": {"type": "integer"}, "paths": {"type": "integer"}}},
     "Toggle": {"type": "object", "required": ["enabled", "changed"], "additionalProperties": False,
                "properties": {"enabled": {"type": "boolean"}, "changed": {"type": "boolean"}}},
+    "Cluster": {"type": "object", "required": ["cluster", "store"], "description":
+                "a cluster on etcd: this member, the live members, who masters which switch (generation: "
+                "the OpenFlow role requests' generation id, the mastership key's etcd revision) and the "
+                "etcd endpoints' health; on the SQLite store only {cluster: false, store: sqlite}", "properties": {
+                    "cluster": {"type": "boolean"}, "store": {"type": "string", "enum": ["sqlite", "etcd"]},
+                    "me": {"type": "string"}, "lease": {"type": ["string", "null"]}, "ttl": {"type": "integer"},
+                    "takeovers": {"type": "integer"},
+                    "members": {"type": "array", "items": {"type": "object", "required": ["id"], "properties": {
+                        "id": {"type": "string"}, "switches": {"type": "integer"}, "masters": {"type": "integer"},
+                        "rest": {"type": ["string", "null"]}, "since": {"type": ["number", "null"]}}}},
+                    "switches": {"type": "array", "items": {"type": "object", "required": ["dpid"], "properties": {
+                        "dpid": {"type": "string"}, "master": {"type": ["string", "null"]},
+                        "generation": {"type": ["integer", "null"]}, "connected": {"type": "boolean"},
+                        "role": {"type": ["string", "null"]}, "role-confirmed": {"type": ["string", "null"]},
+                        "role-sent-at": {"type": ["number", "null"]}, "role-reply-at": {"type": ["number", "null"]},
+                        "role-error": {"type": "string"}}}},
+                    "endpoints": {"type": "array", "items": {"type": "object", "required": ["endpoint", "ok"],
+                                                             "properties": {"endpoint": {"type": "string"},
+                                                                            "ok": {"type": "boolean"}}}}}},
     "Switch": {"type": "object", "properties": {
         "dpid": {"type": "string"}, "openflow": {"type": "string"}, "address": {"type": ["string", "null"]},
         "ports": {"type": "array", "items": {"type": "object"}}}},
@@ -443,6 +462,8 @@ def native_paths() -> dict[str, Any]:
                 "version": {"type": "integer"}, "switches": {"type": "array"}, "links": {"type": "array"},
                 "hosts": {"type": "array"}}})})},
         "/qos/switches": {"get": op({"200": answer("connected switches", array("Switch"))})},
+        "/qos/cluster": {"get": op({"200": answer("cluster members, switch mastership, store health",
+                                                  ref("Cluster"))})},
         "/qos/openapi.json": {"get": op({"200": answer("this document", {"type": "object"})})},
         "/metrics": {"get": op({"200": {
             "description": "the controller in the Prometheus text exposition format (version 0.0.4): qos_* "
