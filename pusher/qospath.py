@@ -179,8 +179,8 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
 def _add_options(add: argparse.ArgumentParser) -> None:
     """What a path is: two hosts, an optional L4 match, one action, which way(s)."""
     add.add_argument("name", metavar="NAME")
-    add.add_argument("--src", required=True, metavar="IP", help="source host's IPv4 address")
-    add.add_argument("--dst", required=True, metavar="IP", help="destination host's IPv4 address")
+    add.add_argument("--src", required=True, metavar="IP", help="source host's IPv4 or IPv6 address")
+    add.add_argument("--dst", required=True, metavar="IP", help="destination host's address (the family of --src)")
     action = add.add_mutually_exclusive_group(required=True)
     action.add_argument("--queue", metavar="N", help="enqueue on every hop's out port to queue N")
     action.add_argument("--service", metavar="NAME", help="mark with the service's DSCP")

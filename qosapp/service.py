@@ -82,6 +82,8 @@ class QosService:
         #: called with no arguments whenever install states may have left
         #: "pending" (barrier reply, switch error, switch gone)
         self.confirm_listeners: list[Callable[[], None]] = []
+        #: GET /qos/cluster: members, mastership, store health (the Ryu shell sets it in a cluster)
+        self.cluster_view: Callable[[], dict[str, Any]] = lambda: {"cluster": False, "store": "sqlite"}
 
     def __getattr__(self, name: str) -> Any:
         """Reads (and anything not wrapped here) go to the core."""
@@ -91,7 +93,9 @@ class QosService:
 
     # ------------------------------------------------------------ applying
     def apply(self, fx: Effects) -> None:
-        """Do what `fx` says, in order (the caller holds the lock)."""
+        """Do what `fx` says, in order (the caller holds the lock); in a cluster only for the switches
+        this instance masters (`QosCore.route`)."""
+        fx = self.core.route(fx)
         for dpid, ops in fx.flows:
             self.send(dpid, ops)
         if fx.sync_queues:
@@ -217,6 +221,30 @@ class QosService:
             self.apply(self.core.switch_ready(dpid))
             self._schedule_flush()
 
+    def take_over(self, dpid: int, me: str) -> None:
+        """A cluster: this instance became `dpid`'s master (flows re-sent without a wipe, queues synced;
+        a queue backend that can, e.g. `OvsQueues.adopt`, keeps the rows and filters that are already right)."""
+        adopt = getattr(self.queues, "adopt", None)
+        with self.lock:
+            if adopt is not None:
+                adopt(dpid)
+            try:
+                self.apply(self.core.take_over(dpid, me))
+                self.apply(self.core.switch_ready(dpid))
+            finally:
+                if adopt is not None:
+                    adopt(dpid, False)
+
+    def hand_over(self, dpid: int, master: str | None) -> None:
+        """A cluster: `dpid` is another instance's now; nothing more goes there from here."""
+        with self.lock:
+            self.apply(self.core.hand_over(dpid, master))
+            self.apply(self.core.switch_ready(dpid))
+
+    def reconcile(self, dpid: int, cookies: Iterable[int]) -> None:
+        """After a takeover: the cookies the switch holds; stale policy flows are deleted."""
+        self._event(lambda: self.core.reconcile(dpid, cookies))
+
     def switch_disconnected(self, dpid: int) -> None:
         self._event(lambda: self.core.switch_disconnected(dpid))
 
@@ -247,6 +275,10 @@ class QosService:
 
     def flow_error(self, dpid: int, cookie: int, reason: str) -> None:
         self._event(lambda: self.core.flow_error(dpid, cookie, reason))
+
+    def meter_features(self, dpid: int, max_meter: int) -> None:
+        """A switch's meter features reply (max_meter 0: it takes no meters)."""
+        self._event(lambda: self.core.meter_features(dpid, max_meter))
 
     # ------------------------------------------------------------ confirmations
     def wait_confirmed(self, policies: list[Policy], timeout: float = CONFIRM_TIMEOUT) -> None:

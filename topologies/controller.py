@@ -95,13 +95,13 @@ class ControllerProcess:
         except OSError:
             return "(no log)"
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
         """A small JSON HTTP call; returns (status, decoded body)."""
         data = json.dumps(body).encode() if body is not None else None
         headers = {**self.headers, **({"Content-Type": "application/json"} if data else {})}
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=10, context=self.ssl_context) as resp:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as err:
             payload = err.read()

@@ -17,6 +17,15 @@ measured with TCP and with UDP (offered at 10 Mbit/s). Exit status 0 only
 when UDP h1->h2 is within 0.85-1.10 x 2 Mbit/s, TCP h1->h2 at most 1.10 x
 2 Mbit/s and h2->h1 >= 100 Mbit/s after the policy.
 
+`--scenario ipv6`: the seed's limit on IPv6 hosts. h1 = fc00::1, h2 =
+fc00::2 on the same linear,4 (OpenFlow 1.3, learned forwarding: the
+controller learns the IPv6 hosts from neighbour discovery). The seed's s1
+policy with `ipv6-src` instead of `ip-src` holds h1->h2 (IPv6 TCP) to
+queue 2's 2 Mbit/s; then, the policy deleted, a QoS path
+`qospath add --src fc00::1 --dst fc00::2 --queue 2` does. Exit status 0
+only when h1->h2 is within 0.85-1.10 x 2 Mbit/s after the policy and after
+the path, and h2->h1 stays >= 100 Mbit/s.
+
 `--scenario guarantee`: h1->h2 and h3->h2 at once into s2's port to h2,
 shaped to 10 Mbit/s, queue 1 min-rate 8 Mbit/s and queue 2 min-rate
 1 Mbit/s (both max-rate 10 Mbit/s), one policy each. Measured together
@@ -68,7 +77,12 @@ GUARANTEE_POLICIES = [
     for _direction, sender, queue, floor in GUARANTEE_FLOWS]
 GUARANTEE_SHARE = 0.9
 SATURATED_SHARE = 0.85
-SCENARIOS = ("seed", "meter", "guarantee")
+#: --scenario ipv6: the hosts' IPv6 addresses, the seed's s1 policy on them, and the same limit as a QoS path
+V6 = {"h1": "fc00::1", "h2": "fc00::2"}
+V6_POLICY = {"name": "Enqueue 2:2 s1 IPv6", "protocol": "6", "ingress-port": "1", "ipv6-src": V6["h1"],
+             "sw": "00:00:00:00:00:00:00:01", "queue": "2", "enqueue-port": "2"}
+V6_PATH = ["add", "h1-h2-v6", "--src", V6["h1"], "--dst", V6["h2"], "--queue", "2", "--direction", "forward"]
+SCENARIOS = ("seed", "meter", "guarantee", "ipv6")
 REVERSE_MIN_MBPS = 100.0
 KEEP_TRAFFIC_PORT = 5299
 KEEP_TRAFFIC_SECONDS = 3600
@@ -110,12 +124,14 @@ def venv_script(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
-def qospusher(args: list[str], rest_port: int, cwd: Path) -> str:
-    """Run the real CLI as a user would; fail loudly on a non-zero exit."""
-    cmd = [venv_script("qospusher"), "--port", str(rest_port), *args, "127.0.0.1"]
+def qospusher(args: list[str], rest_port: int, cwd: Path, tool: str = "qospusher") -> str:
+    """Run the real CLI (`qospusher`, or `qospath`) as a user would; fail loudly on a non-zero exit."""
+    where = ["--port", str(rest_port), *args, "127.0.0.1"] if tool == "qospusher" else \
+        ["--port", str(rest_port), "-c", "127.0.0.1", *args]  # qospath names the controller with -c
+    cmd = [venv_script(tool), *where]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60)
     if proc.returncode != 0:
-        raise RuntimeError(f"qospusher {' '.join(args[:2])} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
+        raise RuntimeError(f"{tool} {' '.join(args[:2])} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
     return proc.stdout
 
 
@@ -132,6 +148,36 @@ def wait_installed(ctl: Any, names: list[str], timeout: float = 15.0) -> dict[st
             return views
         time.sleep(0.2)
     raise RuntimeError(f"policies not installed within {timeout}s: {json.dumps(views)}")
+
+
+def wait_path_installed(ctl: Any, name: str, timeout: float = 20.0) -> dict[str, Any]:
+    """Until the QoS path is planned and every switch of its route confirmed its flows."""
+    deadline = time.monotonic() + timeout
+    view: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        _, view = ctl.request("GET", f"/qos/paths/{name}")
+        install = view.get("install") or {}
+        if view.get("status", {}).get("state") == "installed" and install and all(
+                s["state"] == "installed" for s in install.values()):
+            return view
+        time.sleep(0.2)
+    raise RuntimeError(f"path {name} not installed within {timeout}s: {json.dumps(view)}")
+
+
+def add_ipv6(net: Any) -> None:
+    """Give h1 and h2 their IPv6 addresses, with duplicate address detection (whose neighbour
+    solicitation tells the controller who owns the address), and wait until they are usable."""
+    from topologies.netutil import wait_until
+    for name, address in V6.items():
+        host = net.get(name)
+        host.cmd(f"sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.{name}-eth0.disable_ipv6=0")
+        host.cmd(f"ip -6 addr add {address}/64 dev {name}-eth0")
+    for name in V6:
+        host = net.get(name)
+        wait_until(lambda: "tentative" not in host.cmd(f"ip -6 addr show dev {name}-eth0"), 10,
+                   f"{name}'s IPv6 address to pass duplicate address detection")
+    h1 = net.get("h1")
+    wait_until(lambda: " 0% packet loss" in h1.cmd(f"ping -6 -n -c 1 -W 1 {V6['h2']}"), 15, "h1 to reach fc00::2")
 
 
 def wait_queues_applied(ctl: Any, timeout: float = 20.0) -> list[Any]:
@@ -174,7 +220,8 @@ def measure(net: Any, outcome: Outcome, phase: str, seconds: float) -> None:
     if outcome.scenario == "meter":
         runs.insert(1, ("h1->h2 UDP", h1, h2, True))
     for direction, src, dst, udp in runs:
-        result = iperf3(src, dst, seconds=seconds, udp=udp, bitrate=UDP_OFFERED if udp else None)
+        server_ip = V6[dst.name] if outcome.scenario == "ipv6" else None
+        result = iperf3(src, dst, seconds=seconds, udp=udp, bitrate=UDP_OFFERED if udp else None, server_ip=server_ip)
         outcome.measurements.append(Measurement(phase, direction, round(result.mbps, 3), result.retransmits))
         say(f"{phase:>15}  {direction}: {result.mbps:10.2f} Mbit/s")
 
@@ -207,6 +254,13 @@ def evaluate(outcome: Outcome) -> None:
         outcome.checks = {
             "h1->h2 UDP policed": {"mbps": udp, "want": f"{lo:.2f}-{hi:.2f}", "ok": in_band(udp)},
             "h1->h2 TCP at most the rate": {"mbps": forward, "want": f"<= {hi:.2f}", "ok": forward <= hi},
+            "h2->h1 unshaped": unshaped,
+        }
+    elif outcome.scenario == "ipv6":
+        by_path = outcome.get("after path", "h1->h2")
+        outcome.checks = {
+            "h1->h2 limited by the ipv6-src policy": {"mbps": forward, "want": f"{lo:.2f}-{hi:.2f}", "ok": in_band(forward)},
+            "h1->h2 limited by the IPv6 QoS path": {"mbps": by_path, "want": f"{lo:.2f}-{hi:.2f}", "ok": in_band(by_path)},
             "h2->h1 unshaped": unshaped,
         }
     else:
@@ -285,7 +339,8 @@ def write_chart(outcome: Outcome, path: Path) -> None:
     ax.set_ylim(bottom=0.5)
     ax.set_xticks(range(len(phases)), phases)
     ax.set_ylabel("iperf3 throughput, Mbit/s (log)")
-    what = "meter scenario (UDP offered at 10 Mbit/s)" if outcome.scenario == "meter" else "seed experiment"
+    what = {"meter": "meter scenario (UDP offered at 10 Mbit/s)", "ipv6": "ipv6 scenario (fc00::1 -> fc00::2)"}.get(
+        outcome.scenario, "seed experiment")
     ax.set_title(f"qos-sdn {what}, linear,4, OpenFlow {outcome.openflow}", fontsize=10)
     ax.legend()
     fig.tight_layout()
@@ -308,6 +363,8 @@ def run(args: argparse.Namespace) -> int:
     openflow = {"10": "1.0", "13": "1.3"}[args.openflow]
     if args.scenario == "meter" and openflow != "1.3":
         raise ValueError("--scenario meter needs OpenFlow 1.3 (OpenFlow 1.0 has no meters)")
+    if args.scenario == "ipv6" and openflow != "1.3":
+        raise ValueError("--scenario ipv6 needs OpenFlow 1.3 (qos-sdn does not install IPv6 policies on OpenFlow 1.0)")
     outcome = Outcome(openflow=openflow, scenario=args.scenario)
     with ExitStack() as stack:
         say("phase 1/7: Open vSwitch")
@@ -333,6 +390,9 @@ def run(args: argparse.Namespace) -> int:
         stack.callback(stop_network, net)
         wait_reachable([net.get(h) for h in (("h1", "h2", "h3") if args.scenario == "guarantee" else ("h1", "h2"))],
                        timeout=30)
+        if args.scenario == "ipv6":
+            add_ipv6(net)
+            say(f"  h1 = {V6['h1']}, h2 = {V6['h2']} (IPv6 reachable)")
 
         guarantee = args.scenario == "guarantee"
         say(f"phase 4/7: {'the guarantee' if guarantee else 'seed'} queue profile, enable QoS")
@@ -355,6 +415,10 @@ def run(args: argparse.Namespace) -> int:
             meters = ovs.ofctl("-O", "OpenFlow13", "dump-meters", "s1")
             (outdir / "meters-s1.txt").write_text(meters)
             say("  s1 meters:\n" + meters.rstrip())
+        elif args.scenario == "ipv6":
+            say("phase 6/7: the seed's s1 policy on IPv6 (ipv6-src), then the same limit as an IPv6 QoS path")
+            print(qospusher(["add", "policy", json.dumps(V6_POLICY)], ctl.rest_port, outdir), end="")
+            wait_installed(ctl, [V6_POLICY["name"]])
         elif guarantee:
             say("phase 6/7: one policy per sender: h1 into queue 1, h3 into queue 2 (s2, out of port 1)")
             for policy in GUARANTEE_POLICIES:
@@ -370,6 +434,14 @@ def run(args: argparse.Namespace) -> int:
         (outdir / f"flows-{bridge}.txt").write_text(flows)
         say(f"  {bridge} flows:\n" + flows.rstrip())
         measure(net, outcome, "after policies", args.seconds)
+        if args.scenario == "ipv6":
+            print(qospusher(["delete", "policy", V6_POLICY["name"]], ctl.rest_port, outdir), end="")
+            print(qospusher(V6_PATH, ctl.rest_port, outdir, tool="qospath"), end="")
+            view = wait_path_installed(ctl, V6_PATH[1])
+            say(f"  path {V6_PATH[1]}: {json.dumps(view['status'])}")
+            path_flows = dump_flows(ovs, "s1", openflow)
+            (outdir / "flows-s1-path.txt").write_text(path_flows)
+            measure(net, outcome, "after path", args.seconds)
 
         say("phase 7/7: results")
         evaluate(outcome)
@@ -411,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qos-experiment", description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", choices=SCENARIOS, default="seed",
                         help="seed: the seed's queue limit (default); meter: the same 2 Mbit/s by an OpenFlow 1.3 "
-                             "meter, TCP and UDP; guarantee: two senders sharing a 10 Mbit/s port by their queues' "
+                             "meter, TCP and UDP; ipv6: the seed's limit on IPv6 hosts, by a policy and by a QoS path; guarantee: two senders sharing a 10 Mbit/s port by their queues' "
                              "min-rates (8 and 1 Mbit/s)")
     parser.add_argument("--openflow", choices=["10", "13"], default="13", help="OpenFlow version (default 13)")
     parser.add_argument("--seconds", type=float, default=5.0, help="iperf3 duration per measurement (default 5)")

@@ -177,16 +177,24 @@ def _switch_class(protocols: str | None, fail_mode: str, stp: bool, batch: bool 
                    batch=batch)
 
 
-def _controller(address: ControllerAddress | tuple[str, int] | None) -> partial | None:
-    """A Mininet RemoteController factory for ``address``, or None for no controller at all."""
+Address = ControllerAddress | tuple[str, int]
+
+
+def _controller(address: Address | list[Address] | None) -> partial | list[partial] | None:
+    """A Mininet RemoteController factory for ``address``, or None for no controller at all.
+
+    A list: one RemoteController per address; every switch connects to all of them (a cluster)."""
     if address is None:
         return None
+    if isinstance(address, list):
+        return [partial(RemoteController, ip=a.ip, port=a.port) if isinstance(a, ControllerAddress)
+                else partial(RemoteController, ip=a[0], port=a[1]) for a in address]
     if not isinstance(address, ControllerAddress):
         address = ControllerAddress(*address)
     return partial(RemoteController, ip=address.ip, port=address.port)
 
 
-def start_network(topo: str | Topo, controller: ControllerAddress | tuple[str, int] | None = None,
+def start_network(topo: str | Topo, controller: Address | list[Address] | None = None,
                   protocols: str | None = "OpenFlow13", fail_mode: str | None = None,
                   stp: bool | None = None, wait_connected: float | None = 15.0,
                   lock_timeout: float = 300.0, lock_path: Path = LOCK_PATH, batch: bool = False) -> Mininet:

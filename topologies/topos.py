@@ -1,4 +1,4 @@
-"""Mininet topologies for qos-sdn: the seed's linear chain, a balanced tree, a ring and a fat-tree.
+"""Mininet topologies for qos-sdn: the seed's linear chain, a balanced tree, a ring, a fat-tree, a leaf-spine.
 
 Usable two ways:
   * from Python through ``topologies.network.start_network`` (preferred);
@@ -42,6 +42,10 @@ Port numbering (verified against OVS with ``ovs-ofctl show``):
             1+i = edge switch i of its pod, k/2+1+m = the m-th core switch of
             its group (agg j reaches cores j*k/2 .. j*k/2+k/2-1); core p+1 =
             pod p. Many equal-cost loops: standalone switches need STP.
+  leafspine spines s1..s<spines>, then the leaves; ``hosts`` hosts per
+            leaf (default 1) on its ports 1..hosts, port hosts+j = spine j;
+            spine port i = leaf i. bench/fabric.py's ~100-switch fabric
+            (start it with ``batch=True``: a spine has a port per leaf).
 """
 
 from __future__ import annotations

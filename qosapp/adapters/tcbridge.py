@@ -49,6 +49,10 @@ FILTER_PRIO = 1
 UNEXPRESSED = {"in_port": "ingress-port", "vlan_vid": "vlan-id"}
 TC_TIMEOUT = 5.0
 _CLASS_RE = re.compile(r"^class htb (\S+)", re.MULTILINE)
+#: one u32 filter (not its hash-table header lines) in `tc filter show`
+_FILTER_RE = re.compile(r"^filter protocol (\S+) pref (\d+) u32 .*fh [0-9a-f]+::[0-9a-f]+ .*?\*?flowid (\S+)",
+                        re.MULTILINE)
+_LEAF_RE = re.compile(r"^qdisc pfifo \S+ parent (\S+) limit (\d+)p", re.MULTILINE)
 #: `tc class show` of an HTB class: its id, rate (the guarantee) and ceil (the limit)
 _RATES_RE = re.compile(r"^class htb 1:([0-9a-f]+) .*?\brate (\d+(?:\.\d+)?)([KMGT]?)bit ceil (\d+(?:\.\d+)?)([KMGT]?)bit",
                        re.MULTILINE)
@@ -128,12 +132,23 @@ def shorten_leaves(port: str, ceilings: Mapping[int, int], datapath_type: str | 
     reason = skip_reason(datapath_type)
     if reason:
         return f"leaf queues not shortened: {reason}"
+    if leaves_shortened(port, ceilings, netns):  # already so (e.g. by the instance this one takes over from)
+        return None
     if not wait_for_htb(port, sorted(ceilings), netns, timeout):
         raise TcError(f"OVS did not create the HTB classes on {port} within {timeout} s "
                       f"(is the port's QoS set, and is {port} a device in this network namespace?)")
     for queue_id, ceil in sorted(ceilings.items()):
         _tc(leaf_command(port, queue_id, leaf_limit(ceil)), netns)
     return None
+
+
+def leaves_shortened(port: str, ceilings: Mapping[int, int], netns: str | None = None) -> bool:
+    """Does every class of `ceilings` have its short pfifo leaf already?"""
+    result = _tc(["tc", "qdisc", "show", "dev", port], netns, check=False)
+    if result.returncode != 0:
+        return False
+    leaves = {parent: int(limit) for parent, limit in _LEAF_RE.findall(result.stdout)}
+    return all(leaves.get(htb_classid(q)) == leaf_limit(ceil) for q, ceil in ceilings.items())
 
 
 def skip_reason(datapath_type: str | None) -> str | None:
@@ -220,7 +235,7 @@ def remove_queue_filters(port: str, netns: str | None = None) -> None:
 
 
 def install_port_filters(port: str, filters: Sequence[PortFilter], datapath_type: str | None = NETDEV,
-                         netns: str | None = None, timeout: float = 3.0) -> str | None:
+                         netns: str | None = None, timeout: float = 3.0, adopt: bool = False) -> str | None:
     """Make the port's classification exactly `filters`, in their order; idempotent.
 
     Returns a note for the queue profile's answer (what the filters cannot
@@ -229,12 +244,46 @@ def install_port_filters(port: str, filters: Sequence[PortFilter], datapath_type
     without root; raises TcError if OVS did not build the HTB classes
     within `timeout` or tc refuses a filter. Delete-then-add leaves a
     window of a few ms in which packets fall into the default class; tc
-    has no atomic "replace this set".
+    has no atomic "replace this set". `adopt` (a cluster instance taking
+    over a switch another instance classified): filters whose layout is
+    already the one wanted stay (`installed_filters`), so there is no window.
     """
     reason = skip_reason(datapath_type)
     if reason:
         return f"tc filters not installed: {reason}"
     queues = sorted({item.queue for item in filters})
+    if not adopt or installed_filters(port, netns) != filter_layout(filters):
+        _replace_filters(port, filters, queues, netns, timeout)
+    unexpressed = sorted({key for item in filters for key in selectors(item.match)[2]})
+    if unexpressed:
+        return (f"tc cannot see {' or '.join(unexpressed)} on an egress port: packets with the other fields of "
+                "such a policy that leave by this port are shaped whichever port they came in by")
+    return None
+
+
+def filter_layout(filters: Sequence[PortFilter]) -> list[tuple[str, int, str]]:
+    """(protocol, pref, class) of each filter `install_port_filters` writes, in order."""
+    return [(selectors(item.match)[0], prio, htb_classid(item.queue))
+            for prio, item in enumerate(filters, start=FILTER_PRIO)]
+
+
+def installed_filters(port: str, netns: str | None = None) -> list[tuple[str, int, str]] | None:
+    """(protocol, pref, class) of the u32 filters on the port's HTB qdisc, by pref; None if tc cannot say.
+
+    Lets a controller that takes over a port another instance of a cluster
+    classified leave the filters in place (no window in the default class)
+    when their layout is the one it would write; the matches themselves come
+    from the same replicated policies.
+    """
+    result = _tc(["tc", "filter", "show", "dev", port, "parent", "1:0"], netns, check=False)
+    if result.returncode != 0:
+        return None
+    return sorted(((proto, int(pref), flowid) for proto, pref, flowid in _FILTER_RE.findall(result.stdout)),
+                  key=lambda item: item[1])
+
+
+def _replace_filters(port: str, filters: Sequence[PortFilter], queues: list[int], netns: str | None,
+                     timeout: float) -> None:
     if filters and not wait_for_htb(port, queues, netns, timeout):
         raise TcError(f"OVS did not create the HTB classes on {port} within {timeout} s "
                       f"(is the port's QoS set, and is {port} a device in this network namespace?)")
@@ -242,8 +291,3 @@ def install_port_filters(port: str, filters: Sequence[PortFilter], datapath_type
     if filters:  # one tc for all of them (a port may carry thousands of policies)
         lines = [" ".join(filter_command(port, prio, item)[1:]) for prio, item in enumerate(filters, start=FILTER_PRIO)]
         _tc(["tc", "-batch", "-"], netns, stdin="\n".join(lines) + "\n")
-    unexpressed = sorted({key for item in filters for key in selectors(item.match)[2]})
-    if unexpressed:
-        return (f"tc cannot see {' or '.join(unexpressed)} on an egress port: packets with the other fields of "
-                "such a policy that leave by this port are shaped whichever port they came in by")
-    return None

@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from qosapp.core import compiler
+from qosapp.core import fallback
 from qosapp.core import forwarding
 from qosapp.core.compiler import FlowDelete, FlowOp, FlowSpec
 from qosapp.core.effects import Effects
@@ -29,13 +30,14 @@ from qosapp.core.ports import IN_PORT, is_reserved_port
 from qosapp.core.queues import QueueProfile, parse_queue_profile, resolve_targets
 from qosapp.core.shaping import PortFilter, Shaping, Target, missing_queues, missing_reason
 from qosapp.core.fabric import LEARNED, Fabric, Ops
-from qosapp.core.cookies import (meter_cookie, meter_id_of, path_cookie, path_id_of, policy_cookie, policy_id_of,
-                                  static_id_of)
+from qosapp.core.cookies import (FORWARDING_COOKIE, PIPELINE_COOKIE, counted, meter_cookie, meter_id_of, path_cookie,
+                                 path_id_of, policy_cookie, policy_id_of, static_id_of)
 from qosapp.core.meters import WIPE_METERS, Meter, MeterTable, meter_add, meter_delete, parse_meter
 from qosapp.core.pathspec import INSTALLED as PATH_INSTALLED, PathSpec, clashing_path, parse_path
 from qosapp.core.staticflows import StaticFlow, compile_static, delete_static, parse_static_flow, same_flow_key
 from qosapp.core.stats import Stats
-from qosapp.core.switchstate import ERROR, INSTALLED, MISSING_QUEUE, PENDING, InstallState, SwitchState
+from qosapp.core.switchstate import (ERROR, INSTALLED, METER_FALLBACK, MISSING_QUEUE, PEER, PENDING, QUEUE,
+                                     InstallState, SwitchState)
 from qosapp.core.storeapi import StoreApi, StoreConflict, Tables
 from qosapp.core import converge as converging
 
@@ -43,6 +45,9 @@ LOG = logging.getLogger(__name__)
 
 OF10_MARKING_REFUSED = ("not installed: on OpenFlow 1.0 a marking policy can only forward by NORMAL, which "
                         "floods loops; use OpenFlow 1.3, a QoS path with this service, or --forwarding normal")
+#: why a meter policy is not installed on an OpenFlow 1.3 switch whose meter features report no meters
+NO_METERS = ("not installed: the switch reports no meters (OFPMP_METER_FEATURES max_meter 0), so it cannot police; "
+             "use a queue")
 OF10_ENTERING_REFUSED = ("not installed: on OpenFlow 1.0 traffic that enters on enqueue-port {port} could only be "
                          "forwarded by NORMAL (which floods loops; output to port {port} would drop it); give "
                          "ingress-port, use OpenFlow 1.3, or --forwarding normal")
@@ -104,6 +109,11 @@ class QosCore:
         #: the tool's flag as stored (kept here: reading the store for it on every check would be a
         #: network round trip with etcd)
         self._enabled = False
+        #: in a cluster, the switches this instance masters (None: no cluster, every switch is ours).
+        #: Effects for the others' switches are not sent (`route`); their install state says who installs.
+        self.mastered: set[int] | None = None
+        #: in a cluster, dpid -> the member that masters it (as last told, for the install states)
+        self.masters: dict[int, str] = {}
         self._load()
 
     def _load(self) -> None:
@@ -298,8 +308,8 @@ class QosCore:
         switches: dict[str, Any] = {}
         for dpid, info in sorted(self.switches.items()):
             meter_id = self.meter_table.id_of(dpid, meter.name)
-            if info.version == compiler.OF10:
-                switches[format_dpid(dpid)] = {"state": ERROR, "reason": compiler.OF10_NO_METERS}
+            if info.version == compiler.OF10 or info.no_meters:
+                switches[format_dpid(dpid)] = {"state": ERROR, "reason": info.no_meters or compiler.OF10_NO_METERS}
             elif meter_id is not None:
                 state = info.install.get(cookie, InstallState("not-installed"))
                 switches[format_dpid(dpid)] = {"meter-id": meter_id, **state.to_dict()}
@@ -308,13 +318,37 @@ class QosCore:
 
     def _meter_adds(self, info: SwitchState, meters: Iterable[Meter]) -> list[FlowOp]:
         """meter_mod adds for `meters` on an OpenFlow 1.3 switch (ids allocated here); none on 1.0."""
-        if info.version == compiler.OF10:
+        if info.version == compiler.OF10 or info.no_meters:
             return []
         ops: list[FlowOp] = []
         for meter in meters:
             ops.append(meter_add(meter, self.meter_table.allocate(info.dpid, meter.name)))
             info.sent(meter_cookie(_id(meter)))
         return ops
+
+    def meter_features(self, dpid: int, max_meter: int) -> Effects:
+        """An OpenFlow 1.3 switch's OFPMP_METER_FEATURES reply. With max_meter 0 it takes no meters: its
+        meter policies become `error` with that reason (their flows removed), fallback ones `missing-queue`."""
+        info = self.switches.get(dpid)
+        fx = Effects()
+        if info is None or max_meter > 0 or info.no_meters:
+            return fx
+        info.no_meters = NO_METERS
+        ops: list[FlowOp] = []
+        for policy in self.policies.values():
+            cookie = policy_cookie(_id(policy))
+            state = info.install.get(cookie)
+            if state is None or not (policy.meter or state.mechanism == METER_FALLBACK):
+                continue
+            ops += compiler.delete_policy(policy, dpid, info.version, self.service_dscps())
+            if policy.meter:
+                info.install[cookie] = InstallState(ERROR, NO_METERS)
+            else:
+                info.install[cookie] = self._missing_state(policy, info, self._missing(policy, info))
+        for name in self.meter_table.ids(dpid):
+            self.meter_table.free(dpid, name)
+        fx.send(dpid, ops)
+        return fx
 
     def meter_stats(self) -> dict[str, Any]:
         """Per meter and switch: packets and bytes in, packets and bytes the band dropped, rates."""
@@ -599,6 +633,12 @@ class QosCore:
             (path_id_of(cookie) is not None or static_id_of(cookie) is not None) and \
             switch is not None and cookie in switch.install
         if switch is not None and known:
+            rejected = self.policies_by_id.get(pid) if pid is not None else None
+            state = switch.install.get(cookie)
+            if rejected is not None and state is not None and state.mechanism == QUEUE:  # it rejected the queue
+                fx = Effects(confirm=True)
+                fx.send(dpid, self._fall_back(switch, rejected, InstallState(ERROR, reason)))
+                return fx
             switch.install[cookie] = InstallState(ERROR, reason)
         return Effects(confirm=True)
 
@@ -716,8 +756,8 @@ class QosCore:
         return self.shaping.profile_at(target) if target else None
 
     def switch_ports(self) -> dict[int, dict[int, str]]:
-        """{dpid: {port_no: name}} of the connected switches: where queue profiles apply."""
-        return {dpid: info.ports for dpid, info in self.switches.items()}
+        """{dpid: {port_no: name}} of the connected switches this instance masters: where it applies queue profiles."""
+        return {dpid: info.ports for dpid, info in self.switches.items() if self.masters_here(dpid)}
 
     def queues_synced(self, changed: bool) -> Effects:
         """The service applied the profiles (`Shaping.sync`): queue policies whose queue came or went
@@ -755,13 +795,16 @@ class QosCore:
                 continue
             missing = self._missing(policy, info)
             if state.state == MISSING_QUEUE:
-                if not missing:
+                if not missing or fallback.wants_fallback(policy, info.version):
                     ops += self._policy_flows(info, [policy])
                 elif missing != state.missing:
                     info.install[cookie] = self._missing_state(policy, info, missing)
-            elif missing:
+            elif (state.mechanism == METER_FALLBACK) != bool(missing):  # the queue came or went: switch mechanism
                 ops += compiler.delete_policy(policy, info.dpid, info.version, self.service_dscps())
-                info.install[cookie] = self._missing_state(policy, info, missing)
+                if missing:
+                    ops += self._fall_back(info, policy, self._missing_state(policy, info, missing))
+                else:
+                    ops += self._policy_flows(info, [policy])
         return ops
 
     def wanted_filters(self) -> dict[Target, tuple[PortFilter, ...]]:
@@ -780,6 +823,8 @@ class QosCore:
             return {}
 
         def add(info: SwitchState, port_no: int, item: PortFilter) -> None:
+            if not self.masters_here(info.dpid):  # a cluster: the switch's master classifies its ports
+                return
             name = info.ports.get(port_no)
             # only where the queue is (enqueue-port "any": the other ports send unshaped)
             if name is not None and self.queue_exists(info.dpid, port_no, item.queue):
@@ -928,7 +973,7 @@ class QosCore:
 
     def queue_exists(self, dpid: int, port_no: int, queue_id: int) -> bool:
         """Does `queue_id` exist on that port? (always yes without a queue backend)."""
-        if not self.shaping.managed:
+        if not self.shaping.managed or not self.masters_here(dpid):  # (a cluster: the master applies them)
             return True
         target = self._target(dpid, port_no)
         return target is not None and self.shaping.has_queue(target, queue_id)
@@ -1284,6 +1329,85 @@ class QosCore:
                     self.switches[dpid].sent(op.cookie)
         return ops
 
+    # ------------------------------------------------------------ cluster mastership
+    def masters_here(self, dpid: int) -> bool:
+        """Does this instance send to `dpid`? (Always, outside a cluster.)"""
+        return self.mastered is None or dpid in self.mastered
+
+    def join_cluster(self) -> None:
+        """From now on only the switches handed over by `take_over` get flows and queues from here."""
+        if self.mastered is None:
+            self.mastered = set()
+
+    def route(self, fx: Effects) -> Effects:
+        """`fx` without the batches for switches another instance masters; their cookies' install
+        state says so (peer) instead of waiting for a barrier that never comes."""
+        if self.mastered is None or all(dpid in self.mastered for dpid, _ in fx.flows):
+            return fx
+        out = Effects(sync_queues=fx.sync_queues, confirm=True)
+        for dpid, ops in fx.flows:
+            if dpid in self.mastered:
+                out.flows.append((dpid, ops))
+                continue
+            info = self.switches.get(dpid)
+            if info is None:
+                continue
+            reason = f"switch mastered by {self.masters.get(dpid) or 'no instance yet'}, which installs it"
+            for op in ops:
+                state = info.install.get(op.cookie) if isinstance(op, FlowSpec) else None
+                if state is not None and state.state == PENDING:
+                    info.install[op.cookie] = InstallState(PEER, reason)
+        return out
+
+    def take_over(self, dpid: int, me: str) -> Effects:
+        """This instance now masters `dpid` (its role request is on the wire): every flow that belongs
+        there goes out as an add, without a wipe (a flow that is right stays in place, no gap), and its
+        queues are synced; `reconcile` then removes what should not be there. Call `switch_ready` after."""
+        if self.mastered is None:
+            return Effects()
+        self.mastered.add(dpid)
+        self.masters[dpid] = me
+        return self._restart(dpid)
+
+    def hand_over(self, dpid: int, master: str | None) -> Effects:
+        """Another instance masters `dpid` now (or will): nothing more goes there from here; the core
+        keeps its view (install states say peer). Call `switch_ready` after."""
+        if self.mastered is None:
+            return Effects()
+        self.mastered.discard(dpid)
+        if master is None:
+            self.masters.pop(dpid, None)
+        else:
+            self.masters[dpid] = master
+        return self._restart(dpid)
+
+    def _restart(self, dpid: int) -> Effects:
+        info = self.switches.get(dpid)
+        if info is None:
+            return Effects()
+        return self.switch_connected(dpid, info.version, info.ports, info.address, wipe=False)
+
+    def reconcile(self, dpid: int, cookies: Iterable[int]) -> Effects:
+        """The switch's flow cookies after a takeover: delete the policy and path flows it holds that
+        are not this instance's to keep (written by the previous master before a change it missed).
+        Forwarding and pipeline flows are left alone. OpenFlow 1.0 cannot delete by cookie: reported."""
+        info = self.switches.get(dpid)
+        if info is None or not self.masters_here(dpid):
+            return Effects()
+        keep = {FORWARDING_COOKIE, PIPELINE_COOKIE}
+        keep |= {c for c, s in info.install.items() if s.state in (PENDING, INSTALLED)}
+        stale = sorted({c for c in cookies if counted(c)} - keep)
+        if not stale:
+            return Effects()
+        if info.version == compiler.OF10:
+            LOG.warning("switch %016x holds %d stale policy flows; OpenFlow 1.0 cannot delete them by cookie",
+                        dpid, len(stale))
+            return Effects()
+        LOG.info("switch %016x: removing %d stale flow cookies after the takeover", dpid, len(stale))
+        fx = Effects()
+        fx.send(dpid, [FlowDelete(cookie=c) for c in stale])
+        return fx
+
     # ------------------------------------------------------------ internals
     def _policy_flows(self, info: SwitchState, policies: Iterable[Policy]) -> list[FlowOp]:
         """The flows of `policies` for `info`; where they cannot go in, the install state says why
@@ -1295,7 +1419,7 @@ class QosCore:
             if not policy.applies_to(info.dpid):
                 continue
             cookie = policy_cookie(_id(policy))
-            refused = compiler.unsupported(policy, info.version)
+            refused = compiler.unsupported(policy, info.version) or (info.no_meters if policy.meter else None)
             if refused:
                 info.install[cookie] = InstallState(ERROR, refused)
                 continue
@@ -1306,11 +1430,36 @@ class QosCore:
                 continue
             missing = self._missing(policy, info)
             if missing:
-                info.install[cookie] = self._missing_state(policy, info, missing)
+                ops += self._fall_back(info, policy, self._missing_state(policy, info, missing))
                 continue
-            ops += specs
+            ops += specs + fallback.drop(policy, info.dpid, self.meter_table)
             info.sent(cookie)
+            if policy.fallback is not None:
+                info.install[cookie].mechanism = QUEUE
         return ops
+
+    def _fall_back(self, info: SwitchState, policy: Policy, failed: InstallState) -> list[FlowOp]:
+        """Where `policy` cannot enqueue on `info` (`failed` says why): its fallback meter at the queue's
+        max-rate if it has one and the switch can (`qosapp.core.fallback`); else `failed` stands."""
+        cookie = policy_cookie(_id(policy))
+        able = fallback.wants_fallback(policy, info.version) and not info.no_meters
+        rate = self._fallback_rate(policy, info, failed.missing) if able else None
+        if rate is None:
+            info.install[cookie] = failed
+            return []
+        ops, how = fallback.install(policy, info.dpid, rate, self.meter_table)
+        info.sent(cookie)
+        why = (failed.reason or "").removeprefix("not installed: ")
+        info.install[cookie] = InstallState(PENDING, f"{why}; {how}", mechanism=METER_FALLBACK)
+        return ops
+
+    def _fallback_rate(self, policy: Policy, info: SwitchState, missing: Iterable[tuple[int, int]]) -> int | None:
+        """The queue's max-rate: in the profile meant for a port it is missing on (even one that failed to
+        apply), else in the newest profile that has the queue."""
+        assert policy.queue is not None
+        wanted = [self.shaping.profile_at(target) for target in
+                  (self._target(info.dpid, port) for port, _queue in missing) if target is not None]
+        return fallback.queue_rate(policy.queue, [*wanted, *reversed(self.shaping.profiles)])
 
     def _floods(self, specs: list[FlowSpec], info: SwitchState) -> bool:
         """An OF1.0 flow that forwards by NORMAL (a marking policy, or a queue policy's flow for
@@ -1325,6 +1474,7 @@ class QosCore:
         dscps = self.service_dscps()
         for policy in policies:
             ops += compiler.delete_policy(policy, info.dpid, info.version, dscps)
+            ops += fallback.drop(policy, info.dpid, self.meter_table)
             info.install.pop(policy_cookie(_id(policy)), None)
         return ops
 

@@ -187,9 +187,12 @@ def parse_ipv4(value: Any, field_name: str) -> str:
 _H = "[0-9a-fA-F]{1,4}"
 #: an IPv6 address in hex groups (no embedded IPv4, no zone), optionally /0-128: what parse_ipv6 takes;
 #: the OpenAPI document uses the same expression
-IPV6_TEXT = (rf"(({_H}:){{7}}{_H}|({_H}:){{1,7}}:|({_H}:){{1,6}}:{_H}|({_H}:){{1,5}}(:{_H}){{1,2}}"
-             rf"|({_H}:){{1,4}}(:{_H}){{1,3}}|({_H}:){{1,3}}(:{_H}){{1,4}}|({_H}:){{1,2}}(:{_H}){{1,5}}"
-             rf"|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:))(/0*(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?")
+_IPV6_ADDRESS = (rf"(({_H}:){{7}}{_H}|({_H}:){{1,7}}:|({_H}:){{1,6}}:{_H}|({_H}:){{1,5}}(:{_H}){{1,2}}"
+                 rf"|({_H}:){{1,4}}(:{_H}){{1,3}}|({_H}:){{1,3}}(:{_H}){{1,4}}|({_H}:){{1,2}}(:{_H}){{1,5}}"
+                 rf"|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:))")
+IPV6_TEXT = rf"{_IPV6_ADDRESS}(/0*(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?"
+#: one IPv6 host (a QoS path's end): an address, /128 at most
+IPV6_HOST_TEXT = rf"{_IPV6_ADDRESS}(/0*128)?"
 _IPV6_RE = re.compile(IPV6_TEXT)
 
 
@@ -308,6 +311,9 @@ class Policy:
     id: int | None = None
     #: the name of a meter (`qosapp.core.meters`) that polices the traffic first
     meter: str | None = None
+    #: FALLBACK_METER: where a switch cannot enqueue (the queue is not on the port, or the switch
+    #: rejects the flow), police at the queue's max-rate with a meter instead (OpenFlow 1.3)
+    fallback: str | None = None
 
     @property
     def action(self) -> str:
@@ -337,6 +343,8 @@ class Policy:
             out["service"] = self.service
         if self.meter is not None:
             out["meter"] = self.meter
+        if self.fallback is not None:
+            out["fallback"] = self.fallback
         out["priority"] = self.priority
         if self.id is not None:
             out["id"] = self.id
@@ -359,7 +367,10 @@ POLICY_MATCH_KEYS: dict[str, str] = {
     "ipv6-src": "ipv6_src",
     "ipv6-dst": "ipv6_dst",
 }
-POLICY_KEYS = set(POLICY_MATCH_KEYS) | {"name", "sw", "queue", "enqueue-port", "service", "meter", "priority", "id"}
+POLICY_KEYS = set(POLICY_MATCH_KEYS) | {"name", "sw", "queue", "enqueue-port", "service", "meter", "fallback",
+                                        "priority", "id"}
+#: a queue policy's opt-in "fallback": a meter at the queue's max-rate where the switch cannot enqueue
+FALLBACK_METER = "meter"
 IPV4 = 0x0800
 IPV6 = 0x86DD
 #: the eth-types whose IP header fields (protocol, DSCP, L4 ports) OpenFlow can match and set
@@ -458,6 +469,8 @@ def parse_policy(data: Any, services: Mapping[str, Any] | None = None,
     if has_queue and has_service:
         raise ValidationError("service", "a policy takes exactly one action: queue or service, not both")
     if meter is not None and not has_queue and not has_service:
+        if data.get("fallback") is not None:
+            raise ValidationError("fallback", "only valid together with queue")
         if data.get("enqueue-port") is not None:
             raise ValidationError("enqueue-port", "only valid together with queue")
         return Policy(name=name, match=match, sw=sw, meter=meter, priority=priority)
@@ -478,7 +491,23 @@ def parse_policy(data: Any, services: Mapping[str, Any] | None = None,
             raise ValidationError("service", f"unknown service {service!r}; known: {', '.join(sorted(services))}",
                                   status=409)
     return Policy(name=name, match=match, sw=sw, queue=queue, enqueue_port=enqueue_port,
-                  service=service, priority=priority, meter=meter)
+                  service=service, priority=priority, meter=meter, fallback=_parse_fallback(data, meter))
+
+
+def _parse_fallback(data: Mapping[str, Any], meter: str | None) -> str | None:
+    """"fallback": "meter" on a queue policy without a meter of its own (a flow has one meter instruction)."""
+    value = data.get("fallback")
+    if value is None:
+        return None
+    if value != FALLBACK_METER:
+        raise ValidationError("fallback", f"the only fallback is {FALLBACK_METER!r} (police at the queue's max-rate "
+                              f"where the switch cannot enqueue), got {_brief(value)}")
+    if data.get("queue") is None:
+        raise ValidationError("fallback", "only valid together with queue")
+    if meter is not None:
+        raise ValidationError("fallback", "a policy with its own meter cannot fall back to another one "
+                              "(a flow takes one meter)")
+    return FALLBACK_METER
 
 
 def _parse_meter_ref(value: Any, meters: Mapping[str, Any] | None) -> str | None:

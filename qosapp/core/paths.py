@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from qosapp.core.compiler import FORWARDING_TABLE, NORMAL, OF13, FlowDelete, FlowSpec, compile_actions, compile_match
-from qosapp.core.model import IPV4, Match, Policy, format_dpid
+from qosapp.core.model import IPV4, IPV6, Match, Policy, format_dpid
 from qosapp.core.topology import Hop, NoPath, Shortcuts, Topology, UnknownHost
 from qosapp.core.cookies import path_cookie
-from qosapp.core.pathspec import BOTH, INSTALLED, MISSING_QUEUES, PENDING, PathSpec
+from qosapp.core.pathspec import BOTH, INSTALLED, MISSING_QUEUES, PENDING, PathSpec, is_ipv6
 from qosapp.core.shaping import QueueExists, missing_reason
 from qosapp.core import shaping
 
@@ -44,6 +44,9 @@ def _match(path: PathSpec, hop: Hop, reverse: bool) -> Match:
     """The forward 5-tuple, or its mirror (IPs and L4 ports swapped)."""
     src, dst = (path.dst, path.src) if reverse else (path.src, path.dst)
     tp_src, tp_dst = (path.dst_port, path.src_port) if reverse else (path.src_port, path.dst_port)
+    if is_ipv6(src):
+        return Match(in_port=hop.in_port, eth_type=IPV6, ip_proto=path.protocol, ipv6_src=src,
+                     ipv6_dst=dst, tp_src=tp_src, tp_dst=tp_dst)
     return Match(in_port=hop.in_port, eth_type=IPV4, ip_proto=path.protocol, ipv4_src=src,
                  ipv4_dst=dst, tp_src=tp_src, tp_dst=tp_dst)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from qosapp.core.model import DEFAULT_PRIORITY, L4_PROTOCOLS, ValidationError, parse_int, parse_ipv4, parse_name
+from qosapp.core.model import DEFAULT_PRIORITY, L4_PROTOCOLS, ValidationError, parse_int, parse_ipv4, parse_ipv6, parse_name
 
 FORWARD = "forward"
 BOTH = "both"
@@ -53,13 +53,18 @@ class PathSpec:
 
 
 def _parse_host_ip(value: Any, field_name: str) -> str:
-    """A single host address: a path ends at a host, not at a prefix."""
+    """A single host address, IPv4 or IPv6 (hex groups): a path ends at a host, not at a prefix."""
     if value is None:
-        raise ValidationError(field_name, "required: the host's IPv4 address")
-    ip = parse_ipv4(value, field_name)
+        raise ValidationError(field_name, "required: the host's IPv4 or IPv6 address")
+    ip = parse_ipv6(value, field_name) if isinstance(value, str) and ":" in value else parse_ipv4(value, field_name)
     if "/" in ip:
         raise ValidationError(field_name, f"must be one host address, not the prefix {ip}")
     return ip
+
+
+def is_ipv6(ip: str) -> bool:
+    """An address as `parse_path` keeps it: IPv6 ones are the ones with a colon."""
+    return ":" in ip
 
 
 def parse_path(data: Any, services: Mapping[str, Any] | None = None) -> PathSpec:
@@ -78,6 +83,8 @@ def parse_path(data: Any, services: Mapping[str, Any] | None = None) -> PathSpec
     dst = _parse_host_ip(data.get("dst"), "dst")
     if src == dst:
         raise ValidationError("dst", f"must differ from src ({src})")
+    if is_ipv6(src) != is_ipv6(dst):
+        raise ValidationError("dst", f"{dst} and src {src} must both be IPv4 or both IPv6")
     protocol = parse_int(data["protocol"], "protocol", 0, 255) if data.get("protocol") is not None else None
     ports = {key: parse_int(data[key], key, 0, 65535) if data.get(key) is not None else None
              for key in ("src-port", "dst-port")}

@@ -25,23 +25,31 @@ PENDING, INSTALLED, ERROR = "pending", "installed", "error"
 #: a queue policy whose queue is not on the port it enqueues to: nothing was sent
 #: (the same fact a path reports as "missing-queues", see `qosapp.core.paths.missing_queues`)
 MISSING_QUEUE = "missing-queue"
+#: a cluster: another instance masters the switch and installs this there (nothing was sent from here)
+PEER = "peer"
 #: the states a script must treat as failure (the CLI exits 1 on them)
 FAILED_STATES = frozenset({ERROR, MISSING_QUEUE})
+#: what holds a fallback policy's limit on a switch: its queue, or a meter at the queue's max-rate
+QUEUE, METER_FALLBACK = "queue", "meter-fallback"
 
 
 @dataclass
 class InstallState:
     """Where one policy's or path's flows stand on one switch."""
 
-    state: str  # pending | installed | error | missing-queue (the REST view also shows not-installed)
+    state: str  # pending | installed | error | missing-queue | peer (the REST view also shows not-installed)
     reason: str | None = None
     #: missing-queue: the (port, queue) pairs that are not there
     missing: tuple[tuple[int, int], ...] = ()
+    #: for a policy with a fallback: what holds its limit here, QUEUE or METER_FALLBACK
+    mechanism: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"state": self.state, **({"reason": self.reason} if self.reason else {})}
         if self.missing:
             out["missing-queues"] = [{"port": port, "queue": queue} for port, queue in self.missing]
+        if self.mechanism:
+            out["mechanism"] = self.mechanism
         return out
 
 
@@ -59,6 +67,8 @@ class SwitchState:
     paths: dict[str, list[FlowSpec]] = field(default_factory=dict)
     #: policy or path cookie -> where its flows stand here
     install: dict[int, InstallState] = field(default_factory=dict)
+    #: why this OpenFlow 1.3 switch takes no meters (its meter features report none), or None
+    no_meters: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"dpid": format_dpid(self.dpid), "openflow": SUPPORTED_VERSIONS.get(self.version, hex(self.version)),

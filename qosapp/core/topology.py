@@ -84,9 +84,22 @@ class Host:
     ip: str | None
     dpid: int
     port: int
+    #: its IPv6 addresses seen (neighbour discovery, IPv6 sources), oldest first; link-local ones are not kept
+    ipv6: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mac": self.mac, "ip": self.ip, "dpid": format_dpid(self.dpid), "port": self.port}
+        out: dict[str, Any] = {"mac": self.mac, "ip": self.ip, "dpid": format_dpid(self.dpid), "port": self.port}
+        if self.ipv6:
+            out["ipv6"] = list(self.ipv6)
+        return out
+
+    def addresses(self) -> tuple[str, ...]:
+        """Every address the host is known by (its IPv4 first)."""
+        return ((self.ip,) if self.ip is not None else ()) + self.ipv6
+
+
+#: at most this many IPv6 addresses are kept per host (privacy addresses come and go): the newest win
+MAX_IPV6_PER_HOST = 8
 
 
 def _cable(src: Endpoint, dst: Endpoint) -> tuple[Endpoint, Endpoint]:
@@ -340,19 +353,25 @@ class Topology:
         old = self._hosts.get(mac)
         if old is not None and (old.dpid, old.port) != (dpid, port) and (dpid, port) not in self._by_port:
             return False
+        v6 = ip if ip is not None and ":" in ip else None
+        ip = None if v6 is not None else ip
         if ip is None and old is not None:
             ip = old.ip
-        host = Host(mac, ip, dpid, port)
+        ipv6 = old.ipv6 if old is not None else ()
+        if v6 is not None and v6 not in ipv6:
+            ipv6 = (ipv6 + (v6,))[-MAX_IPV6_PER_HOST:]
+        host = Host(mac, ip, dpid, port, ipv6)
         if old == host:
             return False
         if old is not None:
             self._forget(mac)
-        if ip is not None and ip in self._by_ip:
-            self._forget_ip(ip)
+        for address in host.addresses():
+            if address in self._by_ip and self._by_ip[address] != mac:
+                self._forget_ip(address)
         self._hosts[mac] = host
         self._by_port.setdefault((dpid, port), set()).add(mac)
-        if ip is not None:
-            self._by_ip[ip] = mac
+        for address in host.addresses():
+            self._by_ip[address] = mac
         if dpid in self._ports and port not in self._ports[dpid]:
             self._ports[dpid].add(port)
             self._shape += 1
@@ -373,14 +392,16 @@ class Topology:
             macs.discard(mac)
             if not macs:
                 del self._by_port[(host.dpid, host.port)]
-        if host.ip is not None and self._by_ip.get(host.ip) == mac:
-            del self._by_ip[host.ip]
+        for address in host.addresses():
+            if self._by_ip.get(address) == mac:
+                del self._by_ip[address]
 
     def _forget_ip(self, ip: str) -> None:
         """Another MAC now owns `ip`: the old host keeps its place, loses the IP."""
         mac = self._by_ip.pop(ip)
         old = self._hosts[mac]
-        self._hosts[mac] = Host(old.mac, None, old.dpid, old.port)
+        self._hosts[mac] = Host(old.mac, None if old.ip == ip else old.ip, old.dpid, old.port,
+                                tuple(a for a in old.ipv6 if a != ip))
 
     def host_by_ip(self, ip: str) -> Host | None:
         mac = self._by_ip.get(ip)

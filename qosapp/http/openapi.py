@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qosapp.core.model import DEFAULT_PRIORITY, DSCP_NAMES, IPV6_TEXT
+from qosapp.core.model import DEFAULT_PRIORITY, DSCP_NAMES, IPV6_HOST_TEXT, IPV6_TEXT
 from qosapp.http.numtext import int_text_pattern, range_regex, values_text_pattern
 
 #: what parse_int accepts as text: decimal or 0x hex, surrounding whitespace ignored
@@ -42,7 +42,7 @@ def _prefixes() -> str:
 #: an address, or a prefix whose host bits are zero (what parse_ipv4 takes)
 IPV4_TEXT = rf"^\s*({_OCTET}(\.{_OCTET}){{3}}|{_prefixes()})\s*$"
 #: one host (paths)
-HOST_TEXT = rf"^\s*{_OCTET}(\.{_OCTET}){{3}}(/32)?\s*$"
+HOST_TEXT = rf"^\s*({_OCTET}(\.{_OCTET}){{3}}(/32)?|{IPV6_HOST_TEXT})\s*$"
 MAC_TEXT = r"^\s*[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}\s*$"
 
 
@@ -128,9 +128,17 @@ POLICY_PROPERTIES: dict[str, Any] = {
     "meter": {"anyOf": [NAME, {"type": "null"}],
               "description": "name of a meter (OpenFlow 1.3 policer), alone or with queue or service: police, "
                              "then queue or mark; an unknown meter is 409"},
+    "fallback": {"anyOf": [{"const": "meter"}, {"type": "null"}],
+                 "description": "'meter', with queue and without meter: where a switch cannot enqueue (the queue "
+                                "is not on the port, or the switch rejects the flow), police at the queue's "
+                                "max-rate with a meter instead (OpenFlow 1.3; install shows mechanism "
+                                "meter-fallback)"},
     "priority": int_field(0, 65535, f"0-65535, default {DEFAULT_PRIORITY}"),
     "id": {"description": "ignored on input (the controller assigns ids)"},
 }
+#: a fallback meter is the flow's one meter instruction: not with a meter of the policy's own
+FALLBACK_RULE = {"if": {"required": ["fallback"], "properties": {"fallback": {"const": "meter"}}},
+                 "then": {"required": ["queue"], "properties": {"meter": {"type": "null"}, "queue": {"not": {"type": "null"}}}}}
 #: one action: a queue (with its port) or a service, either with or without a meter; or a meter alone
 POLICY_ACTION = {"oneOf": [
     {"required": ["meter"], "properties": {
@@ -159,9 +167,10 @@ METER_RATE: dict[str, Any] = {"description": METER_RATE_WORDS, "anyOf": [
                   {"type": "integer", "minimum": 1000, "maximum": 10**12, "multipleOf": 1000},
                   {"type": "string", "pattern": METER_RATE_TEXT}]}
 INSTALL = {"type": "object", "description": "per dpid: {state: installed|pending|error|missing-queue|"
-                                           "not-installed, reason, missing-queues: [{port, queue}]}",
+                                           "not-installed, reason, missing-queues: [{port, queue}], mechanism: "
+                                           "queue|meter-fallback (policies with a fallback)}",
            "additionalProperties": {"type": "object", "required": ["state"], "properties": {
-               "state": {"type": "string"}, "reason": {"type": "string"},
+               "state": {"type": "string"}, "reason": {"type": "string"}, "mechanism": {"type": "string"},
                "missing-queues": {"type": "array", "items": {"type": "object"}}}}}
 #: ?force=true on queue profile writes that take a queue away from live policies or paths
 FORCE_PARAM = [{"name": "force", "in": "query", "required": False,
@@ -195,14 +204,14 @@ SCHEMAS: dict[str, Any] = {
                                "tos": {"type": "integer", "description": "ToS byte (DSCP << 2)"},
                                "id": {"type": "integer"}}},
     "Policy": {"type": "object", "required": ["name"], "additionalProperties": False,
-               "properties": POLICY_PROPERTIES, **POLICY_ACTION, "dependentSchemas": PREREQUISITES},
+               "properties": POLICY_PROPERTIES, **POLICY_ACTION, **FALLBACK_RULE, "dependentSchemas": PREREQUISITES},
     "PolicyReplace": {"type": "object", "additionalProperties": False, "properties": POLICY_PROPERTIES,
-                      **POLICY_ACTION, "dependentSchemas": PREREQUISITES,
+                      **POLICY_ACTION, **FALLBACK_RULE, "dependentSchemas": PREREQUISITES,
                       "description": "as Policy; name defaults to the one in the URL (another name renames)"},
     "PolicyStored": {"type": "object", "required": ["name", "sw", "priority"], "properties": {
         "name": {"type": "string"}, "sw": {"type": "string"}, "priority": {"type": "integer"},
         "queue": {"type": "integer"}, "enqueue-port": {"anyOf": [{"type": "integer"}, {"enum": ["in_port", "any"]}]},
-        "service": {"type": "string"}, "meter": {"type": "string"},
+        "service": {"type": "string"}, "meter": {"type": "string"}, "fallback": {"type": "string"},
         "id": {"type": "integer"}}},
     "PolicyView": {"allOf": [{"$ref": "#/components/schemas/PolicyStored"}, {"type": "object",
                    "required": ["id", "cookie", "install"], "properties": {
@@ -241,8 +250,9 @@ SCHEMAS: dict[str, Any] = {
                      "description": "with ?force=true: the live policies and paths that lost their queue by this "
                                     "write (now missing-queue)"}}},
     "Path": {"type": "object", "required": ["name", "src", "dst"], "additionalProperties": False, "properties": {
-        "name": NAME, "src": {"type": "string", "pattern": HOST_TEXT, "description": "source host IPv4"},
-        "dst": {"type": "string", "pattern": HOST_TEXT, "description": "destination host IPv4 (not src)"},
+        "name": NAME, "src": {"type": "string", "pattern": HOST_TEXT, "description": "source host, IPv4 or IPv6"},
+        "dst": {"type": "string", "pattern": HOST_TEXT,
+                "description": "destination host, IPv4 or IPv6 as src (the same family, not src)"},
         "protocol": int_field(0, 255, "IP protocol"), "src-port": int_field(0, 65535, "needs protocol 6 or 17"),
         "dst-port": int_field(0, 65535, "needs protocol 6 or 17"),
         "queue": {"description": "queue id on every out-port of the route; excludes service",
@@ -274,6 +284,25 @@ SCHEMAS: dict[str, Any] = {
                               "queues": {"type": "integer"}, "paths": {"type": "integer"}}},
     "Toggle": {"type": "object", "required": ["enabled", "changed"], "additionalProperties": False,
                "properties": {"enabled": {"type": "boolean"}, "changed": {"type": "boolean"}}},
+    "Cluster": {"type": "object", "required": ["cluster", "store"], "description":
+                "a cluster on etcd: this member, the live members, who masters which switch (generation: "
+                "the OpenFlow role requests' generation id, the mastership key's etcd revision) and the "
+                "etcd endpoints' health; on the SQLite store only {cluster: false, store: sqlite}", "properties": {
+                    "cluster": {"type": "boolean"}, "store": {"type": "string", "enum": ["sqlite", "etcd"]},
+                    "me": {"type": "string"}, "lease": {"type": ["string", "null"]}, "ttl": {"type": "integer"},
+                    "takeovers": {"type": "integer"},
+                    "members": {"type": "array", "items": {"type": "object", "required": ["id"], "properties": {
+                        "id": {"type": "string"}, "switches": {"type": "integer"}, "masters": {"type": "integer"},
+                        "rest": {"type": ["string", "null"]}, "since": {"type": ["number", "null"]}}}},
+                    "switches": {"type": "array", "items": {"type": "object", "required": ["dpid"], "properties": {
+                        "dpid": {"type": "string"}, "master": {"type": ["string", "null"]},
+                        "generation": {"type": ["integer", "null"]}, "connected": {"type": "boolean"},
+                        "role": {"type": ["string", "null"]}, "role-confirmed": {"type": ["string", "null"]},
+                        "role-sent-at": {"type": ["number", "null"]}, "role-reply-at": {"type": ["number", "null"]},
+                        "role-error": {"type": "string"}}}},
+                    "endpoints": {"type": "array", "items": {"type": "object", "required": ["endpoint", "ok"],
+                                                             "properties": {"endpoint": {"type": "string"},
+                                                                            "ok": {"type": "boolean"}}}}}},
     "Switch": {"type": "object", "properties": {
         "dpid": {"type": "string"}, "openflow": {"type": "string"}, "address": {"type": ["string", "null"]},
         "ports": {"type": "array", "items": {"type": "object"}}}},
@@ -433,6 +462,8 @@ def native_paths() -> dict[str, Any]:
                 "version": {"type": "integer"}, "switches": {"type": "array"}, "links": {"type": "array"},
                 "hosts": {"type": "array"}}})})},
         "/qos/switches": {"get": op({"200": answer("connected switches", array("Switch"))})},
+        "/qos/cluster": {"get": op({"200": answer("cluster members, switch mastership, store health",
+                                                  ref("Cluster"))})},
         "/qos/openapi.json": {"get": op({"200": answer("this document", {"type": "object"})})},
         "/metrics": {"get": op({"200": {
             "description": "the controller in the Prometheus text exposition format (version 0.0.4): qos_* "

@@ -218,6 +218,11 @@ class QosController(CoreController):
     def switches(self, req: Request) -> Any:
         return [info.to_dict() for _, info in sorted(self.core.switches.items())]
 
+    @route("qos_cluster", "/qos/cluster", methods=["GET"])
+    @handler
+    def cluster(self, req: Request) -> Any:
+        return self.core.cluster_view()
+
     # the API description
     @route("qos_openapi", "/qos/openapi.json", methods=["GET"])
     @handler

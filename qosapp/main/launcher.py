@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--forwarding", choices=["learned", "normal"], default="learned",
                         help="learned (default): shortest paths over the discovered topology, loop-safe; "
                              "normal: the switches' own L2 learning (loop-free networks only)")
+    parser.add_argument("--lldp-gap", type=float, default=0.01,
+                        help="seconds between two LLDP frames the link discovery sends (default: %(default)s; "
+                             "Ryu's own is 0.05). Each port still gets one at most every 0.9 s; the gap "
+                             "bounds how long one round over all ports takes: ~500 ports, 5 s instead of 25 s")
     parser.add_argument("--store", default="sqlite",
                         help="sqlite (default: qos.db in --state-dir) or etcd://host:port[,host:port...]: "
                              "a cluster of instances sharing one etcd (README, Cluster)")
@@ -101,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     # NORMAL and a slave may not send LLDP (see configure_store)
     if SETTINGS.store == "sqlite":
         ryu_argv.append("--observe-links")
+        from ryu.topology import switches  # Ryu's own pacing: a class constant, no option for it
+        switches.Switches.LLDP_SEND_GUARD = max(0.001, args.lldp_gap)
     ryu_argv += ["ryu.topology.switches", "qosapp.ofp.app"]
     sys.argv = ["qos-controller", *ryu_argv]
     manager.main(args=ryu_argv)

@@ -22,7 +22,7 @@ from ryu.base import app_manager
 from ryu.controller import ofp_event
 from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
-from ryu.ofproto import ofproto_v1_0, ofproto_v1_3
+from ryu.ofproto import nicira_ext, ofproto_v1_0, ofproto_v1_3
 from ryu.topology import event as topo_event
 
 from qosapp.ofp import ofmsgs
@@ -37,7 +37,8 @@ from qosapp.adapters.ovsqueues import OvsQueues
 from qosapp.adapters.etcdstore import EtcdStore, parse_url
 from qosapp.adapters.store import Store
 from qosapp.core.storeapi import StoreApi
-from qosapp.ofp.cluster import StoreFollower
+from qosapp.adapters.etcdcluster import Membership
+from qosapp.ofp.cluster import ClusterMember, StoreFollower
 from qosapp.ofp.green import green_service
 from qosapp.ofp.shell import Multipart, error_reason, packet_in_fields, port_names, reply_more
 
@@ -70,7 +71,17 @@ class QosApp(app_manager.RyuApp):
         #: stats replies still arriving in parts
         self.multipart = Multipart()
         self.poller = hub.spawn(self._poll_stats)
-        self.follower = StoreFollower(self.etcd, self.core) if isinstance(store, EtcdStore) else None
+        #: a cluster (etcd store): the lease, mastership and roles; None on the SQLite store
+        self.cluster: ClusterMember | None = None
+        #: dpid -> xid of the flow stats request that reads the switch after a takeover
+        self.reconciling: dict[int, int] = {}
+        self.follower: StoreFollower | None = None
+        if isinstance(store, EtcdStore):
+            membership = Membership(self.etcd, SETTINGS.member_id, SETTINGS.lease_ttl,
+                                    {"rest": f"http://{SETTINGS.rest_host}:{SETTINGS.rest_port}",
+                                     "ofp": f"{SETTINGS.ofp_host}:{SETTINGS.ofp_port}"})
+            self.cluster = ClusterMember(membership, self.core, self)
+            self.follower = StoreFollower(self.etcd, self.core, on_cluster=self.cluster.changed)
         LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s, queues via %s",
                  SETTINGS.state_dir if SETTINGS.store == "sqlite" else SETTINGS.store,
                  SETTINGS.rest_host, SETTINGS.rest_port, SETTINGS.ofp_host, SETTINGS.ofp_port,
@@ -112,6 +123,55 @@ class QosApp(app_manager.RyuApp):
         chunk.append(ofmsgs.barrier_bytes(datapath, xid))
         datapath.send(b"".join(chunk))
 
+    # ------------------------------------------------------------ cluster roles (qosapp.ofp.cluster)
+    def connected(self) -> list[int]:
+        return sorted(self.datapaths)
+
+    def send_role(self, dpid: int, master: bool, generation: int) -> None:
+        """OFPRoleRequest (OpenFlow 1.3, with the generation id) or Nicira NXTRoleRequest (1.0)."""
+        datapath = self.datapaths.get(dpid)
+        if datapath is None:
+            return
+        ofp, parser = datapath.ofproto, datapath.ofproto_parser
+        if ofp.OFP_VERSION == ofproto_v1_0.OFP_VERSION:
+            role = nicira_ext.NX_ROLE_MASTER if master else nicira_ext.NX_ROLE_SLAVE
+            datapath.send_msg(parser.NXTRoleRequest(datapath, role))
+        else:
+            role = ofp.OFPCR_ROLE_MASTER if master else ofp.OFPCR_ROLE_SLAVE
+            datapath.send_msg(parser.OFPRoleRequest(datapath, role, generation))
+        LOG.info("switch %016x: role request %s (generation %d)", dpid, "MASTER" if master else "SLAVE", generation)
+
+    def request_reconcile(self, dpid: int) -> None:
+        """Read the switch's policy and path flows (after the takeover's batch): stale ones get deleted."""
+        datapath = self.datapaths.get(dpid)
+        if datapath is None:
+            return
+        ofp, parser = datapath.ofproto, datapath.ofproto_parser
+        xid = ofmsgs.next_xid(datapath)
+        if ofp.OFP_VERSION == ofproto_v1_0.OFP_VERSION:
+            msg = parser.OFPFlowStatsRequest(datapath, 0, parser.OFPMatch(), 0xFF, ofp.OFPP_NONE)
+        else:
+            msg = parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                             COUNTED_PREFIX, COUNTED_MASK, parser.OFPMatch())
+        msg.xid = xid
+        self.reconciling[dpid] = xid
+        datapath.send_msg(msg)
+
+    @set_ev_cls(ofp_event.EventOFPRoleReply, MAIN_DISPATCHER)
+    def _role_reply(self, ev: Any) -> None:
+        msg = ev.msg
+        if self.cluster is not None:
+            ofp = msg.datapath.ofproto
+            role = {ofp.OFPCR_ROLE_MASTER: "master", ofp.OFPCR_ROLE_SLAVE: "slave"}.get(msg.role, "equal")
+            self.cluster.role_reply(msg.datapath.id, role, msg.generation_id)
+
+    @set_ev_cls(ofp_event.EventNXTRoleReply, MAIN_DISPATCHER)
+    def _nx_role_reply(self, ev: Any) -> None:
+        msg = ev.msg
+        if self.cluster is not None:
+            role = {nicira_ext.NX_ROLE_MASTER: "master", nicira_ext.NX_ROLE_SLAVE: "slave"}.get(msg.role, "equal")
+            self.cluster.role_reply(msg.datapath.id, role, None)
+
     # ------------------------------------------------------------ events
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
     def _state_change(self, ev: Any) -> None:
@@ -128,13 +188,22 @@ class QosApp(app_manager.RyuApp):
             self.outstanding[dpid] = Outstanding()
             address = "%s:%s" % datapath.address if datapath.address else None
             LOG.info("switch %016x connected (OpenFlow %#x) from %s", dpid, datapath.ofproto.OFP_VERSION, address)
-            self.core.switch_connected(dpid, datapath.ofproto.OFP_VERSION, port_names(datapath), address)
+            # a cluster never wipes: the switch may be carrying traffic on another instance's flows
+            self.core.switch_connected(dpid, datapath.ofproto.OFP_VERSION, port_names(datapath), address,
+                                       wipe=self.cluster is None)
+            if self.cluster is not None:
+                self.cluster.switch_up(dpid)
+            if datapath.ofproto.OFP_VERSION != ofproto_v1_0.OFP_VERSION:  # does it take meters at all?
+                datapath.send_msg(datapath.ofproto_parser.OFPMeterFeaturesStatsRequest(datapath, 0))
         elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dpid) is datapath:
             LOG.info("switch %016x disconnected", dpid)
             del self.datapaths[dpid]
             self.outstanding.pop(dpid, None)
             self.multipart.forget(dpid)
+            self.reconciling.pop(dpid, None)
             self.core.switch_disconnected(dpid)
+            if self.cluster is not None:
+                self.cluster.switch_down(dpid)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev: Any) -> None:
@@ -151,6 +220,9 @@ class QosApp(app_manager.RyuApp):
         dpid = msg.datapath.id
         self.core.stats.messages.errors[dpid] += 1
         reason = error_reason(msg.datapath.ofproto, msg)
+        if self.cluster is not None and reason.startswith("OFPET_ROLE_REQUEST_FAILED"):
+            self.cluster.role_error(dpid, reason)
+            return
         book = self.outstanding.get(dpid)
         cookie = book.cookie_of(msg.xid) if book is not None else None
         LOG.warning("switch %016x rejected xid %s (cookie %s): %s", dpid, msg.xid,
@@ -239,6 +311,10 @@ class QosApp(app_manager.RyuApp):
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev: Any) -> None:
         body = self._complete(ev.msg)
+        dpid = ev.msg.datapath.id
+        if body is not None and self.reconciling.get(dpid) == ev.msg.xid:
+            del self.reconciling[dpid]
+            self.core.reconcile(dpid, [s.cookie for s in body])
         if body is not None:
             mine = [(s.cookie, s.packet_count, s.byte_count) for s in body
                     if counted(s.cookie)]
@@ -251,6 +327,12 @@ class QosApp(app_manager.RyuApp):
             self.core.stats.record_queues(ev.msg.datapath.id, time.monotonic(),
                                           [(s.port_no, s.queue_id, s.tx_packets, s.tx_bytes, s.tx_errors)
                                            for s in body])
+
+    @set_ev_cls(ofp_event.EventOFPMeterFeaturesStatsReply, MAIN_DISPATCHER)
+    def _meter_features(self, ev: Any) -> None:
+        body = self._complete(ev.msg)
+        if body:
+            self.core.meter_features(ev.msg.datapath.id, min(f.max_meter for f in body))
 
     @set_ev_cls(ofp_event.EventOFPMeterStatsReply, MAIN_DISPATCHER)
     def _meter_stats(self, ev: Any) -> None:

@@ -66,9 +66,11 @@ def green_service(core: QosCore, send: Sender | None = None, queues: QueueBacken
     (the controller): topology work runs once per burst of events, in a
     greenthread spawned when the first of them arrives.
     """
-    sync = None
+    service = QosService(core, send=send, queues=queues, lock=hub.BoundedSemaphore(1), new_event=hub.Event,
+                         pause=lambda: hub.sleep(0),
+                         later=(lambda fn: hub.spawn(fn)) if coalesce_topology else None)
     if isinstance(core.store, Store) and core.store.deferred_sync:
-        sync = GroupCommit(core.store, NativeWorker("qos-fsync"), hub.Event).sync
-    return QosService(core, send=send, queues=queues, lock=hub.BoundedSemaphore(1), new_event=hub.Event,
-                      pause=lambda: hub.sleep(0), sync=sync,
-                      later=(lambda fn: hub.spawn(fn)) if coalesce_topology else None)
+        # busy: another request is waiting for its switch confirmation (one listener is the caller's own)
+        service.sync_store = GroupCommit(core.store, NativeWorker("qos-fsync"), hub.Event,
+                                         busy=lambda: len(service.confirm_listeners) > 1).sync
+    return service

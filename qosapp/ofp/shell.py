@@ -3,17 +3,18 @@
 - `Multipart`: a stats reply may come in several messages (the MORE flag);
   the parts are kept per (dpid, xid) until the last one is in;
 - `packet_in_fields`: what the core needs from a packet-in's frame (MACs,
-  ethertype, the sender's IPv4 address from ARP or IPv4);
+  ethertype, the sender's IPv4 address from ARP or IPv4, or its IPv6 one from neighbour discovery);
 - `port_names`, `error_reason`: a datapath's physical ports, an OFPT_ERROR
   as text.
 The xid/barrier map is `qosapp.core.switchstate.Outstanding`.
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from ryu.lib.packet import arp, ethernet, ipv4, packet
+from ryu.lib.packet import arp, ethernet, icmpv6, ipv4, ipv6, packet
 
 
 def port_names(datapath: Any) -> dict[int, str]:
@@ -72,7 +73,7 @@ class FrameInfo:
     eth_src: str
     eth_dst: str
     eth_type: int
-    ip: str | None  # the sender's IPv4 address (ARP sender, or IPv4 source), if any
+    ip: str | None  # the sender's address (ARP sender, IPv4 source; IPv6: see `ipv6_sender`), if any
 
 
 def packet_in_fields(data: bytes) -> FrameInfo | None:
@@ -87,5 +88,26 @@ def packet_in_fields(data: bytes) -> FrameInfo | None:
         ip = arp_pkt.src_ip
     else:
         ip4 = pkt.get_protocol(ipv4.ipv4)
-        ip = ip4.src if ip4 is not None else None
+        ip = ip4.src if ip4 is not None else ipv6_sender(pkt)
     return FrameInfo(eth.src, eth.dst, eth.ethertype, ip)
+
+
+def ipv6_sender(pkt: Any) -> str | None:
+    """The IPv6 address a frame shows its sender owns, as ARP does for IPv4: a neighbour advertisement's
+    target, a duplicate-address-detection solicitation's target (sent from ::), else the source.
+
+    Link-local, multicast and unspecified addresses say nothing a QoS path can use and are skipped.
+    """
+    ip6 = pkt.get_protocol(ipv6.ipv6)
+    if ip6 is None:
+        return None
+    icmp = pkt.get_protocol(icmpv6.icmpv6)
+    kind = icmp.type_ if icmp is not None else None
+    if kind == icmpv6.ND_NEIGHBOR_ADVERT or (kind == icmpv6.ND_NEIGHBOR_SOLICIT and ip6.src == "::"):
+        address = icmp.data.dst
+    else:
+        address = ip6.src
+    parsed = ipaddress.IPv6Address(address)
+    if parsed.is_link_local or parsed.is_multicast or parsed.is_unspecified:
+        return None
+    return str(parsed)

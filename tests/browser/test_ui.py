@@ -215,6 +215,7 @@ def test_optional_sections_follow_the_api_document(browser_page: BrowserPage,
     bp.open_ui()
     sections = {"/qos/queues": ("#queue-profiles", "Queue profiles"),
                 "/qos/stats/queues": ("#queue-stats", "Queue statistics"),
+                "/qos/stats/meters": ("#meter-stats", "Meter statistics"),
                 "/qos/paths": ("#path-list", "Paths"),
                 "/qos/topology": ("#topology", "Topology")}
     for path, (selector, what) in sections.items():

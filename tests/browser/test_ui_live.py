@@ -128,4 +128,14 @@ def test_live_network_on_the_page(live: Live, browser_page: BrowserPage, tmp_pat
     measured = result[0].mbps * 1e6
     assert 0.5 * measured <= shown <= 1.5 * measured, (shown, measured)
     assert shown <= 2.4e6
+
+    # a meter policing h1's UDP: the Meters table shows what reached it and what its band dropped
+    assert live.ctl.request("POST", "/qos/meters", {"name": "cap-1M", "rate": "1M"})[0] == 201
+    policed = {"name": "police h1 UDP", "ip-src": "10.0.0.1", "protocol": 17, "meter": "cap-1M"}
+    assert live.ctl.request("POST", "/qos/policies?wait=confirm", policed)[0] == 201
+    iperf3(live.net.get("h1"), live.net.get("h2"), seconds=3, udp=True, bitrate="5M")
+    meter_row = page.locator("#meter-stats tbody tr", has_text="cap-1M").filter(has_text="01")
+    expect(meter_row.locator("td").nth(7)).not_to_have_text(re.compile(r"^(0|–)$"), timeout=10_000)
+    cells = meter_row.locator("td").all_inner_texts()
+    assert cells[0] == "cap-1M" and int(cells[4].replace(",", "")) > int(cells[7].replace(",", "")) > 0, cells
     assert bp.unexpected_errors() == []

@@ -84,3 +84,18 @@ def test_guarantee_scenario(private_ovs: PrivateOvs, tmp_path: Path) -> None:
     assert "nw_src=10.0.0.3,nw_dst=10.0.0.2 actions=set_queue:2,output:1" in flows
     assert (tmp_path / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "PASS  h3->h2 gets queue 2's min-rate" in proc.stdout and "split h1->h2" in proc.stdout
+
+
+def test_ipv6_scenario(private_ovs: PrivateOvs, tmp_path: Path) -> None:
+    """`qos-experiment --scenario ipv6`: the seed's 2 Mbit/s on IPv6 hosts, by an ipv6-src policy and then by
+    a QoS path between fc00::1 and fc00::2 (the controller learned both from neighbour discovery)."""
+    proc, results, rates = run_scenario(private_ovs, tmp_path, "ipv6", 4)
+    assert rates[("before policies", "h1->h2")] >= 100
+    assert 1.7 <= rates[("after policies", "h1->h2")] <= 2.2 and 1.7 <= rates[("after path", "h1->h2")] <= 2.2
+    assert rates[("after policies", "h2->h1")] >= 100 and rates[("after path", "h2->h1")] >= 100
+    assert results["ok"] is True and results["scenario"] == "ipv6"
+    assert "tcp6,in_port=1,ipv6_src=fc00::1 actions=set_queue:2,output:2" in (tmp_path / "flows-s1.txt").read_text()
+    path_flows = (tmp_path / "flows-s1-path.txt").read_text()
+    assert "ipv6_src=fc00::1,ipv6_dst=fc00::2" in path_flows and "cookie=0x50" in path_flows
+    assert (tmp_path / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "PASS  h1->h2 limited by the IPv6 QoS path" in proc.stdout

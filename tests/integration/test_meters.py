@@ -179,3 +179,35 @@ def test_openflow10_switch_reports_the_meter_policy_as_error(clean: Bed) -> None
         clean.ovs.vsctl("set", "bridge", "s2", "protocols=OpenFlow13")
         wait_until(lambda: any(s["dpid"] == S2 and s["openflow"] == "1.3" for s in clean.call("GET", "/qos/switches")),
                    20, "s2 back on OpenFlow 1.3")
+
+
+def test_fallback_meter_where_the_queue_is_missing_then_the_queue_itself(clean: Bed) -> None:
+    """"fallback": "meter": s1 has no queue 2 (only s2's ports do), so s1 polices h1 -> h2 with a meter at
+    queue 2's max-rate; once a profile gives s1 the queue, the queue holds the limit and the meter goes."""
+    profile = {"port": "all", "max-rate": "10G", "queues": {"0": {}, "1": {}, "2": {"max-rate": "2M"}}}
+    clean.call("POST", "/qos/queues", {**profile, "sw": S2}, expect=201)
+    policy = {"name": "fallback", "sw": S1, **H1_TO_H2, "queue": 2, "enqueue-port": 2, "fallback": "meter"}
+    view = clean.call("POST", "/qos/policies?wait=confirm", policy, expect=201)
+    try:
+        assert view["install"][S1]["state"] == "installed" and view["install"][S1]["mechanism"] == "meter-fallback"
+        assert "policed by a meter at 2000000 bits/s" in view["install"][S1]["reason"]
+        meters = clean.meters()
+        assert re.search(r"meter=2 kbps burst stats bands=\s*type=drop rate=2000 burst_size=200", meters), meters
+        udp, tcp = clean.udp(), clean.tcp()
+        print(f"\nfallback meter (queue 2, 2 Mbit/s, missing on s1): UDP {udp:.2f} Mbit/s, TCP {tcp:.2f} Mbit/s")
+        assert in_band(udp, 2.0), udp
+
+        clean.call("POST", "/qos/queues", {**profile, "sw": S1}, expect=201)
+
+        def by_queue() -> bool:
+            state = clean.call("GET", "/qos/policies/fallback")["install"][S1]
+            return state["state"] == "installed" and state.get("mechanism") == "queue"
+        wait_until(by_queue, 15, "the policy's limit held by its queue once s1 has it")
+        assert "meter=2 " not in clean.meters()
+        queued = clean.tcp()
+        print(f"queue 2 on s1 itself: TCP {queued:.2f} Mbit/s")
+        assert in_band(queued, 2.0), queued
+    finally:
+        clean.call("DELETE", "/qos/policies/fallback")
+        for sw in (S1, S2):
+            clean.call("DELETE", "/qos/queues?force=true", {"sw": sw, "port": "all"})

@@ -86,3 +86,11 @@ def test_a_failed_fsync_reaches_its_caller_and_the_next_caller_retries(store: St
         group.sync()
     assert store.synced < store.commits  # not marked durable
     assert group.sync() is True and store.synced == store.commits
+
+
+def test_a_lone_request_fsyncs_inline_without_the_hand_off(store: Store) -> None:
+    handed: list[int] = []
+    group = GroupCommit(store, slow_offload(handed, store), GreenEvent, busy=lambda: False)
+    store.insert_policies([("a", {})])
+    assert group.sync() is True and store.synced == store.commits
+    assert handed == [] and group.fsyncs == 1

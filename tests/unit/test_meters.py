@@ -291,3 +291,23 @@ def test_state_file_entry_with_a_bad_meter_is_named() -> None:
     with pytest.raises(LocalEntryError) as err:
         diff_meters([{"name": "x", "rate": "2M", "colour": "red"}], [])
     assert "meters[0] 'x': colour: unknown key" in str(err.value)
+
+
+def test_a_switch_whose_meter_features_report_none_shows_error_for_meter_policies(core: QosService,
+                                                                                   sw: FakeSwitches) -> None:
+    core.switch_connected(1, OF13, {1: "s1-eth1"})
+    core.switch_connected(2, OF13, {1: "s2-eth1"})
+    core.add_meter(CAP)
+    core.add_policy(POLICE)
+    core.add_policy({"name": "queue only", "ip-src": "10.0.0.9", "queue": 1, "enqueue-port": 1})
+    core.meter_features(2, 8)  # meters there: nothing changes
+    core.meter_features(1, 0)
+    install = core.install_state(core.policies["police h1"])
+    assert install[S1]["state"] == "error" and "max_meter 0" in install[S1]["reason"]
+    assert install["00:00:00:00:00:00:00:02"]["state"] == "pending"
+    assert policy_flow(sw, 1, core, "police h1") == set() and policy_flow(sw, 1, core, "queue only")
+    assert core.meter_view(core.meters["cap-2M"])["switches"][S1]["reason"].startswith("not installed: the switch")
+    core.add_meter({"name": "later", "rate": "1M"})
+    assert 2 not in sw.tables[1].meters  # no more meter_mods to it
+    core.add_policy({**POLICE, "name": "after", "ip-src": "10.0.0.3"})
+    assert core.install_state(core.policies["after"])[S1]["state"] == "error"

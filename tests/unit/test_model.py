@@ -99,7 +99,7 @@ def test_all_seed_keys_accepted_together() -> None:
                                  ipv4_src="10.0.0.0/24", ipv4_dst="10.0.1.7", ip_dscp=46,
                                  tp_src=5000, tp_dst=80)
     assert (policy.sw, policy.queue, policy.enqueue_port, policy.priority) == ("all", 0, 4, 256)
-    assert set(data) | {"service", "meter", "ipv6-src", "ipv6-dst"} == POLICY_KEYS - {"id"}
+    assert set(data) | {"service", "meter", "ipv6-src", "ipv6-dst", "fallback"} == POLICY_KEYS - {"id"}
 
 
 @pytest.mark.parametrize("data", [

@@ -39,7 +39,7 @@ def test_parse_normalises_and_defaults() -> None:
 
 @pytest.mark.parametrize("changes, field, reason", [
     ({"src": "10.0.0.0/24"}, "src", "must be one host address, not the prefix 10.0.0.0/24"),
-    ({"src": None}, "src", "required: the host's IPv4 address"),
+    ({"src": None}, "src", "required: the host's IPv4 or IPv6 address"),
     ({"dst": "10.0.0.1"}, "dst", "must differ from src (10.0.0.1)"),
     ({"protocol": None}, "dst-port", "L4 ports need protocol 6 (TCP) or 17 (UDP)"),
     ({"direction": "backward"}, "direction", "must be 'both' or 'forward', got 'backward'"),

@@ -514,6 +514,41 @@ async function refreshSwitches() {
   }
 }
 
+// ------------------------------------------------------------------ the cluster (GET /qos/cluster)
+const MEMBER_COLUMNS = [
+  ["Member", (m) => m.id],
+  ["Connected switches", (m) => String(m.switches), true],
+  ["Masters", (m) => String(m.masters), true],
+];
+const MASTERSHIP_COLUMNS = [
+  ["Switch", (s) => switchLabel(s.dpid)],
+  ["Master", (s) => s.master || "none"],
+  ["Generation id", (s) => (s.generation == null ? "–" : String(s.generation)), true],
+  ["Role here", (s) => s["role-error"] ? `${s.role}: ${s["role-error"]}` : (s["role-confirmed"] || s.role || "–")],
+];
+const ENDPOINT_COLUMNS = [
+  ["etcd endpoint", (e) => e.endpoint],
+  ["State", (e) => (e.ok ? (e["is-leader"] ? "up, leader" : "up") : `down: ${e.error || "no answer"}`)],
+];
+
+async function refreshCluster() {
+  const res = await api("GET", "/qos/cluster");
+  if (!res.ok || !res.data) return;
+  const c = res.data;
+  // only what changes the picture (not the role timestamps or each endpoint's revision)
+  const shown = c.cluster ? {
+    me: c.me, lease: c.lease, members: c.members,
+    switches: c.switches.map((s) => [s.dpid, s.master, s.generation, s["role-confirmed"], s.role, s["role-error"]]),
+    endpoints: c.endpoints.map((e) => [e.endpoint, e.ok, e["is-leader"], e.error]),
+  } : {};
+  renderIfChanged("cluster", shown, $("#cluster-view"), () => (c.cluster ? [
+    el("p", {}, `This instance: ${c.me}; lease ${c.lease || "none (registering)"}, TTL ${c.ttl} s.`),
+    dataTable("Cluster members", MEMBER_COLUMNS, c.members),
+    dataTable("Switch mastership", MASTERSHIP_COLUMNS, c.switches),
+    dataTable("etcd endpoints", ENDPOINT_COLUMNS, c.endpoints),
+  ] : [el("p", { class: "muted" }, "One instance on the SQLite store: no cluster.")]));
+}
+
 // ------------------------------------------------------------------ the network map (cytoscape.js)
 /** Mininet's names: dpid 1 is s1. Any other dpid keeps its short hex form. */
 function switchLabel(dpid) {
@@ -845,6 +880,41 @@ async function refreshQueueStats() {
     : el("p", { class: "empty" }, "No queue counters yet (no switch with queues connected).")));
 }
 
+// ------------------------------------------------------------------ meters
+const METER_STAT_COLUMNS = [
+  ["Meter", (m) => m.name],
+  ["Rate", (m) => formatRate(m.rate), true],
+  ["Switch", (m) => (m.dpid ? shortDpid(m.dpid) : "–")],
+  ["Id", (m) => (m["meter-id"] === undefined ? "–" : String(m["meter-id"])), true],
+  ["In packets", (m) => formatCount(m["packets-in"]), true],
+  ["In bytes", (m) => formatCount(m["bytes-in"]), true],
+  ["In rate", (m) => formatRate(m["bps-in"]), true],
+  ["Dropped packets", (m) => formatCount(m["dropped-packets"]), true],
+  ["Dropped bytes", (m) => formatCount(m["dropped-bytes"]), true],
+  ["Drop rate", (m) => formatRate(m["bps-dropped"]), true],
+];
+
+/** /qos/stats/meters -> one row per meter and switch (a meter not on any switch yet: one row of its own). */
+function meterRows(meters) {
+  return meters.flatMap((m) => ((m.switches || []).length
+    ? m.switches.map((s) => ({ name: m.name, rate: m.rate, ...s }))
+    : [{ name: m.name, rate: m.rate }]));
+}
+
+async function refreshMeterStats() {
+  const box = $("#meter-stats");
+  if (!offers("/qos/stats/meters")) {
+    renderIfChanged("meter-stats", "n/a", box, () => notAvailable("Meter statistics"));
+    return;
+  }
+  const res = await api("GET", "/qos/stats/meters");
+  if (!res.ok) return;
+  const rows = meterRows(listOf(res.data, "meters"));
+  renderIfChanged("meter-stats", rows, box, () => (rows.length
+    ? dataTable("Meter counters per meter and switch", METER_STAT_COLUMNS, rows)
+    : el("p", { class: "empty" }, "No meters.")));
+}
+
 // ------------------------------------------------------------------ paths
 function hopText(hop) {
   if (typeof hop !== "object" || hop === null) return shortDpid(hop);
@@ -1071,9 +1141,10 @@ window.addEventListener("resize", () => {
 // ------------------------------------------------------------------ main loop
 async function refreshAll() {
   await refreshStatus();
-  await Promise.all([refreshServices(), refreshSwitches()]);
+  await Promise.all([refreshServices(), refreshSwitches(), refreshCluster()]);
   await Promise.all([refreshPolicies(), refreshStats(), refreshPaths(), refreshStaticFlows()]);
   await refreshQueues(); // after the policy and path charts: the queue chart goes last
+  await refreshMeterStats();
   fillRouteSelect();
   await refreshTopology();
   showSelection();
