@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import networkx as nx
 
+from qosapp.core import nexthops
 from qosapp.core.model import format_dpid
 from qosapp.core.ports import is_reserved_port
 
@@ -140,6 +141,8 @@ class Topology:
         self._tree: tuple[int, dict[int, set[int]], list[tuple[Endpoint, Endpoint]]] | None = None
         self._toward: dict[int, dict[int, int]] = {}  # next_hops_to() results for shape _toward_shape
         self._toward_shape = -1
+        #: per shape: {dpid: {port: neighbour}} and {dpid: [(neighbour, its port)]} (for next_hops_to)
+        self._adjacency: tuple[dict[int, dict[int, int]], dict[int, list[tuple[int, int]]]] | None = None
 
     # ------------------------------------------------------------ bookkeeping
     def _changed(self, grown: bool = False, shape: bool = True) -> None:
@@ -527,22 +530,29 @@ class Topology:
     def next_hops_to(self, dst_dpid: int) -> dict[int, int]:
         """{dpid: out port} toward `dst_dpid` for every switch that can reach it.
 
-        One reverse BFS from the destination (networkx bfs_edges over
-        predecessors, neighbours sorted so the result does not depend on LLDP
-        arrival order); every choice lies on a shortest path, so the next hops
-        toward one destination form a tree and never a loop. Cached until a
-        switch, port or link changes; memory is one entry per (destination,
-        switch) asked for, which is what per-MAC forwarding needs anyway.
+        Of the ports whose link leads one cable closer to the destination,
+        the lowest (`qosapp.core.nexthops`, which keeps the same answer up to
+        date link by link for the forwarding flows): every choice lies on a
+        shortest path, so the next hops toward one destination form a tree
+        and never a loop, whatever order LLDP reported the links in. Cached
+        until a switch, port or link changes.
         """
         if self._toward_shape != self._shape:
-            self._toward, self._toward_shape = {}, self._shape
+            self._toward, self._toward_shape, self._adjacency = {}, self._shape, None
         cached = self._toward.get(dst_dpid)
         if cached is not None:
             return cached
         toward: dict[int, int] = {}
-        if dst_dpid in self._graph:
-            for closer, farther in nx.bfs_edges(self._graph, dst_dpid, reverse=True, sort_neighbors=sorted):
-                toward[farther] = self.link_port(farther, closer)[0]
+        if dst_dpid in self._ports:
+            if self._adjacency is None:
+                out: dict[int, dict[int, int]] = {}
+                into: dict[int, list[tuple[int, int]]] = {}
+                for (a, pa), (b, _pb) in self._links.items():
+                    out.setdefault(a, {})[pa] = b
+                    into.setdefault(b, []).append((a, pa))
+                self._adjacency = out, into
+            out, into = self._adjacency
+            toward = nexthops.next_hops(out, nexthops.distances_to(into, dst_dpid), dst_dpid)
         self._toward[dst_dpid] = toward
         return toward
 
@@ -616,14 +626,17 @@ class Shortcuts:
         self._version = topology.version
         self._from: dict[int, dict[int, int]] = {}
         self._to: dict[int, dict[int, int]] = {}
+        self._added: dict[int, list[tuple[int, int]] | None] = {}
         self.searches = 0  # BFS runs so far (per-path fallbacks included): for tests and benchmarks
 
     def shorter_exists(self, since: int, src_dpid: int, dst_dpid: int, switches: int) -> bool:
         """Would a route from src_dpid to dst_dpid now cross fewer than `switches` switches?"""
         topo = self.topology
         if topo.version != self._version:  # the topology moved on: cached distances are stale
-            self._version, self._from, self._to = topo.version, {}, {}
-        added = topo.links_added_since(since)
+            self._version, self._from, self._to, self._added = topo.version, {}, {}, {}
+        if since not in self._added:  # (one look-up per `since`: it is asked once per stored path)
+            self._added[since] = topo.links_added_since(since)
+        added = self._added[since]
         if added is None or len({end for link in added for end in link}) > SHORTCUT_ENDS_MAX:
             self.searches += 1
             try:
