@@ -10,8 +10,8 @@ then measures
   plan   - `plan_path` (route both directions + per-hop policies) per path
   down   - a link on a stored path goes down; every stored path is checked
            with `needs_reroute` and the affected ones re-planned (total ms)
-  up     - the link comes back: every path is checked for a shorter route,
-           the worst case (one BFS per stored path) (total ms)
+  up     - the link comes back: every path is checked for a shorter route
+           (`Shortcuts`, as `Fabric.reroute` does it) and the shorter re-planned (total ms)
   tree   - the spanning tree for loop-free flooding, recomputed after a change
 
 Fabrics: fat-tree (k chosen so 5k^2/4 is near the size), leaf-spine (16

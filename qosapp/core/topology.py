@@ -15,19 +15,23 @@ changes (a switch, port, link or host attachment), so callers know when to
 re-check their paths; `grown_since(v)` says whether a link or switch was
 *added* since version v — only then can a shorter path have appeared.
 
-Whether it did is answered per added link, not per path: a route that is
-still intact can only be beaten by a route through a link added since it was
-planned, and the best route through link u->v has d(src, u) + 1 + d(v, dst)
-cables. `Shortcuts` runs one BFS to u and one from v (per added link, shared
-by every stored path), so a link-up re-check of 1,000 paths costs a few BFS
-instead of 1,000 searches. When many links were added (a fabric coming up),
-it falls back to one search per path.
+Every link added or removed goes into a log stamped with the version it
+made (the last `LINK_EVENTS_KEPT` are kept), so the questions asked for each
+stored path on each event cost the few changes since its plan, not its hops:
+is the route intact (`links_removed_since`: is one of those its own and still
+gone?), and can it have been beaten (`edges_new_since`)? A route still intact
+can only be beaten through a switch pair u->v that had no link when it was
+planned, and the best route through u->v has d(src, u) + 1 + d(v, dst)
+cables: `Shortcuts` answers that with a search per path while few paths ask,
+then one BFS to u and one from v shared by every stored path. When the log
+no longer reaches back to a plan, or many links were added (a fabric coming
+up), it checks the long way: every hop, one search per path.
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import networkx as nx
 
@@ -35,11 +39,16 @@ from qosapp.core.model import format_dpid
 from qosapp.core.ports import is_reserved_port
 
 
-#: links added (version, u, v) remembered for `links_added_since`; older ones
-#: are forgotten and a question about them gets None ("don't know")
-ADDED_LINKS_KEPT = 256
+#: link events (a link added or removed) remembered for `links_added_since`,
+#: `links_removed_since` and `edges_new_since`; older ones are forgotten and a
+#: question about them gets None ("don't know": the caller checks the long way)
+LINK_EVENTS_KEPT = 1024
 #: above this many distinct link ends to search from, `Shortcuts` searches per path
 SHORTCUT_ENDS_MAX = 8
+
+#: (version after the change, src endpoint, dst endpoint, added?, edge?) where edge
+#: says the switch pair src->dst got its first link (added) or lost its last one
+LinkEvent = tuple[int, "Endpoint", "Endpoint", bool, bool]
 
 #: Port roles. UNKNOWN = neither a discovered link nor a learned host yet: it
 #: may be an uncharted cable, so frames arriving there are never flooded on.
@@ -58,6 +67,13 @@ class UnknownHost(LookupError):
     def __init__(self, ip: str) -> None:
         super().__init__(f"unknown host {ip}")
         self.ip = ip
+
+
+class Search(NamedTuple):
+    """What one route search found: the switches of a shortest route (None: no route), and its cost."""
+
+    path: list[int] | None
+    visited: int  # switches the search touched: what it cost, for `Shortcuts`' budget
 
 
 @dataclass(frozen=True)
@@ -122,8 +138,8 @@ class Topology:
     def __init__(self) -> None:
         self.version = 0
         self._grown_at = 0
-        self._added: deque[tuple[int, int, int]] = deque(maxlen=ADDED_LINKS_KEPT)  # (version, u, v)
-        self._added_floor = 0  # links added at or before this version may be forgotten
+        self._link_log: deque[LinkEvent] = deque(maxlen=LINK_EVENTS_KEPT)
+        self._log_floor = 0  # link events at or before this version may be forgotten
         self._shape = 0  # changes with switches/ports/links only: the tree cache key
         self._ports: dict[int, set[int]] = {}
         self._links: dict[Endpoint, Endpoint] = {}  # src endpoint -> dst endpoint
@@ -153,16 +169,53 @@ class Topology:
         """Was a switch or link added after `version`? (a shorter path may exist)."""
         return self._grown_at > version
 
+    def _log_link(self, src: Endpoint, dst: Endpoint, added: bool, edge: bool) -> None:
+        """Remember a link change; called before `_changed`, so it is stamped with the version it makes."""
+        if len(self._link_log) == self._link_log.maxlen:
+            self._log_floor = self._link_log[0][0]
+        self._link_log.append((self.version + 1, src, dst, added, edge))
+
+    def _link_events_since(self, version: int) -> list[LinkEvent] | None:
+        """Link events after `version`, oldest first; None if some may be forgotten
+        (or `version` is not one of this topology's: a plan made on another one)."""
+        if version < self._log_floor or version > self.version:
+            return None
+        events: list[LinkEvent] = []
+        for event in reversed(self._link_log):  # newest first: stop at the first one that is old enough
+            if event[0] <= version:
+                break
+            events.append(event)
+        events.reverse()
+        return events
+
     def links_added_since(self, version: int) -> list[tuple[int, int]] | None:
         """The (u, v) switch pairs that got a link after `version`; None if forgotten."""
-        if version < self._added_floor:
-            return None
-        return [(u, v) for at, u, v in self._added if at > version]
+        events = self._link_events_since(version)
+        return None if events is None else [(src[0], dst[0]) for _, src, dst, added, _ in events if added]
 
-    def _log_added(self, u: int, v: int) -> None:
-        if len(self._added) == self._added.maxlen:
-            self._added_floor = self._added[0][0]
-        self._added.append((self.version, u, v))
+    def links_removed_since(self, version: int) -> list[tuple[Endpoint, Endpoint]] | None:
+        """The links (src endpoint, dst endpoint) removed after `version` (some may be back); None if forgotten.
+
+        A route planned at `version` is intact exactly when none of its links
+        is among these and gone now: a check per removed link, not per hop.
+        """
+        events = self._link_events_since(version)
+        return None if events is None else [(src, dst) for _, src, dst, added, _ in events if not added]
+
+    def edges_new_since(self, version: int) -> list[tuple[int, int]] | None:
+        """Switch pairs u->v linked now that had no link at `version`; None if forgotten.
+
+        Only these can make a route shorter than one planned at `version`: a
+        cable that went down and came back was there when the route was chosen.
+        """
+        events = self._link_events_since(version)
+        if events is None:
+            return None
+        first: dict[tuple[int, int], bool] = {}  # pair -> was its first edge change after `version` an addition?
+        for _, src, dst, added, edge in events:
+            if edge:
+                first.setdefault((src[0], dst[0]), added)
+        return [pair for pair, added in first.items() if added and self._graph.has_edge(*pair)]
 
     # ------------------------------------------------------------ switches and ports
     def add_switch(self, dpid: int, ports: Iterable[int] = ()) -> bool:
@@ -266,10 +319,12 @@ class Topology:
                 self._forget(mac)
         self._links[src] = dst
         self._ends[dst] = src
-        if self._graph.has_edge(src_dpid, dst_dpid):
-            self._graph[src_dpid][dst_dpid]["ports"][src_port] = dst_port
-        else:
+        new_edge = not self._graph.has_edge(src_dpid, dst_dpid)
+        if new_edge:
             self._graph.add_edge(src_dpid, dst_dpid, ports={src_port: dst_port})
+        else:
+            self._graph[src_dpid][dst_dpid]["ports"][src_port] = dst_port
+        self._log_link(src, dst, added=True, edge=new_edge)
         key = _cable(src, dst)
         if self._cables.has_edge(src_dpid, dst_dpid):
             seen = self._cables[src_dpid][dst_dpid]["cables"]
@@ -277,7 +332,6 @@ class Topology:
         else:
             self._cables.add_edge(src_dpid, dst_dpid, cables={key: 1})
         self._changed(grown=True)
-        self._log_added(src_dpid, dst_dpid)
         return True
 
     def remove_link(self, src_dpid: int, src_port: int, dst_dpid: int | None = None,
@@ -302,6 +356,7 @@ class Topology:
         ports.pop(src[1], None)
         if not ports:
             self._graph.remove_edge(src[0], dst[0])
+        self._log_link(src, dst, added=False, edge=not ports)
         seen = self._cables[src[0]][dst[0]]["cables"]
         key = _cable(src, dst)
         seen[key] -= 1
@@ -433,7 +488,14 @@ class Topology:
         return out, ports[out]
 
     def shortest_path(self, src_dpid: int, dst_dpid: int) -> list[int]:
-        """Switches from src to dst inclusive, fewest hops (bidirectional BFS).
+        """Switches from src to dst inclusive, fewest hops (raises NoPath)."""
+        found = self.search(src_dpid, dst_dpid)
+        if found.path is None:
+            raise NoPath(f"no path from {format_dpid(src_dpid)} to {format_dpid(dst_dpid)}")
+        return found.path
+
+    def search(self, src_dpid: int, dst_dpid: int) -> Search:
+        """A shortest route (None: none) and how many switches finding it visited.
 
         networkx's own `bidirectional_shortest_path`, step for step (so the
         same route among equals), but on the graph's adjacency dicts instead
@@ -442,9 +504,9 @@ class Topology:
         """
         succ_adj, pred_adj = self._graph._succ, self._graph._pred
         if src_dpid not in succ_adj or dst_dpid not in succ_adj:
-            raise NoPath(f"no path from {format_dpid(src_dpid)} to {format_dpid(dst_dpid)}")
+            return Search(None, 0)
         if src_dpid == dst_dpid:
-            return [src_dpid]
+            return Search([src_dpid], 1)
         pred: dict[int, int | None] = {src_dpid: None}
         succ: dict[int, int | None] = {dst_dpid: None}
         forward, reverse = [src_dpid], [dst_dpid]
@@ -474,8 +536,9 @@ class Topology:
                             break
                     if meet is not None:
                         break
+        visited = len(pred) + len(succ)
         if meet is None:
-            raise NoPath(f"no path from {format_dpid(src_dpid)} to {format_dpid(dst_dpid)}")
+            return Search(None, visited)
         path: list[int] = []
         node: int | None = meet
         while node is not None:
@@ -486,7 +549,7 @@ class Topology:
         while node is not None:
             path.append(node)
             node = succ[node]
-        return path
+        return Search(path, visited)
 
     def distances_from(self, dpid: int) -> dict[int, int]:
         """Cables from `dpid` to every switch it reaches (one BFS)."""
@@ -606,9 +669,15 @@ class Topology:
 class Shortcuts:
     """Is there now a route with fewer switches than an intact one planned at version v?
 
-    One instance per topology event, shared by every stored path: the BFS
-    distances to and from each added link's ends are computed once, on first
-    use. See the module docstring for why that answers the question exactly.
+    One instance per topology event, shared by every stored path. Only switch
+    pairs linked now that were not at v count (`edges_new_since`): a cable
+    that went down and came back was there when the route was chosen, so the
+    paths planned before it went down cost nothing. The others are answered
+    with one search each while few need it (the paths re-planned around the
+    cable while it was down); once those searches have visited as many
+    switches as the BFS to and from each new link's ends would, the BFS are
+    run once and serve every further path. So the work per event is bounded
+    by about twice a BFS per changed link end, whatever the number of paths.
     """
 
     def __init__(self, topology: Topology) -> None:
@@ -616,32 +685,51 @@ class Shortcuts:
         self._version = topology.version
         self._from: dict[int, dict[int, int]] = {}
         self._to: dict[int, dict[int, int]] = {}
-        self.searches = 0  # BFS runs so far (per-path fallbacks included): for tests and benchmarks
+        self.path_searches = 0  # one search for one path: for tests and benchmarks
+        self.end_searches = 0  # one BFS from or to a new link's end
+        self._visited = 0  # switches the per-path searches visited so far
+
+    @property
+    def searches(self) -> int:
+        """Searches of either kind so far."""
+        return self.path_searches + self.end_searches
 
     def shorter_exists(self, since: int, src_dpid: int, dst_dpid: int, switches: int) -> bool:
         """Would a route from src_dpid to dst_dpid now cross fewer than `switches` switches?"""
         topo = self.topology
         if topo.version != self._version:  # the topology moved on: cached distances are stale
-            self._version, self._from, self._to = topo.version, {}, {}
-        added = topo.links_added_since(since)
-        if added is None or len({end for link in added for end in link}) > SHORTCUT_ENDS_MAX:
-            self.searches += 1
-            try:
-                return len(topo.shortest_path(src_dpid, dst_dpid)) < switches
-            except NoPath:
-                return False
-        for u, v in set(added):
-            if not topo.has_edge(u, v):
-                continue  # added and gone again
+            self._version, self._from, self._to, self._visited = topo.version, {}, {}, 0
+        new = topo.edges_new_since(since)
+        if new is not None and not new:
+            return False
+        if new is None or len({end for edge in new for end in edge}) > SHORTCUT_ENDS_MAX \
+                or (not self._ready(new) and self._visited < self._bfs_cost(new)):
+            return self._search(src_dpid, dst_dpid, switches)
+        for u, v in new:
             to_u, from_v = self._distances(self._to, u, topo.distances_to), \
                 self._distances(self._from, v, topo.distances_from)
             if src_dpid in to_u and dst_dpid in from_v and to_u[src_dpid] + from_v[dst_dpid] + 2 < switches:
                 return True
         return False
 
+    def _search(self, src_dpid: int, dst_dpid: int, switches: int) -> bool:
+        self.path_searches += 1
+        found = self.topology.search(src_dpid, dst_dpid)
+        self._visited += found.visited
+        return found.path is not None and len(found.path) < switches
+
+    def _ready(self, new: list[tuple[int, int]]) -> bool:
+        """Are the distances for every new link computed already (so a check costs no search)?"""
+        return all(u in self._to and v in self._from for u, v in new)
+
+    def _bfs_cost(self, new: list[tuple[int, int]]) -> int:
+        """Switches the BFS still missing for `new` would visit (each one about the whole graph)."""
+        missing = len({u for u, _ in new} - self._to.keys()) + len({v for _, v in new} - self._from.keys())
+        return missing * len(self.topology)
+
     def _distances(self, cache: dict[int, dict[int, int]], dpid: int,
                    search: Callable[[int], dict[int, int]]) -> dict[int, int]:
         if dpid not in cache:
-            self.searches += 1
+            self.end_searches += 1
             cache[dpid] = search(dpid)
         return cache[dpid]
