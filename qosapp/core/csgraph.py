@@ -5,16 +5,17 @@ between far switches is only found after visiting most of the graph, and a
 BFS in Python costs ~0.3 us per link it looks at; scipy's BFS over the whole
 10,000-switch graph costs ~0.2 ms. `Topology.search` tries its own
 bidirectional BFS first and comes here only when that would look at more
-than 1/`C_SEARCH_RATIO` of the links, so a fat-tree's short searches stay
-in Python and the torus's long ones cost one C pass.
+than 1/`topology.C_SEARCH_RATIO` of the links, so a fat-tree's short
+searches stay in Python and the torus's long ones cost one C pass.
 
 The array is built from the graph's adjacency (each switch's successors in
 insertion order, which is also the order the Python search looks at them)
 and kept up to date from the topology's link log: a few edge changes are
 patched in (an added edge goes to the end of its row, as in the adjacency
-dict), many rebuild it. scipy (0.4 s and 27 MB to import here) is loaded
-when a fabric first grows past `COMPILED_MIN_EDGES` (`preload`, while it is
-being discovered anyway), so a controller with a small fabric never loads it.
+dict), many rebuild it. The topology imports this module (and so numpy, and
+scipy: 0.4 s and ~40 MB) only when a fabric first grows past
+`topology.COMPILED_MIN_EDGES` (`preload`, while it is being discovered
+anyway), so a controller with a small fabric never loads them.
 """
 from __future__ import annotations
 
@@ -24,10 +25,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-#: `Topology.search` hands a search to the C BFS once its own would look at more than links / this
-C_SEARCH_RATIO = 100
-#: fabrics with fewer directed switch-to-switch edges never use the C BFS (a Python search is < 1 ms there)
-COMPILED_MIN_EDGES = 8192
 #: edge changes since the last build patched in one by one (each copies the arrays); more rebuild
 PATCH_MAX = 32
 

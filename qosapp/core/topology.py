@@ -32,14 +32,15 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
 
 import networkx as nx
 
-from qosapp.core import csgraph
-from qosapp.core.csgraph import C_SEARCH_RATIO, COMPILED_MIN_EDGES, PATCH_MAX, CompiledGraph
 from qosapp.core.model import format_dpid
 from qosapp.core.ports import is_reserved_port
+
+if TYPE_CHECKING:  # imported where used: numpy and scipy load only for a big fabric
+    from qosapp.core.csgraph import CompiledGraph
 
 
 #: link events (a link added or removed) remembered for `links_added_since`,
@@ -48,6 +49,11 @@ from qosapp.core.ports import is_reserved_port
 LINK_EVENTS_KEPT = 1024
 #: above this many distinct link ends to search from, `Shortcuts` searches per path
 SHORTCUT_ENDS_MAX = 8
+#: fabrics with at least this many directed switch-to-switch edges may use the C BFS
+#: (`qosapp.core.csgraph`); below, a Python search is < 1.5 ms and numpy/scipy never load
+COMPILED_MIN_EDGES = 8192
+#: on those, `Topology.search` hands over to the C BFS once its own would look at more than edges / this
+C_SEARCH_RATIO = 100
 
 #: (version after the change, src endpoint, dst endpoint, added?, edge?) where edge
 #: says the switch pair src->dst got its first link (added) or lost its last one
@@ -332,6 +338,8 @@ class Topology:
         if new_edge:
             self._edges += 1
             if self._edges == COMPILED_MIN_EDGES:
+                from qosapp.core import csgraph
+
                 csgraph.preload()
             self._graph.add_edge(src_dpid, dst_dpid, ports={src_port: dst_port})
         else:
@@ -591,6 +599,8 @@ class Topology:
 
     def _compiled(self) -> CompiledGraph:
         """The C BFS's array of the graph now: patched from the link log when little changed, else rebuilt."""
+        from qosapp.core.csgraph import PATCH_MAX, CompiledGraph
+
         compiled = self._csr
         if compiled is not None and compiled.version == self.version:
             return compiled

@@ -5,13 +5,17 @@ exactly when the stored route broke or a strictly shorter one appeared, even
 though it looks only at the links changed since the plan (the link log), and
 `Shortcuts` only at cables that were not there when the route was chosen.
 Brute force here: a networkx graph rebuilt from `Topology.links()` and a
-hop-by-hop walk of the route. Each test runs twice: with the Python search,
-and with every search handed to scipy's C BFS (`qosapp.core.csgraph`, which
-a real fabric only uses above `COMPILED_MIN_EDGES`).
+hop-by-hop walk of the route. Each test that takes `search` runs twice: with
+the Python search, and with every search handed to scipy's C BFS
+(`qosapp.core.csgraph`, which a real fabric only uses above
+`COMPILED_MIN_EDGES`).
 """
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -27,7 +31,7 @@ from tests.unit.fabric_builders import cable, mac_of
 SWITCHES = 30
 
 
-@pytest.fixture(autouse=True, params=["python", "compiled"])
+@pytest.fixture(params=["python", "compiled"])
 def search(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """"compiled": every fabric counts as big and the Python search gives up at once."""
     if request.param == "compiled":
@@ -127,7 +131,7 @@ def test_every_route_is_as_short_as_networkx_says(search: str) -> None:
         assert (topo._csr is not None) == (search == "compiled")
 
 
-def test_the_patched_array_is_the_rebuilt_one(search: str) -> None:
+def test_the_patched_array_is_the_rebuilt_one() -> None:
     """Edge changes patched in from the link log give the very array a fresh build gives (same row order)."""
     rng = random.Random(2)
     topo, cables = random_fabric(rng)
@@ -146,7 +150,7 @@ def test_the_patched_array_is_the_rebuilt_one(search: str) -> None:
             graph_of(topo), src))
 
 
-def test_needs_reroute_is_exact_while_the_fabric_changes() -> None:
+def test_needs_reroute_is_exact_while_the_fabric_changes(search: str) -> None:
     rng = random.Random(5)
     for _ in range(12):
         topo, cables = random_fabric(rng)
@@ -165,7 +169,7 @@ def test_needs_reroute_is_exact_while_the_fabric_changes() -> None:
                     states[spec.name] = plan_path(spec, topo)
 
 
-def test_a_forgotten_log_falls_back_to_the_long_check() -> None:
+def test_a_forgotten_log_falls_back_to_the_long_check(search: str) -> None:
     rng = random.Random(3)
     topo, cables = random_fabric(rng)
     specs = [PathSpec(name=f"p{d}", src="10.0.0.1", dst=f"10.0.0.{d}", protocol=6) for d in range(2, SWITCHES + 1)]
@@ -183,7 +187,7 @@ def test_a_forgotten_log_falls_back_to_the_long_check() -> None:
         assert needs_reroute(spec, states[spec.name], topo, shortcuts) == should_reroute(topo, states[spec.name])
 
 
-def test_a_cable_back_up_costs_no_search_for_the_paths_planned_before_it_went_down() -> None:
+def test_a_cable_back_up_costs_no_search_for_the_paths_planned_before_it_went_down(search: str) -> None:
     rng = random.Random(8)
     topo, cables = random_fabric(rng)
     specs = [PathSpec(name=f"p{d}", src="10.0.0.1", dst=f"10.0.0.{d}", protocol=6) for d in range(2, SWITCHES + 1)]
@@ -202,3 +206,13 @@ def test_a_cable_back_up_costs_no_search_for_the_paths_planned_before_it_went_do
     back = {spec.name for spec in specs if needs_reroute(spec, states[spec.name], topo, shortcuts)}
     assert back == {name for name in detoured if should_reroute(topo, states[name])}
     assert shortcuts.searches <= len(detoured)  # the others were planned with the cable there: nothing to search
+
+
+def test_a_small_fabric_never_loads_numpy_or_scipy() -> None:
+    """They cost ~40 MB and 0.5 s to import: only a fabric past COMPILED_MIN_EDGES pays that."""
+    code = ("import sys; from tests.unit.fabric_builders import fat_tree_k4; topo = fat_tree_k4(); "
+            "topo.shortest_path(21, 28); topo.distances_to(1); "
+            "print(sorted(m for m in ('numpy', 'scipy', 'qosapp.core.csgraph') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]", out.stderr
