@@ -5,10 +5,11 @@ packet-in) and asks it for paths; nothing here imports Ryu, so ring, fat-tree
 and 10,000-switch fabrics are tested and benchmarked without a switch.
 
 Why a directed graph: LLDP reports each direction of a cable on its own, and a
-path may only use a direction that has been seen. Paths come from networkx
-(`shortest_path`, a bidirectional BFS on this unweighted graph), never from a
-hand-written search. The graph is updated in place on every event, so a path
-query costs one BFS and nothing else.
+path may only use a direction that has been seen. Paths come from networkx's
+bidirectional BFS (run on the graph's own dicts) and, on a big fabric where
+that would look at more than 1% of the links, from scipy's C BFS
+(`qosapp.core.csgraph`): fewest hops either way. The graph is updated in
+place on every event, so a path query costs one search and nothing else.
 
 `version` changes whenever something a path or a forwarding flow depends on
 changes (a switch, port, link or host attachment), so callers know when to
@@ -31,12 +32,15 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
 
 import networkx as nx
 
 from qosapp.core.model import format_dpid
 from qosapp.core.ports import is_reserved_port
+
+if TYPE_CHECKING:  # imported where used: numpy and scipy load only for a big fabric
+    from qosapp.core.csgraph import CompiledGraph
 
 
 #: link events (a link added or removed) remembered for `links_added_since`,
@@ -45,6 +49,11 @@ from qosapp.core.ports import is_reserved_port
 LINK_EVENTS_KEPT = 1024
 #: above this many distinct link ends to search from, `Shortcuts` searches per path
 SHORTCUT_ENDS_MAX = 8
+#: fabrics with at least this many directed switch-to-switch edges may use the C BFS
+#: (`qosapp.core.csgraph`); below, a Python search is < 1.5 ms and numpy/scipy never load
+COMPILED_MIN_EDGES = 8192
+#: on those, `Topology.search` hands over to the C BFS once its own would look at more than edges / this
+C_SEARCH_RATIO = 100
 
 #: (version after the change, src endpoint, dst endpoint, added?, edge?) where edge
 #: says the switch pair src->dst got its first link (added) or lost its last one
@@ -139,6 +148,8 @@ class Topology:
         self.version = 0
         self._grown_at = 0
         self._link_log: deque[LinkEvent] = deque(maxlen=LINK_EVENTS_KEPT)
+        self._edges = 0  # switch pairs u->v with a link: what a search's budget is a share of
+        self._csr: CompiledGraph | None = None  # for the C BFS on big fabrics, built on first use
         self._log_floor = 0  # link events at or before this version may be forgotten
         self._shape = 0  # changes with switches/ports/links only: the tree cache key
         self._ports: dict[int, set[int]] = {}
@@ -202,19 +213,23 @@ class Topology:
         events = self._link_events_since(version)
         return None if events is None else [(src, dst) for _, src, dst, added, _ in events if not added]
 
+    def edges_changed_since(self, version: int) -> list[tuple[int, int, bool]] | None:
+        """(u, v, appeared?) for each switch pair u->v that got its first link or lost its last, in order."""
+        events = self._link_events_since(version)
+        return None if events is None else [(src[0], dst[0], added) for _, src, dst, added, edge in events if edge]
+
     def edges_new_since(self, version: int) -> list[tuple[int, int]] | None:
         """Switch pairs u->v linked now that had no link at `version`; None if forgotten.
 
         Only these can make a route shorter than one planned at `version`: a
         cable that went down and came back was there when the route was chosen.
         """
-        events = self._link_events_since(version)
-        if events is None:
+        changes = self.edges_changed_since(version)
+        if changes is None:
             return None
         first: dict[tuple[int, int], bool] = {}  # pair -> was its first edge change after `version` an addition?
-        for _, src, dst, added, edge in events:
-            if edge:
-                first.setdefault((src[0], dst[0]), added)
+        for u, v, added in changes:
+            first.setdefault((u, v), added)
         return [pair for pair, added in first.items() if added and self._graph.has_edge(*pair)]
 
     # ------------------------------------------------------------ switches and ports
@@ -321,6 +336,11 @@ class Topology:
         self._ends[dst] = src
         new_edge = not self._graph.has_edge(src_dpid, dst_dpid)
         if new_edge:
+            self._edges += 1
+            if self._edges == COMPILED_MIN_EDGES:
+                from qosapp.core import csgraph
+
+                csgraph.preload()
             self._graph.add_edge(src_dpid, dst_dpid, ports={src_port: dst_port})
         else:
             self._graph[src_dpid][dst_dpid]["ports"][src_port] = dst_port
@@ -356,6 +376,7 @@ class Topology:
         ports.pop(src[1], None)
         if not ports:
             self._graph.remove_edge(src[0], dst[0])
+            self._edges -= 1
         self._log_link(src, dst, added=False, edge=not ports)
         seen = self._cables[src[0]][dst[0]]["cables"]
         key = _cable(src, dst)
@@ -497,24 +518,45 @@ class Topology:
     def search(self, src_dpid: int, dst_dpid: int) -> Search:
         """A shortest route (None: none) and how many switches finding it visited.
 
-        networkx's own `bidirectional_shortest_path`, step for step (so the
-        same route among equals), but on the graph's adjacency dicts instead
-        of its views: a view object per visited switch was a third of the
-        time on a 100x100 torus, where one search visits most of it.
+        A bidirectional BFS in Python first; on a big fabric (`COMPILED_MIN_EDGES`)
+        it gives up before looking at more than 1/`C_SEARCH_RATIO` of the
+        links, and scipy's C BFS over the whole graph answers instead
+        (`qosapp.core.csgraph`). Both return a shortest route; which one among
+        equals depends on which search answered, never on anything but the graph.
         """
-        succ_adj, pred_adj = self._graph._succ, self._graph._pred
+        succ_adj = self._graph._succ
         if src_dpid not in succ_adj or dst_dpid not in succ_adj:
             return Search(None, 0)
         if src_dpid == dst_dpid:
             return Search([src_dpid], 1)
+        budget = self._edges // C_SEARCH_RATIO if self._edges >= COMPILED_MIN_EDGES else None
+        found = self._bidirectional(src_dpid, dst_dpid, budget)
+        if found is not None:
+            return found
+        return Search(self._compiled().route(src_dpid, dst_dpid), len(succ_adj))
+
+    def _bidirectional(self, src_dpid: int, dst_dpid: int, budget: int | None) -> Search | None:
+        """networkx's own `bidirectional_shortest_path`, step for step (so the
+        same route among equals), but on the graph's adjacency dicts instead
+        of its views: a view object per visited switch was a third of the
+        time on a 100x100 torus, where one search visits most of it.
+
+        None as soon as the links it looked at would pass `budget` (None: no limit).
+        """
+        succ_adj, pred_adj = self._graph._succ, self._graph._pred
         pred: dict[int, int | None] = {src_dpid: None}
         succ: dict[int, int | None] = {dst_dpid: None}
         forward, reverse = [src_dpid], [dst_dpid]
         meet = None
+        limited, spare = budget is not None, budget or 0  # spare: links it may still look at
         while forward and reverse and meet is None:
             if len(forward) <= len(reverse):
                 level, forward = forward, []
                 for v in level:
+                    if limited:
+                        spare -= len(succ_adj[v])
+                        if spare < 0:
+                            return None
                     for w in succ_adj[v]:
                         if w not in pred:
                             forward.append(w)
@@ -527,6 +569,10 @@ class Topology:
             else:
                 level, reverse = reverse, []
                 for v in level:
+                    if limited:
+                        spare -= len(pred_adj[v])
+                        if spare < 0:
+                            return None
                     for w in pred_adj[v]:
                         if w not in succ:
                             succ[w] = v
@@ -551,12 +597,31 @@ class Topology:
             node = succ[node]
         return Search(path, visited)
 
+    def _compiled(self) -> CompiledGraph:
+        """The C BFS's array of the graph now: patched from the link log when little changed, else rebuilt."""
+        from qosapp.core.csgraph import PATCH_MAX, CompiledGraph
+
+        compiled = self._csr
+        if compiled is not None and compiled.version == self.version:
+            return compiled
+        edges = self.edges_changed_since(compiled.version) if compiled is not None else None
+        if compiled is None or edges is None or len(edges) > PATCH_MAX or not compiled.update(edges, self.version):
+            compiled = self._csr = CompiledGraph(self._graph._succ, self.version)
+        return compiled
+
+    def _big(self) -> bool:
+        return self._edges >= COMPILED_MIN_EDGES
+
     def distances_from(self, dpid: int) -> dict[int, int]:
-        """Cables from `dpid` to every switch it reaches (one BFS)."""
+        """Cables from `dpid` to every switch it reaches (one BFS; in C on a big fabric)."""
+        if self._big():
+            return self._compiled().distances(dpid)
         return dict(nx.single_source_shortest_path_length(self._graph, dpid))
 
     def distances_to(self, dpid: int) -> dict[int, int]:
-        """Cables from every switch that reaches `dpid` to it (one BFS, edges reversed)."""
+        """Cables from every switch that reaches `dpid` to it (one BFS, edges reversed; in C on a big fabric)."""
+        if self._big():
+            return self._compiled().distances(dpid, reverse=True)
         return dict(nx.single_source_shortest_path_length(self._graph.reverse(copy=False), dpid))
 
     def has_edge(self, src_dpid: int, dst_dpid: int) -> bool:

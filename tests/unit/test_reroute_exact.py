@@ -5,20 +5,39 @@ exactly when the stored route broke or a strictly shorter one appeared, even
 though it looks only at the links changed since the plan (the link log), and
 `Shortcuts` only at cables that were not there when the route was chosen.
 Brute force here: a networkx graph rebuilt from `Topology.links()` and a
-hop-by-hop walk of the route.
+hop-by-hop walk of the route. Each test that takes `search` runs twice: with
+the Python search, and with every search handed to scipy's C BFS
+(`qosapp.core.csgraph`, which a real fabric only uses above
+`COMPILED_MIN_EDGES`).
 """
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import networkx as nx
+import numpy as np
+import pytest
 
+from qosapp.core import topology as topology_module
+from qosapp.core.csgraph import CompiledGraph
 from qosapp.core.paths import PathState, needs_reroute, plan_path
 from qosapp.core.pathspec import INSTALLED, PathSpec
 from qosapp.core.topology import LINK_EVENTS_KEPT, NoPath, Shortcuts, Topology
 from tests.unit.fabric_builders import cable, mac_of
 
 SWITCHES = 30
+
+
+@pytest.fixture(params=["python", "compiled"])
+def search(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """"compiled": every fabric counts as big and the Python search gives up at once."""
+    if request.param == "compiled":
+        monkeypatch.setattr(topology_module, "COMPILED_MIN_EDGES", 0)
+        monkeypatch.setattr(topology_module, "C_SEARCH_RATIO", 10**9)
+    return str(request.param)
 
 
 def random_fabric(rng: random.Random) -> tuple[Topology, list[tuple[int, int, int, int]]]:
@@ -91,7 +110,7 @@ def change_at_random(topo: Topology, rng: random.Random, cables: list[tuple[int,
         topo.remove_link(one_way[0], one_way[1], one_way[2], one_way[3])
 
 
-def test_every_route_is_as_short_as_networkx_says() -> None:
+def test_every_route_is_as_short_as_networkx_says(search: str) -> None:
     rng = random.Random(11)
     for _ in range(10):
         topo, cables = random_fabric(rng)
@@ -108,9 +127,30 @@ def test_every_route_is_as_short_as_networkx_says() -> None:
                     continue
                 assert len(route) == best + 1, (src, dst, route)
                 assert all(graph.has_edge(a, b) for a, b in zip(route, route[1:]))
+                assert route == topo.shortest_path(src, dst)  # the same among equals every time
+        assert (topo._csr is not None) == (search == "compiled")
 
 
-def test_needs_reroute_is_exact_while_the_fabric_changes() -> None:
+def test_the_patched_array_is_the_rebuilt_one() -> None:
+    """Edge changes patched in from the link log give the very array a fresh build gives (same row order)."""
+    rng = random.Random(2)
+    topo, cables = random_fabric(rng)
+    down: list[tuple[int, int, int, int]] = []
+    compiled = CompiledGraph(topo._graph._succ, topo.version)
+    for _ in range(30):
+        before = topo.version
+        change_at_random(topo, rng, cables, down)
+        changes = topo.edges_changed_since(before)
+        assert changes is not None and compiled.update(changes, topo.version)
+        fresh = CompiledGraph(topo._graph._succ, topo.version)
+        assert np.array_equal(compiled._indptr, fresh._indptr) and np.array_equal(compiled._indices, fresh._indices)
+        src, dst = rng.sample(range(1, SWITCHES + 1), 2)
+        assert compiled.route(src, dst) == fresh.route(src, dst)
+        assert compiled.distances(src) == fresh.distances(src) == dict(nx.single_source_shortest_path_length(
+            graph_of(topo), src))
+
+
+def test_needs_reroute_is_exact_while_the_fabric_changes(search: str) -> None:
     rng = random.Random(5)
     for _ in range(12):
         topo, cables = random_fabric(rng)
@@ -129,7 +169,7 @@ def test_needs_reroute_is_exact_while_the_fabric_changes() -> None:
                     states[spec.name] = plan_path(spec, topo)
 
 
-def test_a_forgotten_log_falls_back_to_the_long_check() -> None:
+def test_a_forgotten_log_falls_back_to_the_long_check(search: str) -> None:
     rng = random.Random(3)
     topo, cables = random_fabric(rng)
     specs = [PathSpec(name=f"p{d}", src="10.0.0.1", dst=f"10.0.0.{d}", protocol=6) for d in range(2, SWITCHES + 1)]
@@ -147,7 +187,7 @@ def test_a_forgotten_log_falls_back_to_the_long_check() -> None:
         assert needs_reroute(spec, states[spec.name], topo, shortcuts) == should_reroute(topo, states[spec.name])
 
 
-def test_a_cable_back_up_costs_no_search_for_the_paths_planned_before_it_went_down() -> None:
+def test_a_cable_back_up_costs_no_search_for_the_paths_planned_before_it_went_down(search: str) -> None:
     rng = random.Random(8)
     topo, cables = random_fabric(rng)
     specs = [PathSpec(name=f"p{d}", src="10.0.0.1", dst=f"10.0.0.{d}", protocol=6) for d in range(2, SWITCHES + 1)]
@@ -166,3 +206,13 @@ def test_a_cable_back_up_costs_no_search_for_the_paths_planned_before_it_went_do
     back = {spec.name for spec in specs if needs_reroute(spec, states[spec.name], topo, shortcuts)}
     assert back == {name for name in detoured if should_reroute(topo, states[name])}
     assert shortcuts.searches <= len(detoured)  # the others were planned with the cable there: nothing to search
+
+
+def test_a_small_fabric_never_loads_numpy_or_scipy() -> None:
+    """They cost ~40 MB and 0.5 s to import: only a fabric past COMPILED_MIN_EDGES pays that."""
+    code = ("import sys; from tests.unit.fabric_builders import fat_tree_k4; topo = fat_tree_k4(); "
+            "topo.shortest_path(21, 28); topo.distances_to(1); "
+            "print(sorted(m for m in ('numpy', 'scipy', 'qosapp.core.csgraph') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]", out.stderr
