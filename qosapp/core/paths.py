@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from qosapp.core.compiler import FORWARDING_TABLE, NORMAL, OF13, FlowDelete, FlowSpec, compile_actions, compile_match
 from qosapp.core.model import IPV4, IPV6, Match, Policy, format_dpid
-from qosapp.core.topology import Hop, NoPath, Shortcuts, Topology, UnknownHost
+from qosapp.core.topology import Endpoint, Hop, NoPath, Shortcuts, Topology, UnknownHost
 from qosapp.core.cookies import path_cookie
 from qosapp.core.pathspec import BOTH, INSTALLED, MISSING_QUEUES, PENDING, PathSpec, is_ipv6
 from qosapp.core.shaping import QueueExists, missing_reason
@@ -103,6 +103,13 @@ class PathState:
     reason: str | None = None
     missing: tuple[tuple[int, int], ...] = ()
     rules: tuple[HopRule, ...] = field(default=(), repr=False)
+    #: the route's links (src endpoint, dst endpoint), both directions if `reverse`: `_route_intact` looks here
+    links: frozenset[tuple[Endpoint, Endpoint]] = field(init=False, repr=False, compare=False)
+    #: those of `links` the topology lacked when planned (the reverse of a cable LLDP saw one way only)
+    gaps: frozenset[tuple[Endpoint, Endpoint]] = field(default=frozenset(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "links", route_links(self.forward, bool(self.reverse)))
 
     def policies(self) -> list[Policy]:
         return [rule.policy for rule in self.rules]
@@ -118,6 +125,14 @@ class PathState:
         if self.missing:
             out["missing-queues"] = [{"dpid": format_dpid(d), "port": p} for d, p in self.missing]
         return out
+
+
+def route_links(hops: tuple[Hop, ...], both: bool) -> frozenset[tuple[Endpoint, Endpoint]]:
+    """The links between consecutive hops, and their reverse directions when `both`."""
+    links = {((a.dpid, a.out_port), (b.dpid, b.in_port)) for a, b in zip(hops, hops[1:])}
+    if both:
+        links |= {(dst, src) for src, dst in links}
+    return frozenset(links)
 
 
 def plan_path(path: PathSpec, topology: Topology, queue_exists: QueueExists | None = None) -> PathState:
@@ -139,25 +154,36 @@ def plan_path(path: PathSpec, topology: Topology, queue_exists: QueueExists | No
         missing = missing_queues(path.queue, forward + reverse, queue_exists)
         if missing:
             return PathState(MISSING_QUEUES, topology.version, tuple(forward), tuple(reverse),
-                             reason=missing_reason(path.queue, missing), missing=tuple(missing))
+                             reason=missing_reason(path.queue, missing), missing=tuple(missing),
+                             gaps=_gaps(forward, reverse, topology))
     return PathState(INSTALLED, topology.version, tuple(forward), tuple(reverse),
-                     rules=tuple(hop_rules(path, forward, reverse)))
+                     rules=tuple(hop_rules(path, forward, reverse)), gaps=_gaps(forward, reverse, topology))
+
+
+def _gaps(forward: list[Hop], reverse: list[Hop], topology: Topology) -> frozenset[tuple[Endpoint, Endpoint]]:
+    """The route's links missing from `topology` now (only ever reverse directions: forward was searched)."""
+    return frozenset(link for link in route_links(tuple(forward), bool(reverse))
+                     if not topology.has_link(*link[0], *link[1]))
 
 
 def _route_intact(path: PathSpec, state: PathState, topology: Topology) -> bool:
-    """Are both hosts where the route starts/ends, and is every cable still there?"""
+    """Are both hosts where the route starts/ends, and is every cable still there?
+
+    Asked for every stored path on every topology event, so it looks only at
+    the links removed since the plan (a few), not at every hop of the route;
+    the hop-by-hop walk is for when the topology forgot that far back.
+    """
     src, dst = topology.host_by_ip(path.src), topology.host_by_ip(path.dst)
     hops = state.forward
     if src is None or dst is None or not hops:
         return False
     if (src.dpid, src.port) != (hops[0].dpid, hops[0].in_port) or (dst.dpid, dst.port) != (hops[-1].dpid, hops[-1].out_port):
         return False
-    for a, b in zip(hops, hops[1:]):
-        if not topology.has_link(a.dpid, a.out_port, b.dpid, b.in_port):
-            return False
-        if state.reverse and not topology.has_link(b.dpid, b.in_port, a.dpid, a.out_port):
-            return False
-    return True
+    removed = topology.links_removed_since(state.version)
+    if removed is not None:
+        suspects = state.gaps.union(link for link in removed if link in state.links)
+        return all(topology.has_link(*src_end, *dst_end) for src_end, dst_end in suspects)
+    return all(topology.has_link(*src_end, *dst_end) for src_end, dst_end in state.links)
 
 
 def needs_reroute(path: PathSpec, state: PathState, topology: Topology,

@@ -5,29 +5,34 @@ packet-in) and asks it for paths; nothing here imports Ryu, so ring, fat-tree
 and 10,000-switch fabrics are tested and benchmarked without a switch.
 
 Why a directed graph: LLDP reports each direction of a cable on its own, and a
-path may only use a direction that has been seen. Paths come from networkx
-(`shortest_path`, a bidirectional BFS on this unweighted graph), never from a
-hand-written search. The graph is updated in place on every event, so a path
-query costs one BFS and nothing else.
+path may only use a direction that has been seen. Paths come from networkx's
+bidirectional BFS (run on the graph's own dicts) and, on a big fabric where
+that would look at more than 1% of the links, from scipy's C BFS
+(`qosapp.core.csgraph`): fewest hops either way. The graph is updated in
+place on every event, so a path query costs one search and nothing else.
 
 `version` changes whenever something a path or a forwarding flow depends on
 changes (a switch, port, link or host attachment), so callers know when to
 re-check their paths; `grown_since(v)` says whether a link or switch was
 *added* since version v — only then can a shorter path have appeared.
 
-Whether it did is answered per added link, not per path: a route that is
-still intact can only be beaten by a route through a link added since it was
-planned, and the best route through link u->v has d(src, u) + 1 + d(v, dst)
-cables. `Shortcuts` runs one BFS to u and one from v (per added link, shared
-by every stored path), so a link-up re-check of 1,000 paths costs a few BFS
-instead of 1,000 searches. When many links were added (a fabric coming up),
-it falls back to one search per path.
+Every link added or removed goes into a log stamped with the version it
+made (the last `LINK_EVENTS_KEPT` are kept), so the questions asked for each
+stored path on each event cost the few changes since its plan, not its hops:
+is the route intact (`links_removed_since`: is one of those its own and still
+gone?), and can it have been beaten (`edges_new_since`)? A route still intact
+can only be beaten through a switch pair u->v that had no link when it was
+planned, and the best route through u->v has d(src, u) + 1 + d(v, dst)
+cables: `Shortcuts` answers that with a search per path while few paths ask,
+then one BFS to u and one from v shared by every stored path. When the log
+no longer reaches back to a plan, or many links were added (a fabric coming
+up), it checks the long way: every hop, one search per path.
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
 
 import networkx as nx
 
@@ -35,12 +40,25 @@ from qosapp.core import nexthops
 from qosapp.core.model import format_dpid
 from qosapp.core.ports import is_reserved_port
 
+if TYPE_CHECKING:  # imported where used: numpy and scipy load only for a big fabric
+    from qosapp.core.csgraph import CompiledGraph
 
-#: links added (version, u, v) remembered for `links_added_since`; older ones
-#: are forgotten and a question about them gets None ("don't know")
-ADDED_LINKS_KEPT = 256
+
+#: link events (a link added or removed) remembered for `links_added_since`,
+#: `links_removed_since` and `edges_new_since`; older ones are forgotten and a
+#: question about them gets None ("don't know": the caller checks the long way)
+LINK_EVENTS_KEPT = 1024
 #: above this many distinct link ends to search from, `Shortcuts` searches per path
 SHORTCUT_ENDS_MAX = 8
+#: fabrics with at least this many directed switch-to-switch edges may use the C BFS
+#: (`qosapp.core.csgraph`); below, a Python search is < 1.5 ms and numpy/scipy never load
+COMPILED_MIN_EDGES = 8192
+#: on those, `Topology.search` hands over to the C BFS once its own would look at more than edges / this
+C_SEARCH_RATIO = 100
+
+#: (version after the change, src endpoint, dst endpoint, added?, edge?) where edge
+#: says the switch pair src->dst got its first link (added) or lost its last one
+LinkEvent = tuple[int, "Endpoint", "Endpoint", bool, bool]
 
 #: Port roles. UNKNOWN = neither a discovered link nor a learned host yet: it
 #: may be an uncharted cable, so frames arriving there are never flooded on.
@@ -59,6 +77,13 @@ class UnknownHost(LookupError):
     def __init__(self, ip: str) -> None:
         super().__init__(f"unknown host {ip}")
         self.ip = ip
+
+
+class Search(NamedTuple):
+    """What one route search found: the switches of a shortest route (None: no route), and its cost."""
+
+    path: list[int] | None
+    visited: int  # switches the search touched: what it cost, for `Shortcuts`' budget
 
 
 @dataclass(frozen=True)
@@ -123,8 +148,10 @@ class Topology:
     def __init__(self) -> None:
         self.version = 0
         self._grown_at = 0
-        self._added: deque[tuple[int, int, int]] = deque(maxlen=ADDED_LINKS_KEPT)  # (version, u, v)
-        self._added_floor = 0  # links added at or before this version may be forgotten
+        self._link_log: deque[LinkEvent] = deque(maxlen=LINK_EVENTS_KEPT)
+        self._edges = 0  # switch pairs u->v with a link: what a search's budget is a share of
+        self._csr: CompiledGraph | None = None  # for the C BFS on big fabrics, built on first use
+        self._log_floor = 0  # link events at or before this version may be forgotten
         self._shape = 0  # changes with switches/ports/links only: the tree cache key
         self._ports: dict[int, set[int]] = {}
         self._links: dict[Endpoint, Endpoint] = {}  # src endpoint -> dst endpoint
@@ -156,16 +183,57 @@ class Topology:
         """Was a switch or link added after `version`? (a shorter path may exist)."""
         return self._grown_at > version
 
+    def _log_link(self, src: Endpoint, dst: Endpoint, added: bool, edge: bool) -> None:
+        """Remember a link change; called before `_changed`, so it is stamped with the version it makes."""
+        if len(self._link_log) == self._link_log.maxlen:
+            self._log_floor = self._link_log[0][0]
+        self._link_log.append((self.version + 1, src, dst, added, edge))
+
+    def _link_events_since(self, version: int) -> list[LinkEvent] | None:
+        """Link events after `version`, oldest first; None if some may be forgotten
+        (or `version` is not one of this topology's: a plan made on another one)."""
+        if version < self._log_floor or version > self.version:
+            return None
+        events: list[LinkEvent] = []
+        for event in reversed(self._link_log):  # newest first: stop at the first one that is old enough
+            if event[0] <= version:
+                break
+            events.append(event)
+        events.reverse()
+        return events
+
     def links_added_since(self, version: int) -> list[tuple[int, int]] | None:
         """The (u, v) switch pairs that got a link after `version`; None if forgotten."""
-        if version < self._added_floor:
-            return None
-        return [(u, v) for at, u, v in self._added if at > version]
+        events = self._link_events_since(version)
+        return None if events is None else [(src[0], dst[0]) for _, src, dst, added, _ in events if added]
 
-    def _log_added(self, u: int, v: int) -> None:
-        if len(self._added) == self._added.maxlen:
-            self._added_floor = self._added[0][0]
-        self._added.append((self.version, u, v))
+    def links_removed_since(self, version: int) -> list[tuple[Endpoint, Endpoint]] | None:
+        """The links (src endpoint, dst endpoint) removed after `version` (some may be back); None if forgotten.
+
+        A route planned at `version` is intact exactly when none of its links
+        is among these and gone now: a check per removed link, not per hop.
+        """
+        events = self._link_events_since(version)
+        return None if events is None else [(src, dst) for _, src, dst, added, _ in events if not added]
+
+    def edges_changed_since(self, version: int) -> list[tuple[int, int, bool]] | None:
+        """(u, v, appeared?) for each switch pair u->v that got its first link or lost its last, in order."""
+        events = self._link_events_since(version)
+        return None if events is None else [(src[0], dst[0], added) for _, src, dst, added, edge in events if edge]
+
+    def edges_new_since(self, version: int) -> list[tuple[int, int]] | None:
+        """Switch pairs u->v linked now that had no link at `version`; None if forgotten.
+
+        Only these can make a route shorter than one planned at `version`: a
+        cable that went down and came back was there when the route was chosen.
+        """
+        changes = self.edges_changed_since(version)
+        if changes is None:
+            return None
+        first: dict[tuple[int, int], bool] = {}  # pair -> was its first edge change after `version` an addition?
+        for u, v, added in changes:
+            first.setdefault((u, v), added)
+        return [pair for pair, added in first.items() if added and self._graph.has_edge(*pair)]
 
     # ------------------------------------------------------------ switches and ports
     def add_switch(self, dpid: int, ports: Iterable[int] = ()) -> bool:
@@ -269,10 +337,17 @@ class Topology:
                 self._forget(mac)
         self._links[src] = dst
         self._ends[dst] = src
-        if self._graph.has_edge(src_dpid, dst_dpid):
-            self._graph[src_dpid][dst_dpid]["ports"][src_port] = dst_port
-        else:
+        new_edge = not self._graph.has_edge(src_dpid, dst_dpid)
+        if new_edge:
+            self._edges += 1
+            if self._edges == COMPILED_MIN_EDGES:
+                from qosapp.core import csgraph
+
+                csgraph.preload()
             self._graph.add_edge(src_dpid, dst_dpid, ports={src_port: dst_port})
+        else:
+            self._graph[src_dpid][dst_dpid]["ports"][src_port] = dst_port
+        self._log_link(src, dst, added=True, edge=new_edge)
         key = _cable(src, dst)
         if self._cables.has_edge(src_dpid, dst_dpid):
             seen = self._cables[src_dpid][dst_dpid]["cables"]
@@ -280,7 +355,6 @@ class Topology:
         else:
             self._cables.add_edge(src_dpid, dst_dpid, cables={key: 1})
         self._changed(grown=True)
-        self._log_added(src_dpid, dst_dpid)
         return True
 
     def remove_link(self, src_dpid: int, src_port: int, dst_dpid: int | None = None,
@@ -305,6 +379,8 @@ class Topology:
         ports.pop(src[1], None)
         if not ports:
             self._graph.remove_edge(src[0], dst[0])
+            self._edges -= 1
+        self._log_link(src, dst, added=False, edge=not ports)
         seen = self._cables[src[0]][dst[0]]["cables"]
         key = _cable(src, dst)
         seen[key] -= 1
@@ -436,26 +512,54 @@ class Topology:
         return out, ports[out]
 
     def shortest_path(self, src_dpid: int, dst_dpid: int) -> list[int]:
-        """Switches from src to dst inclusive, fewest hops (bidirectional BFS).
+        """Switches from src to dst inclusive, fewest hops (raises NoPath)."""
+        found = self.search(src_dpid, dst_dpid)
+        if found.path is None:
+            raise NoPath(f"no path from {format_dpid(src_dpid)} to {format_dpid(dst_dpid)}")
+        return found.path
 
-        networkx's own `bidirectional_shortest_path`, step for step (so the
+    def search(self, src_dpid: int, dst_dpid: int) -> Search:
+        """A shortest route (None: none) and how many switches finding it visited.
+
+        A bidirectional BFS in Python first; on a big fabric (`COMPILED_MIN_EDGES`)
+        it gives up before looking at more than 1/`C_SEARCH_RATIO` of the
+        links, and scipy's C BFS over the whole graph answers instead
+        (`qosapp.core.csgraph`). Both return a shortest route; which one among
+        equals depends on which search answered, never on anything but the graph.
+        """
+        succ_adj = self._graph._succ
+        if src_dpid not in succ_adj or dst_dpid not in succ_adj:
+            return Search(None, 0)
+        if src_dpid == dst_dpid:
+            return Search([src_dpid], 1)
+        budget = self._edges // C_SEARCH_RATIO if self._edges >= COMPILED_MIN_EDGES else None
+        found = self._bidirectional(src_dpid, dst_dpid, budget)
+        if found is not None:
+            return found
+        return Search(self._compiled().route(src_dpid, dst_dpid), len(succ_adj))
+
+    def _bidirectional(self, src_dpid: int, dst_dpid: int, budget: int | None) -> Search | None:
+        """networkx's own `bidirectional_shortest_path`, step for step (so the
         same route among equals), but on the graph's adjacency dicts instead
         of its views: a view object per visited switch was a third of the
         time on a 100x100 torus, where one search visits most of it.
+
+        None as soon as the links it looked at would pass `budget` (None: no limit).
         """
         succ_adj, pred_adj = self._graph._succ, self._graph._pred
-        if src_dpid not in succ_adj or dst_dpid not in succ_adj:
-            raise NoPath(f"no path from {format_dpid(src_dpid)} to {format_dpid(dst_dpid)}")
-        if src_dpid == dst_dpid:
-            return [src_dpid]
         pred: dict[int, int | None] = {src_dpid: None}
         succ: dict[int, int | None] = {dst_dpid: None}
         forward, reverse = [src_dpid], [dst_dpid]
         meet = None
+        limited, spare = budget is not None, budget or 0  # spare: links it may still look at
         while forward and reverse and meet is None:
             if len(forward) <= len(reverse):
                 level, forward = forward, []
                 for v in level:
+                    if limited:
+                        spare -= len(succ_adj[v])
+                        if spare < 0:
+                            return None
                     for w in succ_adj[v]:
                         if w not in pred:
                             forward.append(w)
@@ -468,6 +572,10 @@ class Topology:
             else:
                 level, reverse = reverse, []
                 for v in level:
+                    if limited:
+                        spare -= len(pred_adj[v])
+                        if spare < 0:
+                            return None
                     for w in pred_adj[v]:
                         if w not in succ:
                             succ[w] = v
@@ -477,8 +585,9 @@ class Topology:
                             break
                     if meet is not None:
                         break
+        visited = len(pred) + len(succ)
         if meet is None:
-            raise NoPath(f"no path from {format_dpid(src_dpid)} to {format_dpid(dst_dpid)}")
+            return Search(None, visited)
         path: list[int] = []
         node: int | None = meet
         while node is not None:
@@ -489,14 +598,33 @@ class Topology:
         while node is not None:
             path.append(node)
             node = succ[node]
-        return path
+        return Search(path, visited)
+
+    def _compiled(self) -> CompiledGraph:
+        """The C BFS's array of the graph now: patched from the link log when little changed, else rebuilt."""
+        from qosapp.core.csgraph import PATCH_MAX, CompiledGraph
+
+        compiled = self._csr
+        if compiled is not None and compiled.version == self.version:
+            return compiled
+        edges = self.edges_changed_since(compiled.version) if compiled is not None else None
+        if compiled is None or edges is None or len(edges) > PATCH_MAX or not compiled.update(edges, self.version):
+            compiled = self._csr = CompiledGraph(self._graph._succ, self.version)
+        return compiled
+
+    def _big(self) -> bool:
+        return self._edges >= COMPILED_MIN_EDGES
 
     def distances_from(self, dpid: int) -> dict[int, int]:
-        """Cables from `dpid` to every switch it reaches (one BFS)."""
+        """Cables from `dpid` to every switch it reaches (one BFS; in C on a big fabric)."""
+        if self._big():
+            return self._compiled().distances(dpid)
         return dict(nx.single_source_shortest_path_length(self._graph, dpid))
 
     def distances_to(self, dpid: int) -> dict[int, int]:
-        """Cables from every switch that reaches `dpid` to it (one BFS, edges reversed)."""
+        """Cables from every switch that reaches `dpid` to it (one BFS, edges reversed; in C on a big fabric)."""
+        if self._big():
+            return self._compiled().distances(dpid, reverse=True)
         return dict(nx.single_source_shortest_path_length(self._graph.reverse(copy=False), dpid))
 
     def has_edge(self, src_dpid: int, dst_dpid: int) -> bool:
@@ -616,9 +744,15 @@ class Topology:
 class Shortcuts:
     """Is there now a route with fewer switches than an intact one planned at version v?
 
-    One instance per topology event, shared by every stored path: the BFS
-    distances to and from each added link's ends are computed once, on first
-    use. See the module docstring for why that answers the question exactly.
+    One instance per topology event, shared by every stored path. Only switch
+    pairs linked now that were not at v count (`edges_new_since`): a cable
+    that went down and came back was there when the route was chosen, so the
+    paths planned before it went down cost nothing. The others are answered
+    with one search each while few need it (the paths re-planned around the
+    cable while it was down); once those searches have visited as many
+    switches as the BFS to and from each new link's ends would, the BFS are
+    run once and serve every further path. So the work per event is bounded
+    by about twice a BFS per changed link end, whatever the number of paths.
     """
 
     def __init__(self, topology: Topology) -> None:
@@ -626,35 +760,51 @@ class Shortcuts:
         self._version = topology.version
         self._from: dict[int, dict[int, int]] = {}
         self._to: dict[int, dict[int, int]] = {}
-        self._added: dict[int, list[tuple[int, int]] | None] = {}
-        self.searches = 0  # BFS runs so far (per-path fallbacks included): for tests and benchmarks
+        self.path_searches = 0  # one search for one path: for tests and benchmarks
+        self.end_searches = 0  # one BFS from or to a new link's end
+        self._visited = 0  # switches the per-path searches visited so far
+
+    @property
+    def searches(self) -> int:
+        """Searches of either kind so far."""
+        return self.path_searches + self.end_searches
 
     def shorter_exists(self, since: int, src_dpid: int, dst_dpid: int, switches: int) -> bool:
         """Would a route from src_dpid to dst_dpid now cross fewer than `switches` switches?"""
         topo = self.topology
         if topo.version != self._version:  # the topology moved on: cached distances are stale
-            self._version, self._from, self._to, self._added = topo.version, {}, {}, {}
-        if since not in self._added:  # (one look-up per `since`: it is asked once per stored path)
-            self._added[since] = topo.links_added_since(since)
-        added = self._added[since]
-        if added is None or len({end for link in added for end in link}) > SHORTCUT_ENDS_MAX:
-            self.searches += 1
-            try:
-                return len(topo.shortest_path(src_dpid, dst_dpid)) < switches
-            except NoPath:
-                return False
-        for u, v in set(added):
-            if not topo.has_edge(u, v):
-                continue  # added and gone again
+            self._version, self._from, self._to, self._visited = topo.version, {}, {}, 0
+        new = topo.edges_new_since(since)
+        if new is not None and not new:
+            return False
+        if new is None or len({end for edge in new for end in edge}) > SHORTCUT_ENDS_MAX \
+                or (not self._ready(new) and self._visited < self._bfs_cost(new)):
+            return self._search(src_dpid, dst_dpid, switches)
+        for u, v in new:
             to_u, from_v = self._distances(self._to, u, topo.distances_to), \
                 self._distances(self._from, v, topo.distances_from)
             if src_dpid in to_u and dst_dpid in from_v and to_u[src_dpid] + from_v[dst_dpid] + 2 < switches:
                 return True
         return False
 
+    def _search(self, src_dpid: int, dst_dpid: int, switches: int) -> bool:
+        self.path_searches += 1
+        found = self.topology.search(src_dpid, dst_dpid)
+        self._visited += found.visited
+        return found.path is not None and len(found.path) < switches
+
+    def _ready(self, new: list[tuple[int, int]]) -> bool:
+        """Are the distances for every new link computed already (so a check costs no search)?"""
+        return all(u in self._to and v in self._from for u, v in new)
+
+    def _bfs_cost(self, new: list[tuple[int, int]]) -> int:
+        """Switches the BFS still missing for `new` would visit (each one about the whole graph)."""
+        missing = len({u for u, _ in new} - self._to.keys()) + len({v for _, v in new} - self._from.keys())
+        return missing * len(self.topology)
+
     def _distances(self, cache: dict[int, dict[int, int]], dpid: int,
                    search: Callable[[int], dict[int, int]]) -> dict[int, int]:
         if dpid not in cache:
-            self.searches += 1
+            self.end_searches += 1
             cache[dpid] = search(dpid)
         return cache[dpid]

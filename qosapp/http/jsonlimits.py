@@ -3,13 +3,13 @@
 Python's `json` raises RecursionError on deep nesting (10,000 `[`) and
 ValueError on integers over 4,300 digits; both used to escape as 500s. No
 QoS object nests more than a few levels or needs a number longer than a
-64-bit value, so both are rejected as 400 naming the reason, before any
-parsing work is spent on them.
+64-bit value, so both are rejected as 400 naming the reason: long numbers while
+decoding, deep nesting by the decoder's own recursion limit or, below it, by
+a level-by-level walk of the decoded value before anything else sees it.
 """
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from qosapp.core.model import ValidationError
@@ -17,23 +17,29 @@ from qosapp.core.model import ValidationError
 MAX_DEPTH = 32
 #: digits (and sign, point, exponent) in one JSON number
 MAX_NUMBER_CHARS = 64
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-_BRACKETS = re.compile(r"[\[\]{}]")
 
 
-def nesting_depth(text: str, limit: int) -> int:
-    """Deepest array/object nesting of `text`, counting stops once over `limit`."""
-    depth = deepest = 0
-    for match in _BRACKETS.finditer(_STRING.sub('""', text)):
-        if match.group() in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    return deepest
-        else:
-            depth -= 1
-    return deepest
+def nesting_depth(value: Any, limit: int) -> int:
+    """Deepest array/object nesting of a decoded JSON value (at most `limit` + 1: "over the limit").
+
+    Why after decoding and level by level: walking the text's brackets in
+    Python cost 1.6 s for a 100,000-policy bulk body (200,000 brackets, and
+    the strings must be skipped); here each level is one list comprehension
+    over the containers of the level above, so the scalars are looked at once
+    and the walk stops as soon as it is over the limit. What is too deep for
+    the decoder itself (about 1,000 levels) never gets here: it raises
+    RecursionError, which `loads` turns into the same 400.
+    """
+    level = [value]
+    depth = 0
+    while True:
+        containers = [v for v in level if isinstance(v, (list, dict))]
+        if not containers:
+            return depth
+        depth += 1
+        if depth > limit:
+            return depth
+        level = [child for c in containers for child in (c.values() if isinstance(c, dict) else c)]
 
 
 def _number(kind: type) -> Any:
@@ -55,13 +61,13 @@ def loads(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ValidationError("body", f"malformed JSON: not UTF-8 ({err.reason} at byte {err.start})") from None
-    depth = nesting_depth(text, max_depth)
-    if depth > max_depth:
-        raise ValidationError("body", f"JSON nested deeper than {max_depth} levels")
     try:
-        return json.loads(text, parse_int=_number(int), parse_float=_number(float),
-                          parse_constant=_constant)
+        value = json.loads(text, parse_int=_number(int), parse_float=_number(float),
+                           parse_constant=_constant)
     except json.JSONDecodeError as err:
         raise ValidationError("body", f"malformed JSON: {err}") from None
     except RecursionError:
         raise ValidationError("body", f"JSON nested deeper than {max_depth} levels") from None
+    if nesting_depth(value, max_depth) > max_depth:
+        raise ValidationError("body", f"JSON nested deeper than {max_depth} levels")
+    return value

@@ -1,9 +1,10 @@
-"""The REST listener: eventlet's WSGI protocol behind our own accept loop.
+"""The REST listener: our own accept loop, connections served by `qosapp.http.protocol`.
 
 Why not Ryu's `WSGIServer`: it runs `eventlet.wsgi.server` with its defaults,
 a pool of 1,024 greenthreads and no timeouts, so 1,100 idle connections (or
-one slow client per greenthread) leave no greenthread for anyone else. This
-loop keeps eventlet's HTTP parsing but adds what a hostile network needs:
+one slow client per greenthread) leave no greenthread for anyone else, and
+its HTTP parsing costs more CPU per request than the controller's own work
+(see `qosapp.http.protocol`). This loop adds what a hostile network needs:
 
 - an idle timeout (no request line within it: the connection is closed) and
   a header timeout (the request head must arrive within it);
@@ -27,9 +28,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import eventlet
-import eventlet.wsgi
 from eventlet import greenio
 from eventlet.green import ssl as green_ssl
+
+from qosapp.http import protocol
 
 LOG = logging.getLogger(__name__)
 
@@ -68,29 +70,6 @@ class Connection:
         greenio.shutdown_safe(self.sock)
 
 
-class GuardedProtocol(eventlet.wsgi.HttpProtocol):
-    """eventlet's HTTP/1.1 handler with idle/header timeouts and idle/busy marks."""
-
-    def _read_request_line(self) -> Any:
-        conn: Connection = self.server.connections.get(id(self.request))
-        limits: ServerLimits = self.server.limits
-        if conn is not None:
-            if conn.state == CLOSED:
-                return ""
-            conn.mark(IDLE)
-        with eventlet.Timeout(limits.idle_timeout, False):
-            line = super()._read_request_line()
-            if line and conn is not None:
-                conn.mark(BUSY)
-            return line
-        return ""  # idle too long: the caller closes the connection
-
-    def parse_request(self) -> bool:
-        limits: ServerLimits = self.server.limits
-        with eventlet.Timeout(limits.header_timeout, socket.timeout("request head too slow")):
-            return super().parse_request()
-
-
 class RestServer:
     """Serve `app` on `sock` until killed (Ryu's manager spawns `__call__`)."""
 
@@ -109,12 +88,7 @@ class RestServer:
         self.shed_total = 0
         self.shed_logged = 0.0
         self.pool = eventlet.GreenPool(self.limits.max_connections + 16)
-        self.wsgi = eventlet.wsgi.Server(
-            sock, sock.getsockname(), app, log=logging.getLogger("qosapp.http.access"),
-            protocol=GuardedProtocol, debug=False, socket_timeout=self.limits.io_timeout,
-            environ={"wsgi.url_scheme": "https"} if self.tls else None, log_output=True)
-        self.wsgi.connections = self.connections
-        self.wsgi.limits = self.limits
+        self.base_environ = protocol.base_environ(sock, https=self.tls is not None)
 
     def __call__(self) -> None:
         self.serve_forever()
@@ -183,7 +157,7 @@ class RestServer:
                 self.connections.pop(id(raw), None)
                 conn.sock = client
                 self.connections[id(client)] = conn
-            self.wsgi.process_request([addr, client, IDLE])
+            self.serve(conn, protocol.Connection(self.app, client, addr, self.base_environ))
         except (OSError, ssl.SSLError) as err:
             LOG.debug("REST connection %s ended: %s", addr, err)
         finally:
@@ -194,6 +168,37 @@ class RestServer:
                 client.close()
             except OSError:
                 pass
+
+
+    def serve(self, conn: Connection, http: protocol.Connection) -> None:
+        """Requests on one connection until it closes, idles out or is shed.
+
+        The idle timeout runs while the connection waits for the first byte of
+        its next request; the header timeout bounds the whole request head from
+        there (a client dribbling its head byte by byte is cut off at it).
+        """
+        limits = self.limits
+        while conn.state != CLOSED:
+            conn.mark(IDLE)
+            waiting = b""
+            with eventlet.Timeout(limits.idle_timeout, False):
+                waiting = http.rfile.peek(1)
+            if not waiting or conn.state == CLOSED:
+                return  # EOF, idle too long, or shed
+            conn.mark(BUSY)
+            try:
+                with eventlet.Timeout(limits.header_timeout, socket.timeout("request head too slow")):
+                    head = protocol.read_head(http.rfile)
+                if head is None or not http.one(head):
+                    return
+            except protocol.Refused as err:
+                http.refuse(err)
+                return
+            except (OSError, ssl.SSLError):
+                raise  # the connection's end: `handle` logs it at debug level
+            except Exception:  # noqa: BLE001  (a bug here must not kill the listener or reach the client)
+                LOG.exception("REST connection %s: unexpected error", conn.addr)
+                return
 
 
 def listen(host: str, port: int) -> Any:

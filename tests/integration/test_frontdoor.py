@@ -198,3 +198,44 @@ def test_https_with_the_cli(tmp_path: Path) -> None:
                 answer = b""
             assert not answer.startswith(b"HTTP/1.1 200")
         assert ctl.request("GET", "/qos/status")[0] == 200
+
+
+def test_http11_keep_alive_pipelining_continue_and_smuggling(plain: ControllerProcess) -> None:
+    """The REST listener's own HTTP/1.1 (qosapp.http.protocol) against raw clients."""
+    port = plain.rest_port
+    get = b"GET /qos/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(get + get + b"GET /qos/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 OK\r\n") == 3 and data.count(b'"enabled": false') == 3
+    assert data.rstrip().endswith(b"}")  # closed after the third answer, as asked
+
+    policy = json.dumps({**POLICY, "name": "chunked"}).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(policy), policy)
+    status, _, body = raw_http(port, b"POST /qos/policies HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                                     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     + chunked)
+    assert status == 201 and json.loads(body)["name"] == "chunked"
+
+    continued = json.dumps({**POLICY, "name": "continued", "ip-src": "10.0.0.9"}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /qos/policies HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(continued))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n")  # as curl waits for it
+        sock.sendall(continued)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201 ")
+
+    smuggled = (b"POST /qos/enable HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nPOST /qos/enable HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    status, headers, body = raw_http(port, smuggled)
+    assert (status, json.loads(body)["field"], headers["connection"]) == (400, "Transfer-Encoding", "close")
+    status, _, body = raw_http(port, b"GET /qos/status HTTP/1.0\r\n\r\n")  # 1.0: closed after the answer
+    assert status == 200 and json.loads(body)["enabled"] is False  # the smuggled enable never ran
+    assert sorted(p["name"] for p in plain.request("GET", "/qos/policies")[1]) == ["chunked", "continued"]
+    for name in ("chunked", "continued"):
+        assert plain.request("DELETE", f"/qos/policies/{name}")[0] == 200

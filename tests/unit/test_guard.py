@@ -272,8 +272,16 @@ def test_deep_nesting_and_huge_numbers_are_400_naming_the_reason(front):
 
 
 def test_nesting_depth_ignores_brackets_in_strings():
-    assert nesting_depth('{"a": "[[[[{{{{", "b": [1, [2]]}', 10) == 3
-    assert nesting_depth('"\\"[[["', 10) == 0
+    assert nesting_depth(json.loads('{"a": "[[[[{{{{", "b": [1, [2]]}'), 10) == 3
+    assert nesting_depth(json.loads('"\\"[[["'), 10) == 0
+
+
+def test_nesting_depth_counts_levels_and_stops_over_the_limit():
+    assert nesting_depth(json.loads("[" + "{}, " * 1000 + "[]]"), 10) == 2
+    assert nesting_depth(json.loads('[{"a": [{"b": [1]}]}, {}]'), 10) == 5
+    assert nesting_depth(json.loads("[" * 50 + "]" * 50), 32) == 33
+    assert nesting_depth(json.loads("[" * 32 + "]" * 32), 32) == 32
+    assert nesting_depth(1, 32) == 0
 
 
 def test_non_utf8_path_is_json_never_a_traceback(front):

@@ -10,7 +10,7 @@ import random
 
 from qosapp.core.paths import needs_reroute, plan_path
 from qosapp.core.pathspec import PathSpec
-from qosapp.core.topology import ADDED_LINKS_KEPT, SHORTCUT_ENDS_MAX, Shortcuts, Topology
+from qosapp.core.topology import LINK_EVENTS_KEPT, SHORTCUT_ENDS_MAX, Shortcuts, Topology
 from tests.unit.fabric_builders import cable, mac_of
 
 
@@ -70,7 +70,8 @@ def test_searches_are_per_added_link_not_per_path() -> None:
     cable(topo, 1, 10, 100, 10)  # a cable across the grid: many routes get shorter
     shortcuts = Shortcuts(topo)
     rerouted = [s.name for s in specs if needs_reroute(s, states[s.name], topo, shortcuts)]
-    assert rerouted and shortcuts.searches <= 4  # to/from each end, whatever the number of paths
+    # a few searches for single paths, then a BFS to/from each end serves the rest
+    assert rerouted and shortcuts.end_searches <= 4 and shortcuts.path_searches < len(specs) // 4
     assert all(len(plan_path(s, topo).forward) < len(states[s.name].forward) for s in specs if s.name in rerouted)
 
 
@@ -83,7 +84,7 @@ def test_falls_back_to_a_search_per_path_when_much_was_added_or_forgotten() -> N
     assert shortcuts.shorter_exists(planned, 1, 36, 11) == brute_shorter(topo, 1, 36, 11)
     assert shortcuts.searches == 1  # one search for this path, no BFS per link end
     assert topo.links_added_since(planned) is not None
-    for i in range(ADDED_LINKS_KEPT):  # the log forgets the oldest additions
+    for i in range(LINK_EVENTS_KEPT // 4 + 1):  # the log forgets the oldest link events (4 per round)
         topo.port_down(2, 10 + SHORTCUT_ENDS_MAX)
         cable(topo, 2, 10 + SHORTCUT_ENDS_MAX, 3, 10 + SHORTCUT_ENDS_MAX)
     assert topo.links_added_since(planned) is None
