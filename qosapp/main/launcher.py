@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 from qosapp.main.config import DEFAULT_OVSDB, SETTINGS, default_state_dir
 
@@ -108,6 +109,11 @@ def main(argv: list[str] | None = None) -> None:
         ryu_argv.append("--observe-links")
         from ryu.topology import switches  # Ryu's own pacing: a class constant, no option for it
         switches.Switches.LLDP_SEND_GUARD = max(0.001, args.lldp_gap)
+        # Ryu's own host tracking is not used (the core learns hosts from packet-ins itself), and it
+        # walks every link for every packet-in (`Switches._is_edge_port`): on the 100-switch fabric
+        # after a restart that was a fifth of the controller's CPU. Left out: a plain function carries
+        # no `set_ev_cls` mark, so Ryu registers no handler for it.
+        switches.Switches.host_discovery_packet_in_handler = _no_host_discovery
     ryu_argv += ["ryu.topology.switches", "qosapp.ofp.app"]
     sys.argv = ["qos-controller", *ryu_argv]
     lean_logging()
@@ -125,6 +131,10 @@ def lean_logging() -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None
+
+
+def _no_host_discovery(self: Any, ev: Any) -> None:
+    """Stands in for `ryu.topology.switches.Switches.host_discovery_packet_in_handler` (see `main`)."""
 
 
 def configure_store(args: argparse.Namespace) -> None:
