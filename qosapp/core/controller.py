@@ -103,8 +103,9 @@ class QosCore:
         #: static flow entries (Floodlight's static flow pusher) by name, each for one switch
         self.static_flows: dict[str, StaticFlow] = {}
         #: (match, priority) -> names: two policies with the same match and
-        #: priority on one switch would overwrite each other's flow.
-        self.by_match: dict[tuple[Any, int], set[str]] = {}
+        #: priority on one switch would overwrite each other's flow. Tuples, not
+        #: sets: nearly every key has one name (a set costs 4x the memory).
+        self.by_match: dict[tuple[Any, int], tuple[str, ...]] = {}
         #: policy id -> (name, body) as stored: what `converge` compares the store's rows with
         self.policy_rows: dict[int, tuple[str, dict[str, Any]]] = {}
         #: the tool's flag as stored (kept here: reading the store for it on every check would be a
@@ -161,14 +162,18 @@ class QosCore:
         self.policies[policy.name] = policy
         self.policies_by_id[policy.id] = policy
         self.policy_rows[policy.id] = (policy.name, body)
-        self.by_match.setdefault((policy.match, policy.priority), set()).add(policy.name)
+        key = (policy.match, policy.priority)
+        names = self.by_match.get(key, ())
+        if policy.name not in names:
+            self.by_match[key] = (*names, policy.name)
 
     def _unindex(self, policy: Policy) -> None:
-        names = self.by_match.get((policy.match, policy.priority))
-        if names is not None:
-            names.discard(policy.name)
-            if not names:
-                del self.by_match[(policy.match, policy.priority)]
+        key = (policy.match, policy.priority)
+        left = tuple(n for n in self.by_match.get(key, ()) if n != policy.name)
+        if left:
+            self.by_match[key] = left
+        else:
+            self.by_match.pop(key, None)
         pid = _id(policy)
         self.policies.pop(policy.name, None)
         self.policies_by_id.pop(pid, None)
@@ -389,7 +394,7 @@ class QosCore:
         """409 when another policy would install the same match+priority on a shared switch."""
         if policy.sw == "none":
             return
-        names = self.by_match.get((policy.match, policy.priority), set())
+        names = self.by_match.get((policy.match, policy.priority), ())
         candidates = [self.policies[n] for n in names if n != ignore]
         candidates += [o for o in others if o.match == policy.match and o.priority == policy.priority]
         for other in candidates:
