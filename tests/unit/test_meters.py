@@ -6,11 +6,10 @@ has none), so the tests assert what each switch ends up holding.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import struct
 from pathlib import Path
 from typing import Any
+from dataclasses import replace
 
 import pytest
 

@@ -7,9 +7,8 @@ deletes by cookie and the cold-start wipe.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import itertools
+from dataclasses import replace
 
 import pytest
 
