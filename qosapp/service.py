@@ -28,6 +28,7 @@ to the core.
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import AbstractContextManager
 from typing import Any, Callable, Iterable, Mapping, Protocol, TypeVar
 
@@ -46,6 +47,8 @@ from qosapp.core.storeapi import Tables
 CONFIRM_TIMEOUT = 10.0
 #: policies a bulk POST parses between two yields to the hub (~50 ms of work)
 PARSE_SLICE = 2000
+#: seconds between two topology flushes at least, and at most (when a flush itself took longer)
+FLUSH_GAP, FLUSH_GAP_MAX = 0.1, 0.5
 
 T = TypeVar("T")
 Sender = Callable[[int, list[FlowOp]], None]
@@ -65,12 +68,19 @@ class QosService:
                  new_event: Callable[[], EventLike] = threading.Event,
                  pause: Callable[[], None] = lambda: None,
                  sync: Callable[[], bool] | None = None,
-                 later: Callable[[Callable[[], None]], Any] | None = None) -> None:
+                 later: Callable[[Callable[[], None]], Any] | None = None,
+                 later_after: Callable[[float, Callable[[], None]], Any] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.core = core
         #: run a function once the events already waiting have been handled (eventlet: spawn). Given,
         #: topology work is coalesced: events mark it due, one flush does it (`QosCore.flush_topology`)
         self.later = later
+        #: run a function after so many seconds (eventlet: spawn_after). Given, flushes are spaced:
+        #: the next one no sooner than `flush_gap` after the last (see `_flush_wait`)
+        self.later_after = later_after
+        self.clock = clock
         self._flush_scheduled = False
+        self._flush_not_before = 0.0
         if later is not None:
             core.defer_topology = True
         #: make every commit so far durable; returns whether it fsynced (the Ryu shell passes a
@@ -126,12 +136,32 @@ class QosService:
         """Deferred topology work is due: run it once, after the events queued behind this one (under the lock)."""
         if self.later is not None and self.core.topology_due and not self._flush_scheduled:
             self._flush_scheduled = True
-            self.later(self.flush_topology)
+            wait = self._flush_not_before - self.clock()
+            if wait > 0 and self.later_after is not None:
+                self.later_after(wait, self.flush_topology)
+            else:
+                self.later(self.flush_topology)
 
     def flush_topology(self) -> None:
         with self.lock:
             self._flush_scheduled = False
+            began = self.clock()
             self.apply(self.core.flush_topology())
+            self._flush_not_before = self.clock() + self._flush_wait(self.clock() - began)
+
+    @staticmethod
+    def _flush_wait(cost: float) -> float:
+        """Seconds from the end of one flush to the earliest next one: FLUSH_GAP, or the flush's own cost
+        (at most FLUSH_GAP_MAX).
+
+        Why: after a restart the events trickle in (an LLDP frame every 10 ms),
+        so coalescing only what is already queued gave nearly every event a
+        flush of its own, and each flush sends what changed since the last
+        (a spine's flood flows change with every cable found). Spaced, the
+        flushes of a fabric coming up are a few dozen, each of many events;
+        the first event after a quiet spell (a link down) is still flushed at once.
+        """
+        return min(max(FLUSH_GAP, cost), FLUSH_GAP_MAX)
 
     # ------------------------------------------------------------ requests
     def enable(self) -> bool:

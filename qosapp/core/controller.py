@@ -1044,10 +1044,14 @@ class QosCore:
         return self._topology_work(all_paths)
 
     def _topology_work(self, all_paths: bool = False) -> Effects:
-        """Forwarding diffed on every switch; re-routed paths (every path: `all_paths`) made to match their plan."""
+        """Forwarding brought up to date; re-routed paths (and, `all_paths`, those through a switch reset since)
+        made to match their plan."""
         forwarding_ops = self.fabric.forwarding_updates(self.switches)
-        rerouted = self.fabric.reroute(self.queue_exists)
-        path_ops = self._path_updates(self.fabric.paths if all_paths else rerouted)
+        names = self.fabric.reroute(self.queue_exists)
+        if all_paths:  # the reset switches lost their path flows: every path through one of them
+            reset, self.fabric.reset = self.fabric.reset, set()
+            names = sorted(set(names) | set(self.fabric.on_switches(reset)))
+        path_ops = self._path_updates(names)
         fx = Effects()
         fx.send_all(forwarding_ops)
         fx.send_all(path_ops)
@@ -1123,7 +1127,7 @@ class QosCore:
         path = self.get_path(name)
         self.store.delete_path(_id(path))
         del self.fabric.paths[name]
-        self.fabric.plans.pop(name, None)
+        self.fabric.forget(name)
         self.stats.forget_cookie(path_cookie(_id(path)))
         fx = Effects()
         fx.send_all(self._path_updates([name]))
@@ -1189,7 +1193,7 @@ class QosCore:
         """The flows this controller put on connected switch `dpid` and has not taken back (pending or
         installed): forwarding, paths, policies, static entries (Floodlight's /wm/core/switch/.../flow)."""
         info = self.switches[dpid]
-        specs = list(info.forwarding)
+        specs = list(info.forwarding.values())
         for flows in info.paths.values():
             specs += flows
 
@@ -1320,7 +1324,7 @@ class QosCore:
             path = next((p for p in self.fabric.paths.values() if p.id == pid), None)
             if path is not None:
                 del self.fabric.paths[path.name]
-                self.fabric.plans.pop(path.name, None)
+                self.fabric.forget(path.name)
                 self.stats.forget_cookie(path_cookie(pid))
                 fx.send_all(self._path_updates([path.name]))
         for pid, name, body in change.paths_added:

@@ -11,9 +11,17 @@ is a broadcast storm. So forwarding is computed from the discovered graph:
                 controller (that is how hosts are learned from broadcasts);
   tree link  -> the flood ports except the in_port;
   other link -> dropped: a copy on a non-tree cable can only be a duplicate;
-  unknown    -> controller only. An unknown port may be a cable LLDP has
-                not reported yet; never flooding what comes in there is what
-                keeps a ring quiet while discovery is still running.
+  unknown    -> controller only, and at priority 11, above the unicast
+                flows: everything that comes in there. An unknown port may be
+                a cable LLDP has not reported yet; never flooding what comes
+                in there is what keeps a ring quiet while discovery is still
+                running. And it may be a host the controller has not met:
+                after a restart the hosts' ARP caches are warm, so a host
+                whose frames all go to hosts already known would be
+                forwarded by their unicast flows and never be seen (on the
+                100-switch fabric, hosts stayed unknown for seconds, until
+                they happened to broadcast). Once the app learns a host there
+                the port is a host port and the trap goes.
   The flood ports are the spanning-tree link ports plus every non-link port
   (hosts, and unknown ports, so a silent host still hears ARP requests);
 - ARP from a host port goes to the controller only (priority 11): the app
@@ -35,7 +43,7 @@ exact cookie on OpenFlow 1.3 (and strictly on 1.0) when the topology changes.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from qosapp.core.compiler import Action, FlowDelete, FlowOp, FlowSpec
 from qosapp.core.cookies import forwarding_cookie
@@ -44,11 +52,12 @@ from qosapp.core.topology import HOST, LINK, UNKNOWN, Topology
 #: Action port meaning "send to the controller" (ofmsgs maps it to OFPP_CONTROLLER).
 CONTROLLER = "CONTROLLER"
 
-KIND_MISS, KIND_LLDP, KIND_FLOOD, KIND_DST, KIND_ARP, KIND_IP_TRAP = 0, 1, 2, 3, 4, 5
+KIND_MISS, KIND_LLDP, KIND_FLOOD, KIND_DST, KIND_ARP, KIND_IP_TRAP, KIND_UNKNOWN = 0, 1, 2, 3, 4, 5, 6
 
 PRIORITY_LLDP = 65535
 PRIORITY_ARP = 11
 PRIORITY_IP_TRAP = 11  # same as ARP: above the unicast flows, disjoint match
+PRIORITY_UNKNOWN = 11  # an unknown port's trap: above the unicast flows, only where no other port flow is
 PRIORITY_DST = 10
 PRIORITY_FLOOD = 5
 PRIORITY_MISS = 0
@@ -129,8 +138,6 @@ def base_flows() -> list[FlowSpec]:
 
 
 def _flood_actions(role: str, port: int, tree: set[int]) -> tuple[Action, ...]:
-    if role == UNKNOWN:
-        return (("output", CONTROLLER),)
     ports: list[int | str] = sorted(tree - {port}) if port in tree else []
     if role == HOST:
         ports.append(CONTROLLER)
@@ -146,7 +153,7 @@ def flood_flows(topology: Topology, dpid: int) -> list[FlowSpec]:
     """One flow per port of `dpid` for broadcast/unknown unicast, by port role.
 
     Host ports also trap ARP to the controller, and IPv4 while a host there
-    has no known IP (see the module docstring).
+    has no known IP; an unknown port traps everything (see the module docstring).
     """
     tree = topology.spanning_tree_ports().get(dpid, set())
     specs: list[FlowSpec] = []
@@ -160,9 +167,19 @@ def flood_flows(topology: Topology, dpid: int) -> list[FlowSpec]:
                 specs.append(FlowSpec(cookie=forwarding_cookie(KIND_IP_TRAP, port), priority=PRIORITY_IP_TRAP,
                                       match=(("in_port", port), ("eth_type", ETH_TYPE_IPV4)),
                                       actions=(("output", CONTROLLER),)))
+        if role == UNKNOWN:
+            specs.append(FlowSpec(cookie=forwarding_cookie(KIND_UNKNOWN, port), priority=PRIORITY_UNKNOWN,
+                                  match=(("in_port", port),), actions=(("output", CONTROLLER),)))
+            continue
         specs.append(FlowSpec(cookie=forwarding_cookie(KIND_FLOOD, port), priority=PRIORITY_FLOOD,
                               match=(("in_port", port),), actions=_flood_actions(role, port, tree)))
     return specs
+
+
+def unicast_flow(mac: str, port: int) -> FlowSpec:
+    """eth_dst `mac` -> out `port`: one switch's flow toward one host."""
+    return FlowSpec(cookie=forwarding_cookie(KIND_DST, mac_int(mac)), priority=PRIORITY_DST,
+                    match=(("eth_dst", mac),), actions=(("output", port),))
 
 
 def unicast_flows(topology: Topology, dpid: int) -> list[FlowSpec]:
@@ -172,8 +189,7 @@ def unicast_flows(topology: Topology, dpid: int) -> list[FlowSpec]:
         port = host.port if host.dpid == dpid else topology.next_hops_to(host.dpid).get(dpid)
         if port is None:  # not reachable yet: flooding still delivers
             continue
-        specs.append(FlowSpec(cookie=forwarding_cookie(KIND_DST, mac_int(host.mac)), priority=PRIORITY_DST,
-                              match=(("eth_dst", host.mac),), actions=(("output", port),)))
+        specs.append(unicast_flow(host.mac, port))
     return specs
 
 
@@ -195,4 +211,43 @@ def diff_flows(old: Iterable[FlowSpec], new: Iterable[FlowSpec]) -> list[FlowOp]
     deletes: list[FlowOp] = [FlowDelete(cookie=spec.cookie, strict=spec)
                               for key, spec in old_by_key.items() if key not in new_by_key]
     adds: list[FlowOp] = [spec for key, spec in new_by_key.items() if old_by_key.get(key) != spec]
+    return deletes + adds
+
+
+FlowKey = tuple[int, tuple[tuple[str, Any], ...]]
+
+
+def flow_key(spec: FlowSpec) -> FlowKey:
+    """What a switch keys a flow by within the table: (priority, match)."""
+    return spec.priority, spec.match
+
+
+def unicast_key(mac: str) -> FlowKey:
+    """The key of the unicast flow toward `mac` (`unicast_flow`)."""
+    return PRIORITY_DST, (("eth_dst", mac),)
+
+
+def is_port_flow(spec: FlowSpec) -> bool:
+    """Is it one of a port's flows (`flood_flows`: flood, ARP, IPv4 and unknown-port traps), not base or unicast?"""
+    return spec.priority in (PRIORITY_FLOOD, PRIORITY_ARP, PRIORITY_IP_TRAP, PRIORITY_UNKNOWN)
+
+
+def apply_wanted(held: dict[FlowKey, FlowSpec], wanted: Mapping[FlowKey, FlowSpec | None]) -> list[FlowOp]:
+    """The ops that make the flows under `wanted`'s keys what it says (None: no flow); `held` follows.
+
+    `diff_flows` for part of a table: keys not in `wanted` are left as they
+    are. Deletes first, as there.
+    """
+    deletes: list[FlowOp] = []
+    adds: list[FlowOp] = []
+    for key, spec in wanted.items():
+        old = held.get(key)
+        if spec == old:
+            continue
+        if spec is None:
+            deletes.append(FlowDelete(cookie=old.cookie, strict=old))  # type: ignore[union-attr]
+            del held[key]
+        else:
+            adds.append(spec)
+            held[key] = spec
     return deletes + adds

@@ -168,6 +168,12 @@ def format_dpid(dpid: int) -> str:
     return ":".join(text[i:i + 2] for i in range(0, 16, 2))
 
 
+@functools.lru_cache(maxsize=65536)
+def _sw_dpid(sw: str) -> int | None:
+    """`Policy.dpid` of a stored `sw` text. Cached: a switch connecting asks it of every policy."""
+    return None if sw in ("all", "none") else int(sw.replace(":", ""), 16)
+
+
 def parse_sw(value: Any, field_name: str = "sw") -> str:
     """'all' (default), 'none' or a dpid, normalised to the colon form."""
     if isinstance(value, str):
@@ -340,7 +346,7 @@ class Policy:
 
     def dpid(self) -> int | None:
         """The one switch this policy targets, or None for 'all'/'none'."""
-        return None if self.sw in ("all", "none") else int(self.sw.replace(":", ""), 16)
+        return _sw_dpid(self.sw)
 
     def applies_to(self, dpid: int) -> bool:
         return self.sw == "all" or self.dpid() == dpid

@@ -61,8 +61,8 @@ class SwitchState:
     version: int
     ports: dict[int, str] = field(default_factory=dict)
     address: str | None = None
-    #: the forwarding flows the switch holds (as last sent)
-    forwarding: list[FlowSpec] = field(default_factory=list)
+    #: the forwarding flows the switch holds (as last sent), by (priority, match) as the switch keys them
+    forwarding: dict[tuple[int, Any], FlowSpec] = field(default_factory=dict)
     #: path name -> that path's flows on this switch (absent: none)
     paths: dict[str, list[FlowSpec]] = field(default_factory=dict)
     #: policy or path cookie -> where its flows stand here

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
 
 import networkx as nx
 
+from qosapp.core import nexthops
 from qosapp.core.model import format_dpid
 from qosapp.core.ports import is_reserved_port
 
@@ -167,6 +168,8 @@ class Topology:
         self._tree: tuple[int, dict[int, set[int]], list[tuple[Endpoint, Endpoint]]] | None = None
         self._toward: dict[int, dict[int, int]] = {}  # next_hops_to() results for shape _toward_shape
         self._toward_shape = -1
+        #: per shape: {dpid: {port: neighbour}} and {dpid: [(neighbour, its port)]} (for next_hops_to)
+        self._adjacency: tuple[dict[int, dict[int, int]], dict[int, list[tuple[int, int]]]] | None = None
 
     # ------------------------------------------------------------ bookkeeping
     def _changed(self, grown: bool = False, shape: bool = True) -> None:
@@ -655,22 +658,29 @@ class Topology:
     def next_hops_to(self, dst_dpid: int) -> dict[int, int]:
         """{dpid: out port} toward `dst_dpid` for every switch that can reach it.
 
-        One reverse BFS from the destination (networkx bfs_edges over
-        predecessors, neighbours sorted so the result does not depend on LLDP
-        arrival order); every choice lies on a shortest path, so the next hops
-        toward one destination form a tree and never a loop. Cached until a
-        switch, port or link changes; memory is one entry per (destination,
-        switch) asked for, which is what per-MAC forwarding needs anyway.
+        Of the ports whose link leads one cable closer to the destination,
+        the lowest (`qosapp.core.nexthops`, which keeps the same answer up to
+        date link by link for the forwarding flows): every choice lies on a
+        shortest path, so the next hops toward one destination form a tree
+        and never a loop, whatever order LLDP reported the links in. Cached
+        until a switch, port or link changes.
         """
         if self._toward_shape != self._shape:
-            self._toward, self._toward_shape = {}, self._shape
+            self._toward, self._toward_shape, self._adjacency = {}, self._shape, None
         cached = self._toward.get(dst_dpid)
         if cached is not None:
             return cached
         toward: dict[int, int] = {}
-        if dst_dpid in self._graph:
-            for closer, farther in nx.bfs_edges(self._graph, dst_dpid, reverse=True, sort_neighbors=sorted):
-                toward[farther] = self.link_port(farther, closer)[0]
+        if dst_dpid in self._ports:
+            if self._adjacency is None:
+                out: dict[int, dict[int, int]] = {}
+                into: dict[int, list[tuple[int, int]]] = {}
+                for (a, pa), (b, _pb) in self._links.items():
+                    out.setdefault(a, {})[pa] = b
+                    into.setdefault(b, []).append((a, pa))
+                self._adjacency = out, into
+            out, into = self._adjacency
+            toward = nexthops.next_hops(out, nexthops.distances_to(into, dst_dpid), dst_dpid)
         self._toward[dst_dpid] = toward
         return toward
 

@@ -64,11 +64,13 @@ def green_service(core: QosCore, send: Sender | None = None, queues: QueueBacken
     A SQLite store's fdatasync runs in a native thread, shared by concurrent
     requests (group commit), so it no longer stops the hub. `coalesce_topology`
     (the controller): topology work runs once per burst of events, in a
-    greenthread spawned when the first of them arrives.
+    greenthread spawned when the first of them arrives, and flushes are
+    spaced (`QosService._flush_wait`).
     """
     service = QosService(core, send=send, queues=queues, lock=hub.BoundedSemaphore(1), new_event=hub.Event,
                          pause=lambda: hub.sleep(0),
-                         later=(lambda fn: hub.spawn(fn)) if coalesce_topology else None)
+                         later=(lambda fn: hub.spawn(fn)) if coalesce_topology else None,
+                         later_after=(lambda delay, fn: hub.spawn_after(delay, fn)) if coalesce_topology else None)
     if isinstance(core.store, Store) and core.store.deferred_sync:
         # busy: another request is waiting for its switch confirmation (one listener is the caller's own)
         service.sync_store = GroupCommit(core.store, NativeWorker("qos-fsync"), hub.Event,

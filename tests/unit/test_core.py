@@ -588,11 +588,11 @@ def fwd_flow(kind: int, value: int, priority: int, match: tuple[Any, ...], actio
 
 
 def base_forwarding(table: int, ports: list[int]) -> list[FlowSpec]:
-    """LLDP trap, table-miss to the controller, and per unknown port a flood flow that only traps."""
+    """LLDP trap, table-miss to the controller, and per unknown port a trap above the unicast flows."""
     lldp = fwd_flow(1, 0, 65535, (("eth_type", 0x88CC), ("eth_dst", "01:80:c2:00:00:0e")),
                     (("output", "CONTROLLER"),), table)
     miss = fwd_flow(0, 0, 0, (), (("output", "CONTROLLER"),), table)
-    floods = [fwd_flow(2, p, 5, (("in_port", p),), (("output", "CONTROLLER"),), table) for p in ports]
+    floods = [fwd_flow(6, p, 11, (("in_port", p),), (("output", "CONTROLLER"),), table) for p in ports]
     return [lldp, miss, *floods]
 
 
@@ -640,9 +640,12 @@ def test_learned_link_sends_forwarding_diffs_not_policies(learned: QosService, r
     learned.switch_connected(DPID2, OF13, {1: "s2-eth1", 2: "s2-eth2"})
     rec.take()
     learned.link_added(DPID1, 2, DPID2, 2)
-    # port 2 became a (tree) link on both ends: a broadcast coming in there floods to the other ports
-    assert rec.take() == [(DPID1, [fwd_flow(2, 2, 5, (("in_port", 2),), (("output", 1),), 1)]),
-                          (DPID2, [fwd_flow(2, 2, 5, (("in_port", 2),), (("output", 1),), 1)])]
+    # port 2 became a (tree) link on both ends: its unknown-port trap goes, a broadcast coming in there
+    # floods to the other ports
+    trap = fwd_flow(6, 2, 11, (("in_port", 2),), (("output", "CONTROLLER"),), 1)
+    assert rec.take() == [(dpid, [FlowDelete(cookie=trap.cookie, strict=trap),
+                                  fwd_flow(2, 2, 5, (("in_port", 2),), (("output", 1),), 1)])
+                          for dpid in (DPID1, DPID2)]
     learned.link_added(DPID2, 2, DPID1, 2)  # the other direction of the same cable changes no flow
     learned.link_added(DPID2, 2, DPID1, 2)  # a repeat is not a change
     assert rec.calls == []

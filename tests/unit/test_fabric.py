@@ -188,7 +188,11 @@ def test_learning_a_host_sends_its_flows_in_the_forwarding_table(core: QosServic
                         match=(("in_port", 1), ("eth_type", ETH_TYPE_ARP)), actions=(("output", CONTROLLER),),
                         table_id=1)
     assert arp_trap in calls[1]
-    assert all(op.table_id == 1 for ops in calls.values() for op in ops)
+    assert all(op.table_id == 1 for ops in calls.values() for op in ops if isinstance(op, FlowSpec))
+    # the port is a host port now: its unknown-port trap goes (deleted strictly, from table 1)
+    gone = [op for op in calls[1] if isinstance(op, FlowDelete)]
+    assert [(op.cookie, op.strict.table_id if op.strict else None) for op in gone] == \
+        [(forwarding.forwarding_cookie(forwarding.KIND_UNKNOWN, 1), 1)]
 
 
 def test_host_port_down_forgets_the_host_and_deletes_its_flows(core: QosService, rec: Recorder) -> None:
@@ -630,7 +634,7 @@ def test_route_through_a_switch_the_core_has_not_seen_connect(core: QosService, 
 
 
 def test_new_port_gets_forwarding_flows_at_once(core: QosService, rec: Recorder) -> None:
-    """A port added to a switch (OFPPR_ADD -> `port_changed`) must get its flood flow.
+    """A port added to a switch (OFPPR_ADD -> `port_changed`) must get its port flow (an unknown port's trap).
 
     Until it has one, a broadcast entering there misses into the table-miss
     and the other host ports do not flood to it (a silent host there never
@@ -642,9 +646,9 @@ def test_new_port_gets_forwarding_flows_at_once(core: QosService, rec: Recorder)
     core.port_changed(1, 4, "s1-eth4")
     core.port_state(1, 4, live=True)  # the shell sends both for an added port
     ops = [op for dpid, items in rec.take() if dpid == 1 for op in items]
-    flood4 = FlowSpec(cookie=forwarding.forwarding_cookie(forwarding.KIND_FLOOD, 4), priority=5,
-                      match=(("in_port", 4),), actions=(("output", CONTROLLER),), table_id=1)
-    assert flood4 in ops
+    trap4 = FlowSpec(cookie=forwarding.forwarding_cookie(forwarding.KIND_UNKNOWN, 4), priority=11,
+                     match=(("in_port", 4),), actions=(("output", CONTROLLER),), table_id=1)
+    assert trap4 in ops  # (unknown yet: everything that comes in there goes to the controller first)
     # h1's broadcasts now reach port 4 too
     host_flood = [op for op in ops if op.cookie == forwarding.forwarding_cookie(forwarding.KIND_FLOOD, 1)]
     assert host_flood and ("output", 4) in host_flood[0].actions

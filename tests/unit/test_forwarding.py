@@ -10,7 +10,7 @@ from collections import Counter
 
 from qosapp.core.compiler import FlowDelete, FlowSpec
 from qosapp.core.cookies import FORWARDING_PREFIX, is_forwarding_cookie
-from qosapp.core.forwarding import (BROADCAST, CONTROLLER, KIND_ARP, KIND_DST, KIND_FLOOD,
+from qosapp.core.forwarding import (BROADCAST, CONTROLLER, KIND_ARP, KIND_DST, KIND_FLOOD, KIND_UNKNOWN,
                                KIND_IP_TRAP, packet_in,
                                diff_flows, flood_ports, forwarding_cookie, forwarding_flows,
                                out_ports)
@@ -102,10 +102,12 @@ def test_unknown_unicast_floods_along_the_tree() -> None:
 def test_link_down_diff_changes_only_what_moved() -> None:
     topo = ring(5)
     before = forwarding_flows(topo, 2)
-    topo.port_down(2, 2)  # cable 2:2 <-> 3:3 gone; 2:2 is now an unknown port
+    topo.port_down(2, 2)  # cable 2:2 <-> 3:3 gone; 2:2 is now an unknown port: its flood flow becomes a trap
     ops = diff_flows(before, forwarding_flows(topo, 2))
+    flood = next(f for f in before if f.cookie == forwarding_cookie(KIND_FLOOD, 2))
     assert ops == [
-        FlowSpec(cookie=forwarding_cookie(KIND_FLOOD, 2), priority=5, match=(("in_port", 2),),
+        FlowDelete(cookie=flood.cookie, strict=flood),
+        FlowSpec(cookie=forwarding_cookie(KIND_UNKNOWN, 2), priority=11, match=(("in_port", 2),),
                  actions=(("output", CONTROLLER),)),
         FlowSpec(cookie=forwarding_cookie(KIND_DST, 3), priority=10, match=(("eth_dst", mac_of(3)),),
                  actions=(("output", 3),)),  # s3 and s4 are now reached via s1
