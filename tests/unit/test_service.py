@@ -110,3 +110,23 @@ def test_a_big_bulk_is_parsed_in_slices_with_yields_and_checked_again_under_the_
     assert (err.value.field, err.value.status, err.value.index) == ("service", 409, 0)
     assert not any(name.startswith(("c", "m")) for name in svc.core.policies)
     assert len(svc.core.store.policies()) == n  # the store holds only the first bulk
+
+
+def test_policy_views_of_many_equal_each_policy_view(tmp_path: Path) -> None:
+    svc = make_service(str(tmp_path))
+    items = [{"name": "all", "ip-src": "10.0.0.1", "sw": "all", "queue": 1},
+             {"name": "two", "ip-src": "10.0.0.2", "sw": "00:00:00:00:00:00:00:02", "queue": 2, "enqueue-port": 1},
+             {"name": "none", "ip-src": "10.0.0.3", "sw": "none", "queue": 1}]
+    svc.add_policies(items)
+    disabled = svc.core.policy_views(svc.core.policies.values())
+    assert disabled == [svc.core.policy_view(p) for p in svc.core.policies.values()]
+    assert disabled[0]["install"] == {}  # no switch yet
+    svc.enable()
+    for dpid in (3, 1, 2):
+        svc.switch_connected(dpid, OF13, {1: f"s{dpid}-eth1"})
+    views = svc.core.policy_views(svc.core.policies.values())
+    assert views == [svc.core.policy_view(p) for p in svc.core.policies.values()]
+    assert [list(v) for v in views] == [list(svc.core.policy_view(p)) for p in svc.core.policies.values()]
+    assert list(views[0]["install"]) == ["00:00:00:00:00:00:00:01", "00:00:00:00:00:00:00:02",
+                                         "00:00:00:00:00:00:00:03"]
+    assert list(views[1]["install"]) == ["00:00:00:00:00:00:00:02"] and views[2]["install"] == {}
