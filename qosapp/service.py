@@ -45,6 +45,8 @@ from qosapp.core.storeapi import Tables
 
 #: longest a `?wait=confirm` answer waits for the switches (seconds)
 CONFIRM_TIMEOUT = 10.0
+#: policies a bulk POST parses between two yields to the hub (~50 ms of work)
+PARSE_SLICE = 2000
 #: seconds between two topology flushes at least, and at most (when a flush itself took longer)
 FLUSH_GAP, FLUSH_GAP_MAX = 0.1, 0.5
 
@@ -189,7 +191,21 @@ class QosService:
         return self._request(lambda: self.core.add_policy(data))
 
     def add_policies(self, items: list[Any], batch: bool = True) -> list[Policy]:
-        return self._request(lambda: self.core.add_policies(items, batch))
+        """A bulk POST; a big one is parsed in slices, other green threads running in between.
+
+        Why: 100,000 policies take seconds to validate, and a hub that does
+        nothing else for ~10 s misses the switches' echo requests, so Open
+        vSwitch drops the connection (and a reconnect re-sends every flow).
+        Parsing reads no state that the add does not check again under the
+        lock, so it needs none.
+        """
+        if len(items) <= PARSE_SLICE:
+            return self._request(lambda: self.core.add_policies(items, batch))
+        parsed: list[Policy] = []
+        for start in range(0, len(items), PARSE_SLICE):
+            parsed += self.core.parse_policies(items[start:start + PARSE_SLICE], batch, offset=start)
+            self.pause()
+        return self._request(lambda: self.core.add_parsed(parsed, batch))
 
     def replace_policy(self, name: str, data: Any) -> Policy:
         return self._request(lambda: self.core.replace_policy(name, data))

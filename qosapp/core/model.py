@@ -290,7 +290,7 @@ def parse_service(data: Any) -> Service:
 
 
 # ---------------------------------------------------------------- policies
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     """Header fields a policy matches; None means wildcard.
 
@@ -316,7 +316,7 @@ class Match:
         return [(f.name, getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Policy:
     """A match plus an action: a queue or a service (marking), a meter (policing), or a meter
     with one of the two (police first, then queue or mark)."""

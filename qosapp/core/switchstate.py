@@ -33,7 +33,7 @@ FAILED_STATES = frozenset({ERROR, MISSING_QUEUE})
 QUEUE, METER_FALLBACK = "queue", "meter-fallback"
 
 
-@dataclass
+@dataclass(slots=True)
 class InstallState:
     """Where one policy's or path's flows stand on one switch."""
 

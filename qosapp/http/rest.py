@@ -96,7 +96,7 @@ class QosController(CoreController):
     @route("qos_policies", "/qos/policies", methods=["GET"])
     @handler
     def list_policies(self, req: Request) -> Any:
-        return [self.core.policy_view(p) for p in self.core.policies.values()]
+        return self.core.policy_views(self.core.policies.values())
 
     @route("qos_policies_add", "/qos/policies", methods=["POST"])
     @handler
@@ -110,7 +110,7 @@ class QosController(CoreController):
             policies = [self.core.add_policy(body)]
         if wants_confirm(req):
             wait_confirmed(self.core, policies)
-        views = [self.core.policy_view(p) for p in policies]
+        views = self.core.policy_views(policies)
         return json_response(views if isinstance(body, list) else views[0], 201)
 
     @route("qos_policies_delete", "/qos/policies", methods=["DELETE"])

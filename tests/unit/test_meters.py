@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 from typing import Any
+from dataclasses import replace
 
 import pytest
 
@@ -84,13 +85,13 @@ def test_meter_table_gives_lowest_free_id_per_switch() -> None:
 # ---------------------------------------------------------------- compiler and wire
 def test_compiled_actions_police_first() -> None:
     policy = parse_policy({**POLICE, "queue": 2, "enqueue-port": 3}, meters={"cap-2M": 1})
-    policy = policy.__class__(**{**policy.__dict__, "id": 7})
+    policy = replace(policy, id=7)
     spec, entering = compiler.compile_policy(policy, 1, OF13, {}, {"cap-2M": 4})
     assert spec.actions == (("meter", 4), ("set_queue", 2), ("output", 3))
     # the companion flow for traffic entering on the enqueue port is policed too
     assert entering.actions == (("meter", 4), ("set_queue", 2), ("goto_table", 1))
     assert compiler.unsupported(policy, OF10) == compiler.OF10_NO_METERS
-    alone = policy.__class__(**{**policy.__dict__, "queue": None, "enqueue_port": None})
+    alone = replace(policy, queue=None, enqueue_port=None)
     assert compiler.compile_policy(alone, 1, OF13, {}, {"cap-2M": 4})[0].actions == (("meter", 4), ("goto_table", 1))
     with pytest.raises(ValueError):
         compiler.compile_policy(alone, 1, OF10, {}, {"cap-2M": 4})

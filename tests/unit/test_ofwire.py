@@ -8,6 +8,7 @@ deletes by cookie and the cold-start wipe.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -57,7 +58,7 @@ CASES = [(m, a) for m, a in itertools.product(MATCHES, ACTIONS) if not ("service
 @pytest.mark.parametrize(("match", "action"), CASES)
 def test_policy_flow_bytes_equal_ryu(match: dict, action: dict) -> None:
     policy = parse_policy({"name": "p", **match, **action, "priority": "100"}, SERVICES)
-    policy = policy.__class__(**{**policy.__dict__, "id": 7})
+    policy = replace(policy, id=7)
     for spec in compiler.compile_policy(policy, 1, compiler.OF13, SERVICES):
         assert ofwire.encode(spec, 0x1234) == ryu_bytes(spec, 0x1234)
     for op in compiler.delete_policy(policy, 1, compiler.OF13, SERVICES):
