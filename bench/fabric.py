@@ -437,20 +437,12 @@ def quiet_switch_ports() -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--spines", type=int, default=2)
-    parser.add_argument("--leaves", type=int, default=98)
-    parser.add_argument("--policies", type=int, default=10000)
-    parser.add_argument("--paths", type=int, default=1000)
-    parser.add_argument("--hot", type=int, default=100, help="paths whose routes share one link")
+    goals.add_fabric_size(parser)
     parser.add_argument("--timeout", type=float, default=240.0, help="longest wait for each measurement (s)")
-    parser.add_argument("--quick", action="store_true", help="2 spines + 6 leaves, 400 policies, 40 paths (10 hot)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.spines, args.leaves, args.policies, args.paths, args.hot = 2, 6, 400, 40, 10
-    return args
+    return goals.fabric_size(parser.parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import goals  # noqa: E402
 from qosapp.adapters.store import Store  # noqa: E402
 from qosapp.core import paths  # noqa: E402
 from qosapp.core.compiler import OF13, FlowSpec  # noqa: E402
@@ -280,21 +281,13 @@ def run(args: argparse.Namespace, workdir: Path) -> Row:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--spines", type=int, default=2)
-    parser.add_argument("--leaves", type=int, default=98)
-    parser.add_argument("--policies", type=int, default=10000)
-    parser.add_argument("--paths", type=int, default=1000)
-    parser.add_argument("--hot", type=int, default=100)
-    parser.add_argument("--quick", action="store_true", help="2 spines + 6 leaves, 400 policies, 40 paths")
+    goals.add_fabric_size(parser)
     parser.add_argument("--burst", action="store_true", help="flush once at the end instead of after each event")
     parser.add_argument("--trickle", action="store_true",
                         help="flush after every event, unspaced (default: events 10 ms apart, flushes spaced "
                              "as the controller spaces them)")
     parser.add_argument("--profile", default=None, help="write cProfile's top functions here")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.spines, args.leaves, args.policies, args.paths, args.hot = 2, 6, 400, 40, 10
-    return args
+    return goals.fabric_size(parser.parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ The benchmarks (rest_bench, paths, fabric) print every target they cover as
 """
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,25 @@ FABRIC_SWITCHES = 100
 FABRIC_RESTART = Goal("restart_s", "controller restart until every switch holds its flows", 10.0, "limit", "s")
 FABRIC_REROUTE = Goal("reroute_s", "link of 100 paths down until their flows are re-routed", 1.0, "limit", "s")
 FABRIC = (FABRIC_RESTART, FABRIC_REROUTE)
+#: the fabric both fabric benches build (bench/fabric.py on OVS, bench/fabric_core.py without switches):
+#: a leaf-spine of FABRIC_SWITCHES, the policies and paths, and the paths whose routes share one cable
+FABRIC_SIZE = {"spines": 2, "leaves": 98, "policies": 10000, "paths": 1000, "hot": 100}
+FABRIC_QUICK = {"spines": 2, "leaves": 6, "policies": 400, "paths": 40, "hot": 10}
+
+
+def add_fabric_size(parser: argparse.ArgumentParser) -> None:
+    """--spines, --leaves, --policies, --paths, --hot and --quick, with FABRIC_SIZE as defaults."""
+    for name, default in FABRIC_SIZE.items():
+        parser.add_argument(f"--{name}", type=int, default=default,
+                            help="paths whose routes share one link" if name == "hot" else None)
+    parser.add_argument("--quick", action="store_true", help="2 spines + 6 leaves, 400 policies, 40 paths (10 hot)")
+
+
+def fabric_size(args: argparse.Namespace) -> argparse.Namespace:
+    """`args` with FABRIC_QUICK's sizes when --quick was given."""
+    if args.quick:
+        vars(args).update(FABRIC_QUICK)
+    return args
 
 
 def judge(goal: Goal, got: float | None, confirmed: bool | None = None) -> dict[str, Any]:
