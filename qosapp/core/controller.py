@@ -530,39 +530,33 @@ class QosCore:
             raise NotFound(f"no policy with id {policy_id}", "policy-id")
         return self.delete_policy(policy.name)
 
-    def install_state(self, policy: Policy) -> dict[str, Any]:
-        """Per switch: installed / pending / error + reason (or why not)."""
-        out: dict[str, Any] = {}
-        for dpid, info in sorted(self.switches.items()):
-            if not policy.applies_to(dpid):
-                continue
-            state = info.install.get(policy_cookie(_id(policy)))
-            if state is None:
-                state = InstallState("not-installed", "QoS is disabled" if not self.enabled else None)
-            out[format_dpid(dpid)] = state.to_dict()
-        return out
+    def install_state(self, policy: Policy, switches: list[tuple[int, str, dict[int, InstallState]]] | None = None
+                      ) -> dict[str, Any]:
+        """Per switch: installed / pending / error + reason (or why not).
+
+        `switches`: `_switch_tables()`, when the caller asks for many policies (computed once).
+        """
+        cookie = policy_cookie(_id(policy))
+        idle = NOT_INSTALLED[self.enabled]
+        return {name: held.get(cookie, idle).to_dict()
+                for dpid, name, held in (self._switch_tables() if switches is None else switches)
+                if policy.applies_to(dpid)}
+
+    def _switch_tables(self) -> list[tuple[int, str, dict[int, InstallState]]]:
+        """(dpid, its colon form, its per-cookie install states), in dpid order."""
+        return [(dpid, format_dpid(dpid), info.install) for dpid, info in sorted(self.switches.items())]
 
     def policy_view(self, policy: Policy) -> dict[str, Any]:
-        return {**policy.to_dict(), "cookie": hex(policy_cookie(_id(policy))),
-                "install": self.install_state(policy)}
+        return self.policy_views([policy])[0]
 
     def policy_views(self, policies: Iterable[Policy]) -> list[dict[str, Any]]:
-        """`policy_view` of many (GET all, a bulk POST's answer): the switches sorted and named once.
-
-        The same dicts as `policy_view`, key for key (a unit test compares them).
-        """
-        switches = [(dpid, format_dpid(dpid), info.install) for dpid, info in sorted(self.switches.items())]
-        idle = InstallState("not-installed", "QoS is disabled" if not self.enabled else None)
+        """Each policy as the REST API shows it; the switch list is sorted and named once (GET all)."""
+        switches = self._switch_tables()
         views = []
         for policy in policies:
-            cookie = policy_cookie(_id(policy))
-            install = {}
-            for dpid, name, held in switches:
-                if policy.applies_to(dpid):
-                    install[name] = held.get(cookie, idle).to_dict()
             view = policy.to_dict()
-            view["cookie"] = hex(cookie)
-            view["install"] = install
+            view["cookie"] = hex(policy_cookie(_id(policy)))
+            view["install"] = self.install_state(policy, switches)
             views.append(view)
         return views
 
@@ -1553,6 +1547,10 @@ class QosCore:
             for info in self.switches.values():
                 fx.send(info.dpid, self._policy_deletes(info, policies))
         return fx
+
+
+#: what a policy shows for a switch that holds none of its flows (read only: never stored in a switch's states)
+NOT_INSTALLED = {True: InstallState("not-installed", None), False: InstallState("not-installed", "QoS is disabled")}
 
 
 def _with_id(policy: Policy, policy_id: int) -> Policy:
