@@ -141,12 +141,13 @@ def configure_store(args: argparse.Namespace) -> None:
     """--store and the cluster options into SETTINGS; refuse what a cluster cannot do."""
     import socket
 
-    from qosapp.adapters.etcdstore import parse_url
     from qosapp.main import frontdoor
 
     if args.store == "sqlite":
         SETTINGS.store = "sqlite"
         return
+    from qosapp.adapters.etcdstore import parse_url  # etcd3gw and requests load only for a cluster
+
     try:
         parse_url(args.store)
     except ValueError as err:

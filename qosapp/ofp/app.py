@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import qosapp.main.compat  # noqa: F401  (must precede ryu.app.wsgi)
 from ryu.app.wsgi import WSGIApplication
@@ -34,13 +34,13 @@ from qosapp.main.config import SETTINGS
 from qosapp.core.controller import QosCore
 from qosapp.core.switchstate import Outstanding
 from qosapp.adapters.ovsqueues import OvsQueues
-from qosapp.adapters.etcdstore import EtcdStore, parse_url
 from qosapp.adapters.store import Store
 from qosapp.core.storeapi import StoreApi
-from qosapp.adapters.etcdcluster import Membership
-from qosapp.ofp.cluster import ClusterMember, StoreFollower
 from qosapp.ofp.green import green_service
 from qosapp.ofp.shell import Multipart, error_reason, packet_in_fields, port_names, reply_more
+
+if TYPE_CHECKING:  # imported where used: etcd3gw and requests load only for a cluster
+    from qosapp.ofp.cluster import ClusterMember, StoreFollower
 
 LOG = logging.getLogger("qosapp")
 #: bytes per socket write when a batch of flow operations goes out
@@ -62,6 +62,7 @@ class QosApp(app_manager.RyuApp):
             # deferred sync: the REST handler fsyncs once before it answers (see qosapp.adapters.store)
             store = Store(SETTINGS.state_dir, deferred_sync=True)
         else:
+            from qosapp.adapters.etcdstore import EtcdStore, parse_url
             store = self.etcd = EtcdStore(parse_url(SETTINGS.store))
         core = QosCore(store, manage_queues=self.queues is not None, forwarding=SETTINGS.forwarding)
         #: the core behind one lock; every event below goes through it
@@ -76,12 +77,14 @@ class QosApp(app_manager.RyuApp):
         #: dpid -> xid of the flow stats request that reads the switch after a takeover
         self.reconciling: dict[int, int] = {}
         self.follower: StoreFollower | None = None
-        if isinstance(store, EtcdStore):
+        if SETTINGS.store != "sqlite":
+            from qosapp.adapters.etcdcluster import Membership
+            from qosapp.ofp import cluster
             membership = Membership(self.etcd, SETTINGS.member_id, SETTINGS.lease_ttl,
                                     {"rest": f"http://{SETTINGS.rest_host}:{SETTINGS.rest_port}",
                                      "ofp": f"{SETTINGS.ofp_host}:{SETTINGS.ofp_port}"})
-            self.cluster = ClusterMember(membership, self.core, self)
-            self.follower = StoreFollower(self.etcd, self.core, on_cluster=self.cluster.changed)
+            self.cluster = cluster.ClusterMember(membership, self.core, self)
+            self.follower = cluster.StoreFollower(self.etcd, self.core, on_cluster=self.cluster.changed)
         LOG.info("qos-sdn: state in %s, REST on %s:%s, OpenFlow on %s:%s, queues via %s",
                  SETTINGS.state_dir if SETTINGS.store == "sqlite" else SETTINGS.store,
                  SETTINGS.rest_host, SETTINGS.rest_port, SETTINGS.ofp_host, SETTINGS.ofp_port,
