@@ -14,7 +14,7 @@ everything that belongs there. Simple and correct beats incremental.
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
 import logging
 import time
 from dataclasses import replace
@@ -1553,10 +1553,21 @@ class QosCore:
 NOT_INSTALLED = {True: InstallState("not-installed", None), False: InstallState("not-installed", "QoS is disabled")}
 
 
+#: Policy's fields (a slots dataclass: one slot per field)
+_POLICY_SLOTS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Policy))
+
+
 def _with_id(policy: Policy, policy_id: int) -> Policy:
-    """The stored policy: a shallow copy with its id (a quarter cheaper than `dataclasses.replace`,
-    which runs the whole __init__ again; a bulk POST does this per policy)."""
-    stored = copy.copy(policy)
+    """The stored policy: a shallow copy with its id, slot by slot.
+
+    A bulk POST does this per policy: `dataclasses.replace` runs the whole
+    __init__ again, and `copy.copy` goes through the slots dataclass's
+    __getstate__/__setstate__, which call `dataclasses.fields()` twice
+    (a fifth of a 20,000-policy bulk's CPU in the core).
+    """
+    stored = object.__new__(Policy)
+    for name in _POLICY_SLOTS:
+        object.__setattr__(stored, name, getattr(policy, name))
     object.__setattr__(stored, "id", policy_id)
     return stored
 
