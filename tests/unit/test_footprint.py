@@ -15,7 +15,6 @@ import sys
 PROBE = r"""
 import json, sys
 from qosapp.main import launcher
-from qosapp.main.config import SETTINGS
 args = launcher.build_parser().parse_args(["--no-queues"])
 launcher.configure_store(args)
 import qosapp.main.compat
