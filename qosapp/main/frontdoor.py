@@ -69,10 +69,11 @@ def raise_fd_limit(wanted: int) -> None:
 
 
 def start_service(app_mgr: Any) -> Any:
-    """Ryu's hook, ours: the WSGI application behind the guard (and the request metrics) on our own listener."""
+    """Ryu's hook, ours: the WSGI application (hot routes first) behind the guard and the request metrics, on our own listener."""
     from ryu.app.wsgi import WSGIApplication
 
     from qosapp.http.guard import Guard, GuardConfig
+    from qosapp.http.hotpath import hot_routes
     from qosapp.http.metrics import metrics_of
     from qosapp.http.server import RestServer, ServerLimits, listen
 
@@ -82,7 +83,8 @@ def start_service(app_mgr: Any) -> Any:
     allowed = set(SETTINGS.allowed_hosts)
     if not is_loopback(SETTINGS.rest_host) and SETTINGS.rest_host not in ("0.0.0.0", "::"):
         allowed.add(SETTINGS.rest_host)
-    guard = Guard(app, GuardConfig(allowed_hosts=allowed, token=SETTINGS.token,
+    # the hot routes (POST /qos/policies, GET and DELETE one) skip WebOb and Routes: qosapp.http.hotpath
+    guard = Guard(hot_routes(app), GuardConfig(allowed_hosts=allowed, token=SETTINGS.token,
                                    token_for_reads=SETTINGS.token_for_reads, max_body=SETTINGS.max_body))
     limits = ServerLimits(max_connections=SETTINGS.max_connections, idle_timeout=SETTINGS.idle_timeout,
                           header_timeout=SETTINGS.header_timeout)
