@@ -180,15 +180,16 @@ class RestServer:
         limits = self.limits
         while conn.state != CLOSED:
             conn.mark(IDLE)
-            waiting = b""
-            with eventlet.Timeout(limits.idle_timeout, False):
-                waiting = http.rfile.peek(1)
+            waiting = self.next_request(conn, http)
             if not waiting or conn.state == CLOSED:
                 return  # EOF, idle too long, or shed
             conn.mark(BUSY)
             try:
-                with eventlet.Timeout(limits.header_timeout, socket.timeout("request head too slow")):
+                if head_buffered(waiting):  # all of it is in memory: reading it cannot block, no timer needed
                     head = protocol.read_head(http.rfile)
+                else:
+                    with eventlet.Timeout(limits.header_timeout, socket.timeout("request head too slow")):
+                        head = protocol.read_head(http.rfile)
                 if head is None or not http.one(head):
                     return
             except protocol.Refused as err:
@@ -199,6 +200,31 @@ class RestServer:
             except Exception:  # noqa: BLE001  (a bug here must not kill the listener or reach the client)
                 LOG.exception("REST connection %s: unexpected error", conn.addr)
                 return
+
+    def next_request(self, conn: Connection, http: protocol.Connection) -> bytes:
+        """What the connection has buffered once its next request begins; b"" at EOF or after the idle timeout.
+
+        The wait is bounded by the socket's own timeout, set to the idle
+        timeout for it (one timer per wait instead of that and an
+        `eventlet.Timeout`), then back to the I/O timeout for the request.
+        """
+        sock = conn.sock
+        sock.settimeout(self.limits.idle_timeout)
+        try:
+            return bytes(http.rfile.peek(1))
+        except socket.timeout:
+            return b""
+        except ssl.SSLError as err:  # eventlet's TLS sockets time out with SSLError("timed out")
+            if "timed out" in str(err):
+                return b""
+            raise
+        finally:
+            sock.settimeout(self.limits.io_timeout)
+
+
+def head_buffered(data: bytes) -> bool:
+    """Does `data` (the start of a request) hold its whole head? (Leading empty lines: no, to be safe.)"""
+    return not data.startswith((b"\r", b"\n")) and b"\r\n\r\n" in data
 
 
 def listen(host: str, port: int) -> Any:
