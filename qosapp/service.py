@@ -67,7 +67,6 @@ class QosService:
                  lock: AbstractContextManager[Any] | None = None,
                  new_event: Callable[[], EventLike] = threading.Event,
                  pause: Callable[[], None] = lambda: None,
-                 flush_sends: Callable[[], None] | None = None,
                  sync: Callable[[], bool] | None = None,
                  later: Callable[[Callable[[], None]], Any] | None = None,
                  later_after: Callable[[float, Callable[[], None]], Any] | None = None,
@@ -92,9 +91,6 @@ class QosService:
         self.lock: AbstractContextManager[Any] = lock if lock is not None else threading.Lock()
         self.new_event = new_event
         self.pause = pause
-        #: before a confirmation wait's fsync: let what is still queued for the switches go out (the Ryu
-        #: shell yields only when a batch went to a send queue; without it: `pause`)
-        self.flush_sends: Callable[[], None] = flush_sends or (lambda: self.pause())
         #: called with no arguments whenever install states may have left
         #: "pending" (barrier reply, switch error, switch gone)
         self.confirm_listeners: list[Callable[[], None]] = []
@@ -347,10 +343,10 @@ class QosService:
                 done.set()
 
         # listen first: a confirmation that comes in while this request yields below
-        # (flush_sends, fsync, a tc call in the apply before) must not be missed
+        # (pause, fsync, a tc call in the apply before) must not be missed
         self.confirm_listeners.append(check)
         try:
-            self.flush_sends()  # let the datapath's send loop put the flows and the barrier on the wire ...
+            self.pause()  # let the datapath's send loop put the flows and the barrier on the wire ...
             self.sync_store()  # ... and make the change durable while the switch works on them
             check()
             done.wait(timeout)

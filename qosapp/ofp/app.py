@@ -49,9 +49,8 @@ LOG = logging.getLogger("qosapp")
 SEND_CHUNK = 64 * 1024
 
 
-def write(datapath: Any, data: bytes) -> bool:
-    """`data` to the switch: at once when Ryu's send loop is idle, else (or what did not fit) through its queue;
-    whether anything was queued.
+def write(datapath: Any, data: bytes) -> None:
+    """`data` to the switch: at once when Ryu's send loop is idle, else (or what did not fit) through its queue.
 
     Why: a confirmed request's batch and barrier otherwise wait for a queue
     put to wake the datapath's send greenthread, which only then writes. The
@@ -69,10 +68,9 @@ def write(datapath: Any, data: bytes) -> bool:
         except OSError:  # full (EAGAIN) or broken: the send loop meets it in its turn, as before
             sent = 0
         if sent == len(data):
-            return False
+            return
         data = data[sent:]
     datapath.send(data)
-    return True
 
 
 class QosApp(app_manager.RyuApp):
@@ -93,11 +91,8 @@ class QosApp(app_manager.RyuApp):
             from qosapp.adapters.etcdstore import EtcdStore, parse_url
             store = self.etcd = EtcdStore(parse_url(SETTINGS.store))
         core = QosCore(store, manage_queues=self.queues is not None, forwarding=SETTINGS.forwarding)
-        #: a batch went to a send queue (not straight to its socket) since the last `flush_sends`
-        self.queued_sends = False
         #: the core behind one lock; every event below goes through it
-        self.core = green_service(core, send=self.send_ops, queues=self.queues, coalesce_topology=True,
-                                  flush_sends=self.flush_sends)
+        self.core = green_service(core, send=self.send_ops, queues=self.queues, coalesce_topology=True)
         self.core.store.sync()  # what loading wrote (the built-in service on first start)
         rest.register(kwargs["wsgi"], self.core)
         #: stats replies still arriving in parts
@@ -152,18 +147,12 @@ class QosApp(app_manager.RyuApp):
             chunk.append(buf)
             size += len(buf)
             if size >= SEND_CHUNK:
-                self.queued_sends |= write(datapath, b"".join(chunk))
+                write(datapath, b"".join(chunk))
                 chunk, size = [], 0
         xid = ofmsgs.next_xid(datapath)
         book.barrier(xid, cookies)
         chunk.append(ofmsgs.barrier_bytes(datapath, xid))
-        self.queued_sends |= write(datapath, b"".join(chunk))
-
-    def flush_sends(self) -> None:
-        """Before a confirmation wait's fsync: yield to the hub (the send loops write) only if a batch was queued."""
-        if self.queued_sends:
-            self.queued_sends = False
-            hub.sleep(0)
+        write(datapath, b"".join(chunk))
 
     # ------------------------------------------------------------ cluster roles (qosapp.ofp.cluster)
     def connected(self) -> list[int]:

@@ -58,17 +58,17 @@ class NativeWorker:
 
 
 def green_service(core: QosCore, send: Sender | None = None, queues: QueueBackend | None = None,
-                  coalesce_topology: bool = False, flush_sends: Callable[[], None] | None = None) -> QosService:
+                  coalesce_topology: bool = False) -> QosService:
     """A `QosService` whose lock and confirmation waits cooperate with eventlet's green threads.
 
     A SQLite store's fdatasync runs in a native thread, shared by concurrent
     requests (group commit), so it no longer stops the hub. `coalesce_topology`
     (the controller): topology work runs once per burst of events, in a
     greenthread spawned when the first of them arrives, and flushes are
-    spaced (`QosService._flush_wait`). `flush_sends`: see `QosService.flush_sends`.
+    spaced (`QosService._flush_wait`).
     """
     service = QosService(core, send=send, queues=queues, lock=hub.BoundedSemaphore(1), new_event=hub.Event,
-                         pause=lambda: hub.sleep(0), flush_sends=flush_sends,
+                         pause=lambda: hub.sleep(0),
                          later=(lambda fn: hub.spawn(fn)) if coalesce_topology else None,
                          later_after=(lambda delay, fn: hub.spawn_after(delay, fn)) if coalesce_topology else None)
     if isinstance(core.store, Store) and core.store.deferred_sync:

@@ -130,28 +130,3 @@ def test_policy_views_of_many_equal_each_policy_view(tmp_path: Path) -> None:
     assert list(views[0]["install"]) == ["00:00:00:00:00:00:00:01", "00:00:00:00:00:00:00:02",
                                          "00:00:00:00:00:00:00:03"]
     assert list(views[1]["install"]) == ["00:00:00:00:00:00:00:02"] and views[2]["install"] == {}
-
-
-def test_a_confirmation_wait_lets_queued_sends_out_then_fsyncs_then_waits(tmp_path: Path) -> None:
-    """wait_confirmed: flush_sends (the shell yields only if a batch was queued), the store's sync, the wait."""
-    sent: list[tuple[int, list[Any]]] = []
-    svc = make_service(str(tmp_path), lambda dpid, ops: sent.append((dpid, ops)))
-    svc.enable()
-    svc.switch_connected(1, OF13, {})
-    policy = svc.add_policy({"name": "p", "ip-src": "10.0.0.1", "sw": "all", "queue": 1})
-    steps: list[str] = []
-    svc.sync_store = lambda: steps.append("sync") or True
-
-    def confirm_now(step: str) -> None:  # the switch confirms while the store syncs
-        steps.append(step)
-        for dpid, ops in sent:
-            svc.flows_confirmed(dpid, [op.cookie for op in ops if isinstance(op, FlowSpec)])
-
-    svc.pause = lambda: confirm_now("pause")
-    svc.wait_confirmed([policy], timeout=5)  # no flush_sends given: it is the pause
-    assert steps == ["pause", "sync"] and not svc.core.pending([policy])
-    policy2 = svc.add_policy({"name": "q", "ip-src": "10.0.0.2", "sw": "all", "queue": 1})
-    steps.clear()
-    svc.flush_sends = lambda: confirm_now("flush")
-    svc.wait_confirmed([policy2], timeout=5)
-    assert steps == ["flush", "sync"] and not svc.core.pending([policy2]) and svc.confirm_listeners == []
