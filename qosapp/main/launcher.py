@@ -6,12 +6,16 @@ gets only the arguments it knows (WSGI and OpenFlow listen addresses).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
 from typing import Any
 
 from qosapp.main.config import DEFAULT_OVSDB, SETTINGS, default_state_dir
+
+#: container allocations (net of frees) between two young-generation collections (Python's default: 700)
+GC_YOUNG_THRESHOLD = 10_000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     ryu_argv += ["ryu.topology.switches", "qosapp.ofp.app"]
     sys.argv = ["qos-controller", *ryu_argv]
     lean_logging()
+    lean_gc()
     manager.main(args=ryu_argv)
 
 
@@ -131,6 +136,22 @@ def lean_logging() -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None
+
+
+def lean_gc() -> None:
+    """Collect the young generation every GC_YOUNG_THRESHOLD container allocations instead of every 700.
+
+    A 20,000-policy bulk POST allocates some 400,000 container objects that
+    survive (policies, matches, stored rows, install states, views): at 700
+    that was ~600 young and ~60 middle collections and 3-4 full ones, each
+    full one walking the whole heap (~270,000 objects), ~0.25 s of the
+    request's ~0.9 s of CPU. At 10,000 it is ~45 young, ~4 middle and a full
+    one every few bulks. Only reference cycles wait longer to be freed
+    (everything else is freed by reference counting, as before); the older
+    generations' thresholds stay Python's.
+    """
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def _no_host_discovery(self: Any, ev: Any) -> None:

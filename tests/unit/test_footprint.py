@@ -39,3 +39,18 @@ def test_cluster_modules_still_import() -> None:
     """The lazy imports still resolve: what an etcd controller loads when it starts."""
     probe = "import qosapp.adapters.etcdstore, qosapp.adapters.etcdcluster, qosapp.ofp.cluster"
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=120)
+
+
+def test_lean_gc_spaces_young_collections_only() -> None:
+    """The controller collects its young generation every GC_YOUNG_THRESHOLD allocations, older ones as Python does."""
+    import gc
+
+    from qosapp.main import launcher
+
+    saved = gc.get_threshold()
+    try:
+        launcher.lean_gc()
+        assert gc.get_threshold() == (launcher.GC_YOUNG_THRESHOLD, saved[1], saved[2])
+        assert gc.isenabled()
+    finally:
+        gc.set_threshold(*saved)
