@@ -313,7 +313,7 @@ class Match:
 
     def items(self) -> list[tuple[str, Any]]:
         """The set fields, in declaration order (stable flow specs)."""
-        return [(f.name, getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None]
+        return [(name, value) for name in _MATCH_FIELDS if (value := getattr(self, name)) is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +374,9 @@ class Policy:
             out["id"] = self.id
         return out
 
+
+#: Match's field names in declaration order (`dataclasses.fields()` builds them anew on every call)
+_MATCH_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Match))
 
 #: seed JSON key -> Match attribute
 POLICY_MATCH_KEYS: dict[str, str] = {
