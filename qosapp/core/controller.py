@@ -925,8 +925,11 @@ class QosCore:
         return sorted(p for p in info.ports if not is_reserved_port(p))
 
     def _missing(self, policy: Policy, info: SwitchState) -> tuple[tuple[int, int], ...]:
-        """(port, queue) pairs `policy` would enqueue into on `info` that do not exist."""
-        if policy.queue is None:
+        """(port, queue) pairs `policy` would enqueue into on `info` that do not exist.
+
+        Unmanaged queues all count as there (`queue_exists`): nothing to look up, port by port.
+        """
+        if policy.queue is None or not self.shaping.managed:
             return ()
         candidates = self._queue_ports(policy, info)
         pairs = missing_queues(policy.queue, [(info.dpid, p) for p in candidates], self.queue_exists)
