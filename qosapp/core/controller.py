@@ -548,16 +548,29 @@ class QosCore:
     def policy_view(self, policy: Policy) -> dict[str, Any]:
         return self.policy_views([policy])[0]
 
-    def policy_views(self, policies: Iterable[Policy]) -> list[dict[str, Any]]:
-        """Each policy as the REST API shows it; the switch list is sorted and named once (GET all)."""
+    def policy_views(self, policies: Iterable[Policy], bodies: list[dict[str, Any]] | None = None
+                     ) -> list[dict[str, Any]]:
+        """Each policy as the REST API shows it; the switch list is sorted and named once (GET all).
+
+        `bodies`: `policy_bodies(policies)`, made earlier (they do not change with the install
+        states); each gets its policy's "install" here.
+        """
+        policies = list(policies)
         switches = self._switch_tables()
-        views = []
-        for policy in policies:
-            view = policy.to_dict()
-            view["cookie"] = hex(policy_cookie(_id(policy)))
+        views = self.policy_bodies(policies) if bodies is None else bodies
+        for policy, view in zip(policies, views):
             view["install"] = self.install_state(policy, switches)
-            views.append(view)
         return views
+
+    @staticmethod
+    def policy_bodies(policies: Iterable[Policy]) -> list[dict[str, Any]]:
+        """The views of `policies` without their install states (`policy_views` adds them)."""
+        bodies = []
+        for policy in policies:
+            body = policy.to_dict()
+            body["cookie"] = hex(policy_cookie(_id(policy)))
+            bodies.append(body)
+        return bodies
 
     # ------------------------------------------------------------ switches
     def switch_connected(self, dpid: int, version: int, ports: Mapping[int, str] | None = None,
