@@ -7,12 +7,19 @@ live browser tests must share this one instead of starting their own.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from topologies.netutil import free_tcp_port as _free_tcp_port
 from topologies.ovsenv import PrivateOvs
+
+#: The tree under test comes first for every process the tests start (qos-controller, qospusher,
+#: experiments): run from another checkout with this one's venv, the venv's editable install would
+#: otherwise load the venv's own tree in those processes while the tests themselves load this one.
+_TREE = str(Path(__file__).resolve().parent.parent)
+os.environ["PYTHONPATH"] = os.pathsep.join([_TREE, *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def _require_root() -> None:

@@ -152,9 +152,12 @@ def iperf3(client: Node, server: Node, seconds: float = 5.0, port: int = 5201, u
             report = json.loads(out)
         except json.JSONDecodeError as exc:
             raise TrafficError(f"iperf3 client printed no JSON (exit {cli.returncode}): {err[-500:]}") from exc
-        result = parse_iperf3(report)
-        _communicate(srv, slack, f"iperf3 server on {server.name}")
-        return result
+        srv_out, _ = _communicate(srv, slack, f"iperf3 server on {server.name}")
+        try:
+            report["receiver_intervals"] = json.loads(srv_out).get("intervals", [])
+        except json.JSONDecodeError:  # the client's report is the result; the server's only adds detail
+            report["receiver_intervals"] = []
+        return parse_iperf3(report)
     finally:
         stop_process(srv)
 

@@ -20,10 +20,11 @@ Two ways to be durable, both WAL:
 from __future__ import annotations
 
 import json
+import json.encoder
 import os
 import sqlite3
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from qosapp.core.storeapi import StoreConflict
 
@@ -66,8 +67,24 @@ CREATE TABLE IF NOT EXISTS queue_profiles (
 DB_NAME = "qos.db"
 
 
-#: one encoder for every row (json.dumps with sort_keys builds a new one per call: a bulk POST has 100,000 rows)
-_encode = json.JSONEncoder(sort_keys=True).encode
+def _row_encoder() -> Callable[[Any], str]:
+    """JSON text of one row's body, keys sorted: `json.JSONEncoder(sort_keys=True).encode`, made once.
+
+    `encode` makes a new C encoder on every call (a fifth of the cost of
+    encoding a policy's body; a bulk POST encodes 100,000); here one is made
+    for all, without the circular-reference check (a body is a tree of
+    plain values). Without the C accelerator, the plain `encode`.
+    """
+    encoder = json.JSONEncoder(sort_keys=True)
+    make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+    if make is None:
+        return encoder.encode
+    one = make(None, encoder.default, json.encoder.encode_basestring_ascii, None,
+               encoder.key_separator, encoder.item_separator, True, False, True)
+    return lambda value: "".join(one(value, 0))
+
+
+_encode = _row_encoder()
 
 
 class Conflict(sqlite3.IntegrityError, StoreConflict):
@@ -79,6 +96,16 @@ def _row_id(rowid: int | None) -> int:
     if rowid is None:
         raise sqlite3.DatabaseError("INSERT gave no row id")
     return rowid
+
+
+def _next_id(db: sqlite3.Connection, table: str) -> int:
+    """The id AUTOINCREMENT gives the next row of `table`: one past the largest it ever gave, or holds.
+
+    Call it inside the transaction that inserts (BEGIN IMMEDIATE: no other writer in between).
+    """
+    seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    top = db.execute(f"SELECT max(id) FROM {table}").fetchone()  # `table`: one of ours, never input
+    return max(seq[0] if seq else 0, top[0] or 0) + 1
 
 
 def _fsync_dir(path: str) -> None:
@@ -209,12 +236,19 @@ class Store:
         return [(pid, name, json.loads(body)) for pid, name, body in rows]
 
     def insert_policies(self, items: list[tuple[str, dict[str, Any]]]) -> list[int]:
-        """Insert many policies in one transaction; returns their new ids."""
-        ids: list[int] = []
+        """Insert many policies in one transaction; returns their new ids.
+
+        The ids are the ones AUTOINCREMENT would have given one INSERT at a
+        time (the next after the largest ever used, in order), given
+        explicitly so that one `executemany` inserts them all: an `execute`
+        per row, for its `lastrowid`, cost a third of the store's part of a
+        20,000-policy bulk POST.
+        """
         with self.transaction() as db:
-            for name, body in items:
-                ids.append(_row_id(db.execute("INSERT INTO policies (name, body) VALUES (?, ?)",
-                                              (name, _encode(body))).lastrowid))
+            first = _next_id(db, "policies")
+            ids = list(range(first, first + len(items)))
+            db.executemany("INSERT INTO policies (id, name, body) VALUES (?, ?, ?)",
+                           [(pid, name, _encode(body)) for pid, (name, body) in zip(ids, items)])
         return ids
 
     def update_policy(self, policy_id: int, name: str, body: dict[str, Any]) -> None:

@@ -45,7 +45,9 @@ class InstallState:
     mechanism: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"state": self.state, **({"reason": self.reason} if self.reason else {})}
+        out: dict[str, Any] = {"state": self.state}
+        if self.reason:
+            out["reason"] = self.reason
         if self.missing:
             out["missing-queues"] = [{"port": port, "queue": queue} for port, queue in self.missing]
         if self.mechanism:

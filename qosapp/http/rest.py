@@ -108,10 +108,23 @@ class QosController(CoreController):
             policies = self.core.add_policies(body)
         else:
             policies = [self.core.add_policy(body)]
-        if wants_confirm(req):
-            wait_confirmed(self.core, policies)
-        views = self.core.policy_views(policies)
+        views = self._added_views(req, policies, bulk=isinstance(body, list))
         return json_response(views if isinstance(body, list) else views[0], 201)
+
+    def _added_views(self, req: Request, policies: list[Any], bulk: bool) -> list[dict[str, Any]]:
+        """The views of the policies just added; with ?wait=confirm, once the switches confirmed them.
+
+        A bulk's views (all but their install states) are made while the
+        switch works on the flows, after letting the last of them go out.
+        """
+        if not wants_confirm(req):
+            return self.core.policy_views(policies)
+        bodies = None
+        if bulk:
+            self.core.pause()
+            bodies = self.core.policy_bodies(policies)
+        wait_confirmed(self.core, policies)
+        return self.core.policy_views(policies, bodies)
 
     @route("qos_policies_delete", "/qos/policies", methods=["DELETE"])
     @handler

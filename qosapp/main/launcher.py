@@ -6,12 +6,17 @@ gets only the arguments it knows (WSGI and OpenFlow listen addresses).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
 from typing import Any
 
 from qosapp.main.config import DEFAULT_OVSDB, SETTINGS, default_state_dir
+
+#: the cyclic GC's thresholds (Python's: 700, 10, 10): young collections every 10,000 container
+#: allocations (net of frees), full ones considered after 100 middle collections instead of 10
+GC_THRESHOLDS = (10_000, 10, 100)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     ryu_argv += ["ryu.topology.switches", "qosapp.ofp.app"]
     sys.argv = ["qos-controller", *ryu_argv]
     lean_logging()
+    lean_gc()
     manager.main(args=ryu_argv)
 
 
@@ -131,6 +137,22 @@ def lean_logging() -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None
+
+
+def lean_gc() -> None:
+    """The cyclic garbage collector runs less often (GC_THRESHOLDS); only reference cycles wait longer.
+
+    A 20,000-policy bulk POST allocates some 400,000 container objects that
+    survive (policies, matches, install states, index tuples, the answer's
+    views). With Python's thresholds that was ~600 young and ~60 middle
+    collections and 3-4 full ones, each full one walking the whole heap
+    (~270,000 objects, ~0.1 s): ~0.25 s of the request's ~0.9 s of CPU.
+    At (10,000, 10, 100) it is ~45 young and ~4 middle collections, and a
+    full one only every ~10 million allocations. Everything not in a cycle
+    is still freed at once by reference counting; what the young
+    collections find (the requests' short-lived cycles) is freed as before.
+    """
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _no_host_discovery(self: Any, ev: Any) -> None:

@@ -10,6 +10,7 @@ Ryu's serialisation is a unit test (tests/unit/test_ofwire.py).
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import struct
@@ -84,6 +85,27 @@ def _oxm(name: str, value: Any) -> tuple[int, bytes]:
     return field, struct.pack("!I", header) + payload
 
 
+#: match fields whose values hardly repeat between flows (each flow's own address): never cached
+_ADDRESSES = frozenset({"ipv4_src", "ipv4_dst", "ipv6_src", "ipv6_dst", "eth_src", "eth_dst"})
+#: the OXM header of a plain (unmasked) IPv4 address match, by field name
+_IPV4_HEADERS = {name: struct.pack("!I", (_OXM_CLASS << 16) | (_OXM[name][0] << 9) | 4)
+                 for name in ("ipv4_src", "ipv4_dst")}
+
+
+@functools.lru_cache(maxsize=4096)
+def _common_oxm(name: str, value: Any) -> tuple[int, bytes]:
+    """`_oxm` of a field whose values repeat between flows (eth_type, ip_proto, ports, queues' ports...)."""
+    return _oxm(name, value)
+
+
+def _match_tlv(name: str, value: Any) -> tuple[int, bytes]:
+    """(OXM field number, TLV) of one match field; a plain IPv4 address without `_value_bytes`' checks."""
+    header = _IPV4_HEADERS.get(name)
+    if header is not None and "/" not in value:
+        return _OXM[name][0], header + socket.inet_aton(value)
+    return _oxm(name, value) if name in _ADDRESSES else _common_oxm(name, value)
+
+
 def encode_match(fields: dict[str, Any]) -> bytes:
     """ofp_match (OXM), TLVs sorted by field number as Ryu does, padded to 8 bytes."""
     tlvs = []
@@ -94,8 +116,8 @@ def encode_match(fields: dict[str, Any]) -> bytes:
             name = _TP[fields["ip_proto"]][0 if name == "tp_src" else 1]
         elif name not in _OXM:
             raise Unsupported(f"match field {name!r}")
-        tlvs.append(_oxm(name, value))
-    tlvs.sort(key=lambda t: t[0])
+        tlvs.append(_match_tlv(name, value))
+    tlvs.sort()  # by field number: each field appears once, so the TLVs themselves are never compared
     body = b"".join(t[1] for t in tlvs)
     length = 4 + len(body)
     return struct.pack("!HH", 1, length) + body + bytes(_pad8(length) - length)
@@ -103,6 +125,12 @@ def encode_match(fields: dict[str, Any]) -> bytes:
 
 def _port(port: Any) -> int:
     return RESERVED_PORTS[port] if port in RESERVED_PORTS else int(port)
+
+
+@functools.lru_cache(maxsize=4096)
+def _instructions(actions: tuple) -> bytes:
+    """`encode_instructions`, cached: the flows of many policies share one action list (values are ints and texts)."""
+    return encode_instructions(actions)
 
 
 def encode_instructions(actions: tuple) -> bytes:
@@ -145,7 +173,7 @@ def _flow_mod(xid: int, cookie: int, cookie_mask: int, table_id: int, command: i
 def flow_add(spec: FlowSpec, xid: int) -> bytes:
     """OFPFC_ADD for one spec, exactly as `ofmsgs.flow_add` would have Ryu serialise it."""
     return _flow_mod(xid, spec.cookie, 0, spec.table_id, OFPFC_ADD, spec.priority, 0, 0,
-                     encode_match(spec.match_dict()), encode_instructions(spec.actions))
+                     encode_match(spec.match_dict()), _instructions(spec.actions))
 
 
 def flow_delete(op: FlowDelete, xid: int) -> bytes:

@@ -33,7 +33,7 @@ from topologies.experiment import SEED_QUEUES, in_band, wait_queues_applied
 from topologies.netutil import wait_until
 from topologies.network import start_network, stop_network
 from topologies.ovsenv import PrivateOvs
-from topologies.traffic import iperf3, ping, stop_process, wait_reachable
+from topologies.traffic import iperf3, ping, rate_series, stop_process, wait_reachable
 
 pytestmark = pytest.mark.integration
 
@@ -61,9 +61,11 @@ class Bed:
 
     def rate(self, src: str, dst: str) -> float:
         """Receiver-side iperf3 Mbit/s from host src to host dst (printed: pytest shows it on failure)."""
-        mbps = iperf3(self.net.get(src), self.net.get(dst), seconds=IPERF_SECONDS).mbps
-        print(f"iperf3 {src}->{dst}: {mbps:.2f} Mbit/s")
-        return mbps
+        result = iperf3(self.net.get(src), self.net.get(dst), seconds=IPERF_SECONDS)
+        seconds = " ".join(f"{mbps:.2f}" for _, mbps in rate_series(result))
+        print(f"iperf3 {src}->{dst}: {result.mbps:.2f} Mbit/s, {result.retransmits} retransmits; "
+              f"received per second: {seconds}")
+        return result.mbps
 
     def path(self, name: str) -> dict[str, Any]:
         return self.call("GET", "/qos/paths/" + quote(name, safe=""), expect=200)

@@ -39,3 +39,18 @@ def test_cluster_modules_still_import() -> None:
     """The lazy imports still resolve: what an etcd controller loads when it starts."""
     probe = "import qosapp.adapters.etcdstore, qosapp.adapters.etcdcluster, qosapp.ofp.cluster"
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=120)
+
+
+def test_lean_gc_sets_the_thresholds() -> None:
+    """The controller's cyclic GC runs at GC_THRESHOLDS, and stays enabled."""
+    import gc
+
+    from qosapp.main import launcher
+
+    saved = gc.get_threshold()
+    try:
+        launcher.lean_gc()
+        assert gc.get_threshold() == launcher.GC_THRESHOLDS
+        assert gc.isenabled()
+    finally:
+        gc.set_threshold(*saved)
