@@ -2,8 +2,9 @@
 
 The launcher calls `configure` with its parsed arguments before Ryu starts;
 `install` replaces Ryu's `wsgi.start_service` (which the manager calls once
-every app is up) with one that serves the same WSGI application, wrapped in
-`qosapp.http.guard.Guard`, on `qosapp.http.server.RestServer`.
+every app is up) with one that serves the same WSGI application, its hot
+routes first (`qosapp.http.hotpath`), wrapped in `qosapp.http.guard.Guard`,
+on `qosapp.http.server.RestServer`.
 """
 from __future__ import annotations
 
