@@ -146,7 +146,7 @@ def lean_gc() -> None:
     survive (policies, matches, install states, index tuples, the answer's
     views). With Python's thresholds that was ~600 young and ~60 middle
     collections and 3-4 full ones, each full one walking the whole heap
-    (~270,000 objects, ~0.1 s): ~0.25 s of the request's ~0.9 s of CPU.
+    (~270,000 objects, 0.05-0.2 s each): ~0.25 s of the request's ~0.9 s of CPU.
     At (10,000, 10, 100) it is ~45 young and ~4 middle collections, and a
     full one only every ~10 million allocations. Everything not in a cycle
     is still freed at once by reference counting; what the young

@@ -225,3 +225,32 @@ def test_paths_with_control_characters_get_a_json_4xx(tmp_path, raw):
             code, body, _ = front.call(method, path, {} if method != "GET" else None)
             lowest = 200 if path.startswith("/wm/qos/") else 400  # Floodlight's QoS routes: 200 + status text
             assert lowest <= code < 500 and isinstance(body, dict) and "error" in body, (method, path, code, body)
+
+
+def test_a_confirmed_bulk_post_leaves_no_reference_cycle_holding_its_body(env):
+    """The request's environ (and the body in it) is freed by reference counting, not by a full GC."""
+    import gc
+    import io
+    import sys
+
+    client, _core, _sent = env
+    raw = json.dumps([{"name": f"c-{i}", "queue": 1, "ip-src": f"10.9.0.{i}"} for i in range(3)]).encode()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/qos/policies", "QUERY_STRING": "wait=confirm",
+               "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(raw)), "wsgi.input": io.BytesIO(raw),
+               "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+               "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.errors": sys.stderr}
+    statuses: list[str] = []
+    gc.collect()
+    gc.disable()
+    try:
+        b"".join(client.app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+        assert statuses == ["201 Created"]
+        del environ
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, dict) and "wsgi.input" in o]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert not left, "the environ was only freed by the cyclic garbage collector"
