@@ -18,7 +18,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import qosapp.main.compat  # noqa: F401  (must precede ryu.app.wsgi)
-from eventlet import greenio
 from ryu.app.wsgi import WSGIApplication
 from ryu.base import app_manager
 from ryu.controller import ofp_event
@@ -47,30 +46,6 @@ if TYPE_CHECKING:  # imported where used: etcd3gw and requests load only for a c
 LOG = logging.getLogger("qosapp")
 #: bytes per socket write when a batch of flow operations goes out
 SEND_CHUNK = 64 * 1024
-
-
-def write(datapath: Any, data: bytes) -> None:
-    """`data` to the switch: at once when Ryu's send loop is idle, else (or what did not fit) through its queue.
-
-    Why: a confirmed request's batch and barrier otherwise wait for a queue
-    put to wake the datapath's send greenthread, which only then writes. The
-    send loop is the connection's one writer; it is idle (not inside a
-    write) exactly when its queue is empty and it waits in `get`. Then the
-    bytes the kernel takes at once (a non-blocking send, no yield) go out
-    here, and whatever it did not take is queued, so it is the send loop's
-    next write and nothing can come between. TLS connections always take
-    the queue (their bytes are not the socket's).
-    """
-    queue, sock = datapath.send_q, datapath.socket
-    if queue is not None and type(sock) is greenio.GreenSocket and queue.empty() and queue.getting():
-        try:
-            sent = sock.fd.send(data)
-        except OSError:  # full (EAGAIN) or broken: the send loop meets it in its turn, as before
-            sent = 0
-        if sent == len(data):
-            return
-        data = data[sent:]
-    datapath.send(data)
 
 
 class QosApp(app_manager.RyuApp):
@@ -124,8 +99,7 @@ class QosApp(app_manager.RyuApp):
         The batch leaves as a few large writes (SEND_CHUNK bytes each), not
         one queue item per message: Ryu's send queue holds 16 items, so a
         20,000-flow push would otherwise block and switch greenthreads
-        20,000 times. Each write goes straight to the socket when Ryu's send
-        loop is idle (see `write`).
+        20,000 times.
         """
         datapath = self.datapaths.get(dpid)
         if datapath is None:
@@ -147,12 +121,12 @@ class QosApp(app_manager.RyuApp):
             chunk.append(buf)
             size += len(buf)
             if size >= SEND_CHUNK:
-                write(datapath, b"".join(chunk))
+                datapath.send(b"".join(chunk))
                 chunk, size = [], 0
         xid = ofmsgs.next_xid(datapath)
         book.barrier(xid, cookies)
         chunk.append(ofmsgs.barrier_bytes(datapath, xid))
-        write(datapath, b"".join(chunk))
+        datapath.send(b"".join(chunk))
 
     # ------------------------------------------------------------ cluster roles (qosapp.ofp.cluster)
     def connected(self) -> list[int]:
@@ -242,11 +216,11 @@ class QosApp(app_manager.RyuApp):
 
     def take_barrier(self, datapath: Any, xid: int) -> bool:
         """From the switch's receive loop (`qosapp.ofp.barriers`): handle our barrier reply now if nothing
-        is still queued for this app (else False: it comes as an event, in its turn)."""
+        of the switches' is still queued for this app (else False: it comes as an event, in its turn)."""
         dpid = datapath.id
         book = self.outstanding.get(dpid)
-        if book is None or xid not in book.barriers or datapath.state != MAIN_DISPATCHER \
-                or self.datapaths.get(dpid) is not datapath or not self.events.empty():
+        if book is None or xid not in book.barriers or self.datapaths.get(dpid) is not datapath \
+                or datapath.state != MAIN_DISPATCHER or not self.events.empty():
             return False
         try:
             self._confirm(dpid, xid)

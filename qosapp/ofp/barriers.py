@@ -48,4 +48,4 @@ class ParserShim:
 
 def install(take: Take) -> None:
     """Route the receive loop's barrier replies through `take` (the last caller's, one per process)."""
-    ryu_controller.ofproto_parser = ParserShim(take)
+    ryu_controller.ofproto_parser = ParserShim(take)  # type: ignore[assignment]

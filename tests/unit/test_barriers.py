@@ -1,22 +1,18 @@
 """Barrier replies taken in the receive loop (qosapp.ofp.barriers) and QosApp.take_barrier's rules."""
 from __future__ import annotations
 
-import socket
 import struct
 from types import SimpleNamespace
 from typing import Any
 
-import qosapp.main.compat  # noqa: F401  (before eventlet)
-import eventlet
-from eventlet import greenio
-from eventlet.queue import LightQueue
+import qosapp.main.compat  # noqa: F401
 from qosapp.ofp import barriers  # before ryu.controller.controller: it loads what that needs first
 from ryu.controller import controller as ryu_controller
 from ryu.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER
 from ryu.ofproto import ofproto_parser, ofproto_v1_0, ofproto_v1_0_parser, ofproto_v1_3, ofproto_v1_3_parser
 
 from qosapp.core.switchstate import Outstanding
-from qosapp.ofp.app import QosApp, write
+from qosapp.ofp.app import QosApp
 
 HEADER = struct.Struct("!BBHI")
 
@@ -114,66 +110,3 @@ def test_a_failing_handler_is_logged_and_the_loop_goes_on(caplog: Any) -> None:
     app.core.flows_confirmed = broken
     assert QosApp.take_barrier(app, dp, 6) is True
     assert "handling barrier reply xid 6 failed" in caplog.text
-
-
-# ---------------------------------------------------------------- writes straight to the socket (app.write)
-class SendLoopDatapath:
-    """Ryu's Datapath as far as `write` sees it: the send queue, its one writer, the socket."""
-
-    def __init__(self, loop: bool) -> None:
-        raw, self.peer = socket.socketpair()
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        self.socket = greenio.GreenSocket(raw)
-        self.send_q: Any = LightQueue(16)
-        self.queued: list[bytes] = []
-        if loop:
-            eventlet.spawn(self._send_loop)
-            eventlet.sleep(0)  # now it waits in get()
-
-    def _send_loop(self) -> None:
-        while True:
-            self.socket.sendall(self.send_q.get())
-
-    def send(self, buf: bytes) -> bool:
-        self.queued.append(bytes(buf))
-        self.send_q.put(buf)
-        return True
-
-    def received(self, size: int) -> bytes:
-        eventlet.sleep(0.01)  # the send loop's turn, if anything was queued
-        self.peer.setblocking(False)
-        out = b""
-        try:
-            while len(out) < size:
-                chunk = self.peer.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-        except BlockingIOError:
-            pass
-        return out
-
-
-def test_write_goes_straight_to_the_socket_when_the_send_loop_is_idle() -> None:
-    dp = SendLoopDatapath(loop=True)
-    write(dp, b"flows+barrier")
-    assert dp.queued == [] and dp.received(13) == b"flows+barrier"
-
-
-def test_write_queues_when_the_send_loop_is_not_waiting() -> None:
-    dp = SendLoopDatapath(loop=False)  # e.g. inside a write that blocked: never write beside it
-    write(dp, b"abc")
-    assert dp.queued == [b"abc"] and dp.send_q.qsize() == 1
-
-
-def test_what_the_kernel_did_not_take_is_queued_in_order() -> None:
-    dp = SendLoopDatapath(loop=True)
-    data = bytes(range(256)) * 4096  # 1 MiB: more than the socket buffers take at once
-    write(dp, data)
-    assert len(dp.queued) == 1 and data.endswith(dp.queued[0]) and len(dp.queued[0]) < len(data)
-    got = b""
-    for _ in range(200):
-        got += dp.received(len(data) - len(got))
-        if len(got) == len(data):
-            break
-    assert got == data
