@@ -6,8 +6,7 @@ by `qosapp.service`); this module only
   packet-ins say,
 - sends the flow operations the service hands it, each batch followed by a
   barrier, and reports the barrier reply (installed) or an OFPT_ERROR
-  (rejected, with the reason) back by cookie (our barrier replies straight
-  from the receive loop when nothing is queued before them: `qosapp.ofp.barriers`),
+  (rejected, with the reason) back by cookie,
 - polls flow and queue counters,
 - mounts the REST controllers on Ryu's WSGI server.
 """
@@ -26,7 +25,7 @@ from ryu.lib import hub
 from ryu.ofproto import nicira_ext, ofproto_v1_0, ofproto_v1_3
 from ryu.topology import event as topo_event
 
-from qosapp.ofp import barriers, ofmsgs
+from qosapp.ofp import ofmsgs
 from qosapp.http import rest
 from qosapp.core.compiler import FlowOp, FlowSpec
 from qosapp.core.meters import MeterMod
@@ -78,7 +77,6 @@ class QosApp(app_manager.RyuApp):
         #: dpid -> xid of the flow stats request that reads the switch after a takeover
         self.reconciling: dict[int, int] = {}
         self.follower: StoreFollower | None = None
-        barriers.install(self.take_barrier)  # our barrier replies skip Ryu's parser and event queue
         if SETTINGS.store != "sqlite":
             from qosapp.adapters.etcdcluster import Membership
             from qosapp.ofp import cluster
@@ -212,26 +210,9 @@ class QosApp(app_manager.RyuApp):
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev: Any) -> None:
-        self._confirm(ev.msg.datapath.id, ev.msg.xid)
-
-    def take_barrier(self, datapath: Any, xid: int) -> bool:
-        """From the switch's receive loop (`qosapp.ofp.barriers`): handle our barrier reply now if nothing
-        of the switches' is still queued for this app (else False: it comes as an event, in its turn)."""
-        dpid = datapath.id
+        dpid = ev.msg.datapath.id
         book = self.outstanding.get(dpid)
-        if book is None or xid not in book.barriers or self.datapaths.get(dpid) is not datapath \
-                or datapath.state != MAIN_DISPATCHER or not self.events.empty():
-            return False
-        try:
-            self._confirm(dpid, xid)
-        except Exception:  # as Ryu's event loop does: log it; the receive loop must go on
-            LOG.exception("switch %016x: handling barrier reply xid %d failed", dpid, xid)
-        return True
-
-    def _confirm(self, dpid: int, xid: int) -> None:
-        """A barrier reply: the batch it closes is installed (nothing if the barrier was not ours)."""
-        book = self.outstanding.get(dpid)
-        cookies = book.barrier_reply(xid) if book is not None else None
+        cookies = book.barrier_reply(ev.msg.xid) if book is not None else None
         if cookies is None:
             return
         self.core.flows_confirmed(dpid, cookies)
