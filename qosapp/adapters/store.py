@@ -188,14 +188,23 @@ class Store:
         return self._synced if self.deferred_sync else self._commits
 
     def _wal(self) -> int:
-        """An open descriptor on the WAL file (re-opened if SQLite replaced the file)."""
-        wal = self.path + "-wal"
-        if self._wal_fd is not None and os.fstat(self._wal_fd).st_ino != os.stat(wal).st_ino:
-            os.close(self._wal_fd)
-            self._wal_fd = None
+        """An open descriptor on the WAL file, opened once (with its directory fsynced) for this store's life.
+
+        SQLite keeps the same WAL file while a connection to the database is
+        open: it deletes it only when the last connection closes or the
+        journal mode changes, and a checkpoint's reset or a size limit
+        rewrites or truncates it in place. This store holds its connection
+        until `close()`, and nothing else here opens the database file (a
+        plain open and close of it would drop the process's POSIX locks).
+        So the descriptor stays right, and there is no per-sync check of the
+        file's identity: on this VM's kernel any stat of the WAL between
+        two fdatasyncs (even an `fstat` of the descriptor) made the next
+        fdatasync ~30 µs of CPU and ~50 µs of wall time dearer (a single
+        POST's commit and sync: 140-160 -> 105-115 µs of CPU without it).
+        """
         if self._wal_fd is None:
-            self._wal_fd = os.open(wal, os.O_RDONLY)
-            _fsync_dir(os.path.dirname(self.path))  # a new WAL file: make its name durable as well
+            self._wal_fd = os.open(self.path + "-wal", os.O_RDONLY)
+            _fsync_dir(os.path.dirname(self.path))  # the WAL file's name must be durable as well
         return self._wal_fd
 
     # settings

@@ -246,3 +246,32 @@ def test_deferred_store_survives_reopen_and_close_syncs(state_dir: str) -> None:
 def test_default_store_has_nothing_to_sync(store: Store) -> None:
     store.insert_policies([("a", {})])
     assert not store.unsynced and store.sync() is False
+
+
+def test_sync_fsyncs_the_wal_on_disk_without_a_stat_per_sync(state_dir: str, deferred: Store,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """One descriptor on the WAL for the store's life: another connection opening and closing the
+    database leaves the file in place (SQLite deletes it only with its last connection), and a sync
+    stats nothing (a stat between fdatasyncs made each one dearer)."""
+    import qosapp.adapters.store as store_module
+
+    deferred.insert_policies([("a", {})])
+    assert deferred.sync() is True
+    wal = os.path.join(state_dir, DB_NAME) + "-wal"
+    fd = deferred._wal_fd
+    assert fd is not None and os.fstat(fd).st_ino == os.stat(wal).st_ino
+    other = sqlite3.connect(os.path.join(state_dir, DB_NAME))
+    other.execute("SELECT count(*) FROM policies").fetchall()
+    other.close()  # not the last connection: the WAL stays
+    assert os.path.exists(wal) and os.fstat(fd).st_ino == os.stat(wal).st_ino
+
+    calls: list[str] = []
+    real_fdatasync = os.fdatasync
+    monkeypatch.setattr(store_module.os, "stat", lambda *a, **k: calls.append("stat"))
+    monkeypatch.setattr(store_module.os, "fstat", lambda *a, **k: calls.append("fstat"))
+    monkeypatch.setattr(store_module.os, "fdatasync", lambda f: (calls.append(f"fdatasync {f}"), real_fdatasync(f)))
+    for name in ("b", "c"):
+        deferred.insert_policies([(name, {})])
+        assert deferred.sync() is True
+    monkeypatch.undo()
+    assert calls == [f"fdatasync {fd}", f"fdatasync {fd}"]
