@@ -199,8 +199,9 @@ class Store:
         So the descriptor stays right, and there is no per-sync check of the
         file's identity: on this VM's kernel any stat of the WAL between
         two fdatasyncs (even an `fstat` of the descriptor) made the next
-        fdatasync ~30 µs of CPU and ~50 µs of wall time dearer (a single
-        POST's commit and sync: 140-160 -> 105-115 µs of CPU without it).
+        write and fdatasync ~30 µs of CPU and ~50 µs of wall time dearer (one
+        policy's commit and sync: 137-144 -> 103-109 µs of CPU without it;
+        README's performance list, item 28).
         """
         if self._wal_fd is None:
             self._wal_fd = os.open(self.path + "-wal", os.O_RDONLY)
