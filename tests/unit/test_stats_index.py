@@ -12,7 +12,7 @@ from pathlib import Path
 
 from qosapp.core.cookies import policy_cookie
 from tests.unit.serviceenv import make_service
-from qosapp.core.stats import WATCH_SECONDS, Stats
+from qosapp.core.stats import FLOW_RATE_WINDOW, WATCH_SECONDS, Stats
 
 
 def test_flow_series_by_cookie_and_forgetting() -> None:
@@ -67,3 +67,26 @@ def test_path_counters_are_reported_like_policies(tmp_path: Path) -> None:
     assert row["switches"] == [{"dpid": "00:00:00:00:00:00:00:01", "packets": 10, "bytes": 3000, "bps": 8000.0}]
     core.delete_path("h1-h2")
     assert core.stats.flow_series(cookie) == {}
+
+
+def test_flow_rates_span_a_window_because_ovs_flow_counters_lag() -> None:
+    """OVS credits a rule's counters when a revalidator runs (every 0.5 s), so each
+    flow-stats reply is stale by 0 to 0.5 s: 1,000 B/s read every 2 s, alternately
+    current and half a second behind, is 6,000 and 10,000 bit/s between polls.
+    Flow rates span at least FLOW_RATE_WINDOW (three polls here) and stay within a
+    tenth; queue counters (read from the port, current) keep consecutive rates."""
+    stats = Stats()
+    lag = [0.0, 0.5] * 6
+    for i, behind in enumerate(lag):
+        t = 100.0 + 2 * i
+        stats.record_flows(1, t, [(0xA, i, int(1000 * (t - 100.0 - behind)))])
+        stats.record_queues(1, t, [(2, 1, i, int(1000 * (t - 100.0 - behind)), 0)])
+    flow = stats.flow_series(0xA)[1]
+    assert FLOW_RATE_WINDOW > 2 * stats.interval
+    rates = [bps for _, bps in flow.history()]
+    assert len(rates) == len(lag) - 1 and rates[:2] == [6000.0, 8000.0]  # younger than the window: from the oldest
+    assert all(abs(bps - 8000) <= 800 for bps in rates[2:]), rates
+    assert flow.bps() == rates[-1] and [t for t, _ in flow.history()] == [100.0 + 2 * i for i in range(1, len(lag))]
+    queue_rates = [bps for _, bps in stats.queues[(1, 2, 1)].history()]
+    assert queue_rates == [6000.0, 10000.0] * 5 + [6000.0]
+    assert stats.queues[(1, 2, 1)].bps() == 6000.0
