@@ -9,7 +9,8 @@ restart the series instead of showing a negative rate.
 
 Flow rates span at least FLOW_RATE_WINDOW: Open vSwitch moves a flow's
 counters from its datapath into the OpenFlow rule only when a revalidator
-runs (every 0.5 s, `other_config:max-revalidator`), so a flow-stats reply
+runs (every 0.5 s, `other_config:max-revalidator`; measured: n_bytes
+changed every 0.46-0.54 s under steady traffic), so a flow-stats reply
 can be up to ~0.5 s stale, by a different amount each poll. Over one 2 s
 interval that is up to a quarter off (a CI run plotted 1.42 Mbit/s for a
 path iperf3 measured at 1.89, while the queue's own counters, read from the
