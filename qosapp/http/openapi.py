@@ -441,7 +441,8 @@ def native_paths() -> dict[str, Any]:
                          write=True)},
         "/qos/stats/policies": {"get": op({"200": answer(
             "per policy and per QoS path: packets, bytes, bit rate per switch, recent history; policies also "
-            "the queue's max-rate (polled every interval seconds)", {
+            "the queue's max-rate (polled every interval seconds; a rate spans at least 5 s of polls, as OVS "
+            "updates flow counters every 0.5 s)", {
                 "type": "object", "required": ["interval", "clock", "policies", "paths"], "properties": {
                     "interval": {"type": "number"},
                     "clock": {"type": "number", "description": "this answer's time on the clock of the "
