@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable
+from typing import Hashable, Iterable, Sequence
 
 DEFAULT_INTERVAL = 2.0
 HISTORY = 60  # samples: two minutes at the default interval
@@ -79,28 +79,22 @@ class Series:
 
     def bps(self) -> float:
         """Bits per second up to the newest sample (0 until there are two)."""
-        samples = self.samples
-        if len(samples) < 2:
+        if len(self.samples) < 2:
             return 0.0
-        end = samples[-1]
-        start = samples[0]
-        for i in range(len(samples) - 2, -1, -1):  # newest first: the window is a few samples long
-            if end.time - samples[i].time >= self.window:
-                start = samples[i]
-                break
-        return _bps(start, end)
+        return self._rate_to(self.samples, len(self.samples) - 1)
 
     def history(self) -> list[tuple[float, float]]:
         """[(time, bps)] ending at each sample but the first, oldest first."""
         samples = list(self.samples)
-        out = []
-        start = 0
-        for end in range(1, len(samples)):
-            # the start only moves forward as the end does: the latest sample a window before it
-            while start + 1 < end and samples[end].time - samples[start + 1].time >= self.window:
-                start += 1
-            out.append((samples[end].time, _bps(samples[start], samples[end])))
-        return out
+        return [(samples[end].time, self._rate_to(samples, end)) for end in range(1, len(samples))]
+
+    def _rate_to(self, samples: Sequence[Sample], end: int) -> float:
+        """The rate from the latest sample at least `window` before samples[end] (else the oldest) to it."""
+        b = samples[end]
+        for i in range(end - 1, -1, -1):  # newest first: a window is a few samples long
+            if b.time - samples[i].time >= self.window:
+                return _bps(samples[i], b)
+        return _bps(samples[0], b)
 
 
 def _bps(a: Sample, b: Sample) -> float:
